@@ -1,0 +1,52 @@
+"""Plain domain types shared by every part of fleet. No I/O, stdlib only."""
+
+from fleet.model.errors import (
+    AlreadyExistsError,
+    FleetError,
+    InfeasibleError,
+    InvalidInputError,
+    NotFoundError,
+)
+from fleet.model.geometry import Cell, Pose
+from fleet.model.missions import (
+    EventKind,
+    Mission,
+    MissionEvent,
+    MissionState,
+    Task,
+    TaskKind,
+    TaskState,
+)
+from fleet.model.robots import (
+    ActionStatus,
+    RobotKind,
+    RobotMode,
+    RobotSpec,
+    RobotState,
+    TransportCapability,
+    WeldCapability,
+)
+
+__all__ = [
+    "ActionStatus",
+    "AlreadyExistsError",
+    "Cell",
+    "EventKind",
+    "FleetError",
+    "InfeasibleError",
+    "InvalidInputError",
+    "Mission",
+    "MissionEvent",
+    "MissionState",
+    "NotFoundError",
+    "Pose",
+    "RobotKind",
+    "RobotMode",
+    "RobotSpec",
+    "RobotState",
+    "Task",
+    "TaskKind",
+    "TaskState",
+    "TransportCapability",
+    "WeldCapability",
+]
