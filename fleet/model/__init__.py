@@ -1,5 +1,13 @@
 """Plain domain types shared by every part of fleet. No I/O, stdlib only."""
 
+from fleet.model.commands import (
+    ActionKind,
+    Command,
+    FollowPath,
+    PerformAction,
+    StopAction,
+    TimedWaypoint,
+)
 from fleet.model.errors import (
     AlreadyExistsError,
     FleetError,
@@ -8,6 +16,7 @@ from fleet.model.errors import (
     NotFoundError,
 )
 from fleet.model.geometry import Cell, Pose
+from fleet.model.ids import check_id
 from fleet.model.missions import (
     EventKind,
     Mission,
@@ -28,6 +37,13 @@ from fleet.model.robots import (
 )
 
 __all__ = [
+    "ActionKind",
+    "Command",
+    "FollowPath",
+    "PerformAction",
+    "StopAction",
+    "TimedWaypoint",
+    "check_id",
     "ActionStatus",
     "AlreadyExistsError",
     "Cell",

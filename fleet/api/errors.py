@@ -1,0 +1,30 @@
+"""The one table from the project's errors to gRPC status codes."""
+
+from __future__ import annotations
+
+import grpc
+
+from fleet.model import (
+    AlreadyExistsError,
+    FleetError,
+    InfeasibleError,
+    InvalidInputError,
+    NotFoundError,
+)
+
+__all__ = ["STATUS_OF", "status_of"]
+
+STATUS_OF: dict[type[FleetError], grpc.StatusCode] = {
+    InvalidInputError: grpc.StatusCode.INVALID_ARGUMENT,
+    NotFoundError: grpc.StatusCode.NOT_FOUND,
+    InfeasibleError: grpc.StatusCode.FAILED_PRECONDITION,
+    AlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
+}
+
+
+def status_of(error: FleetError) -> grpc.StatusCode:
+    """The status code for an error, by the nearest listed base class."""
+    for cls in type(error).__mro__:
+        if cls in STATUS_OF:
+            return STATUS_OF[cls]  # type: ignore[index]
+    return grpc.StatusCode.INTERNAL

@@ -1,0 +1,98 @@
+"""Building and running the gRPC server around a coordinator."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+
+import grpc
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+
+from fleet.api.servicers import FleetService, MissionsService, RobotLinkService, SimClockService
+from fleet.coordinator import Coordinator, ManualClock
+from fleet.v1 import (
+    fleet_pb2,
+    fleet_pb2_grpc,
+    missions_pb2,
+    missions_pb2_grpc,
+    robot_link_pb2,
+    robot_link_pb2_grpc,
+    simulation_pb2,
+    simulation_pb2_grpc,
+)
+
+__all__ = ["FleetServer", "create_server"]
+
+log = logging.getLogger(__name__)
+
+SERVICE_NAMES = (
+    robot_link_pb2.DESCRIPTOR.services_by_name["RobotLink"].full_name,
+    missions_pb2.DESCRIPTOR.services_by_name["Missions"].full_name,
+    fleet_pb2.DESCRIPTOR.services_by_name["Fleet"].full_name,
+    simulation_pb2.DESCRIPTOR.services_by_name["SimClock"].full_name,
+)
+
+
+class FleetServer:
+    """A started server: the grpc.aio server, its port, and the wall-clock step loop."""
+
+    def __init__(self, server: grpc.aio.Server, port: int, coordinator: Coordinator,
+                 period_s: float, health_servicer: health.aio.HealthServicer) -> None:
+        self.server = server
+        self.health = health_servicer
+        self.port = port
+        self.coordinator = coordinator
+        self.period_s = period_s
+        self._ticker: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        """Start serving; on the wall clock, also start the periodic control step."""
+        await self.server.start()
+        for name in (*SERVICE_NAMES, ""):
+            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        if not isinstance(self.coordinator.clock, ManualClock):
+            self._ticker = asyncio.create_task(self._tick())
+
+    async def _tick(self) -> None:
+        while True:
+            try:
+                self.coordinator.step()
+            except Exception:
+                log.exception("control step failed; continuing")
+            await asyncio.sleep(self.period_s)
+
+    async def stop(self, grace_s: float = 1.0) -> None:
+        """Stop the step loop and the server."""
+        if self._ticker is not None:
+            self._ticker.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._ticker
+        await self.server.stop(grace_s)
+
+    async def wait(self) -> None:
+        """Serve until stopped."""
+        await self.server.wait_for_termination()
+
+
+def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
+                  period_s: float = 0.2) -> FleetServer:
+    """Build the server (not started); ask for port 0 to get a free port."""
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+    state_arrived = asyncio.Event()
+    robot_link_pb2_grpc.add_RobotLinkServicer_to_server(
+        RobotLinkService(coordinator, state_arrived), server)
+    missions_pb2_grpc.add_MissionsServicer_to_server(MissionsService(coordinator), server)
+    fleet_pb2_grpc.add_FleetServicer_to_server(FleetService(coordinator), server)
+    simulation_pb2_grpc.add_SimClockServicer_to_server(
+        SimClockService(coordinator, state_arrived), server)
+    health_servicer = health.aio.HealthServicer()
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
+         reflection.SERVICE_NAME), server)
+    port = server.add_insecure_port(address)
+    if port == 0:
+        raise OSError(f"cannot listen on {address}")
+    return FleetServer(server, port, coordinator, period_s, health_servicer)

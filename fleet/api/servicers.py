@@ -1,0 +1,259 @@
+"""gRPC servicers: translate, validate, hand off to the coordinator, map errors to statuses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable
+from typing import Any, TypeVar
+
+import grpc
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from fleet.api.convert import (
+    command_to_wire,
+    event_to_wire,
+    floor_to_wire,
+    mission_from_wire,
+    mission_state_from_wire,
+    mission_to_wire,
+    robot_to_wire,
+    spec_from_wire,
+    state_from_wire,
+)
+from fleet.api.errors import status_of
+from fleet.coordinator import Coordinator, ManualClock
+from fleet.model import FleetError, InvalidInputError, MissionEvent, check_id
+from fleet.v1 import (
+    fleet_pb2,
+    fleet_pb2_grpc,
+    missions_pb2,
+    missions_pb2_grpc,
+    robot_link_pb2,
+    robot_link_pb2_grpc,
+    simulation_pb2,
+    simulation_pb2_grpc,
+)
+
+__all__ = ["FleetService", "MissionsService", "RobotLinkService", "SimClockService"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+async def _call(context: grpc.aio.ServicerContext[Any, Any], fn: Callable[[], T]) -> T:
+    """Run a coordinator call; its errors become the status of the table in fleet/api/errors."""
+    try:
+        return fn()
+    except FleetError as err:
+        await context.abort(status_of(err), str(err))
+        raise  # unreachable: abort raises
+
+
+class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
+    """Robots and their drivers."""
+
+    def __init__(self, coordinator: Coordinator, state_arrived: asyncio.Event) -> None:
+        self.coordinator = coordinator
+        self.state_arrived = state_arrived
+
+    async def Register(self, request: robot_link_pb2.RegisterRequest,
+                       context: grpc.aio.ServicerContext[Any, Any]
+                       ) -> robot_link_pb2.RegisterReply:
+        def run() -> robot_link_pb2.RegisterReply:
+            spec, pose = spec_from_wire(request)
+            session = self.coordinator.register(spec, pose)
+            return robot_link_pb2.RegisterReply(
+                robot_id=spec.id, session_id=session, floor_name=self.coordinator.floor.name,
+                resolution_m=self.coordinator.floor.resolution_m)
+        reply = await _call(context, run)
+        self.state_arrived.set()
+        return reply
+
+    async def Connect(self, request_iterator: AsyncIterator[robot_link_pb2.RobotUpdate],
+                      context: grpc.aio.ServicerContext[Any, Any]
+                      ) -> AsyncIterator[robot_link_pb2.RobotCommand]:
+        try:
+            first = await request_iterator.__anext__()
+        except StopAsyncIteration:
+            return
+        if first.WhichOneof("body") != "hello":
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                "the first message of a stream must be a hello")
+        robot_id = first.hello.robot_id
+        channel = await _call(context, lambda: self.coordinator.connect(
+            robot_id, first.hello.session_id))
+        failure: list[FleetError] = []
+
+        async def read() -> None:
+            try:
+                async for update in request_iterator:
+                    if update.WhichOneof("body") != "state":
+                        raise InvalidInputError("only state messages may follow the hello",
+                                                field="body", value=update.WhichOneof("body"))
+                    self.coordinator.update_state(robot_id, state_from_wire(update.state))
+                    self.state_arrived.set()
+            except FleetError as err:
+                failure.append(err)
+                log.warning("robot %s: closing its stream: %s", robot_id, err)
+            except (grpc.aio.AioRpcError, asyncio.CancelledError):
+                pass
+            finally:
+                channel.close()
+
+        reader = asyncio.create_task(read())
+        try:
+            while True:
+                item = await channel.queue.get()
+                if item is None:
+                    break
+                seq, command = item
+                yield command_to_wire(seq, command)
+        finally:
+            reader.cancel()
+            self.coordinator.disconnect(robot_id, channel)
+            self.state_arrived.set()
+        if failure:
+            await context.abort(status_of(failure[0]), str(failure[0]))
+
+
+class MissionsService(missions_pb2_grpc.MissionsServicer):
+    """Planners: submit, cancel, query, watch."""
+
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.coordinator = coordinator
+
+    async def Submit(self, request: missions_pb2.SubmitMissionRequest,
+                     context: grpc.aio.ServicerContext[Any, Any]
+                     ) -> missions_pb2.MissionStatus:
+        if not request.HasField("mission"):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "mission is required")
+        return await _call(context, lambda: mission_to_wire(
+            self.coordinator.submit(mission_from_wire(request.mission))))
+
+    async def Cancel(self, request: missions_pb2.CancelMissionRequest,
+                     context: grpc.aio.ServicerContext[Any, Any]
+                     ) -> missions_pb2.MissionStatus:
+        return await _call(context, lambda: mission_to_wire(self.coordinator.cancel(
+            check_id("mission_id", request.mission_id), request.reason)))
+
+    async def Get(self, request: missions_pb2.GetMissionRequest,
+                  context: grpc.aio.ServicerContext[Any, Any]) -> missions_pb2.MissionStatus:
+        return await _call(context, lambda: mission_to_wire(self.coordinator.get(
+            check_id("mission_id", request.mission_id))))
+
+    async def List(self, request: missions_pb2.ListMissionsRequest,
+                   context: grpc.aio.ServicerContext[Any, Any]
+                   ) -> missions_pb2.ListMissionsReply:
+        def run() -> missions_pb2.ListMissionsReply:
+            size = request.page_size or 100
+            if size > 1000:
+                raise InvalidInputError(f"page_size {size} is above 1000", field="page_size",
+                                        value=size)
+            start = 0
+            if request.page_token:
+                if not request.page_token.isdigit():
+                    raise InvalidInputError(f"page_token {request.page_token!r} is not one "
+                                            "this server gave", field="page_token",
+                                            value=request.page_token)
+                start = int(request.page_token)
+            states = [mission_state_from_wire(s) for s in request.states]
+            found = self.coordinator.list_missions(states, dict(request.labels))
+            page = found[start:start + size]
+            token = str(start + size) if start + size < len(found) else ""
+            return missions_pb2.ListMissionsReply(
+                missions=[mission_to_wire(m) for m in page], next_page_token=token)
+        return await _call(context, run)
+
+    async def WatchEvents(self, request: missions_pb2.WatchEventsRequest,
+                          context: grpc.aio.ServicerContext[Any, Any]
+                          ) -> AsyncIterator[missions_pb2.MissionEventMessage]:
+        if request.mission_id:
+            await _call(context, lambda: self.coordinator.get(request.mission_id))
+        queue = self.coordinator.watch()
+        try:
+            last = 0
+            if request.after_seq >= 0:
+                for e in self.coordinator.store.events(request.after_seq,
+                                                       request.mission_id or None):
+                    last = e.seq
+                    yield event_to_wire(e)
+            while True:
+                event: MissionEvent = await queue.get()
+                if event.seq <= last or (request.mission_id and
+                                         event.mission_id != request.mission_id):
+                    continue
+                stamp = Timestamp()
+                stamp.GetCurrentTime()
+                yield event_to_wire(event, stamp)
+        finally:
+            self.coordinator.unwatch(queue)
+
+
+class FleetService(fleet_pb2_grpc.FleetServicer):
+    """Operators: robots and the floor."""
+
+    def __init__(self, coordinator: Coordinator) -> None:
+        self.coordinator = coordinator
+
+    async def ListRobots(self, request: fleet_pb2.ListRobotsRequest,
+                         context: grpc.aio.ServicerContext[Any, Any]
+                         ) -> fleet_pb2.ListRobotsReply:
+        robots = [robot_to_wire(r) for _, r in sorted(self.coordinator.robots.items())
+                  if r.connected or not request.connected_only]
+        return fleet_pb2.ListRobotsReply(robots=robots)
+
+    async def GetFloorMap(self, request: fleet_pb2.GetFloorMapRequest,
+                          context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.FloorMap:
+        return floor_to_wire(self.coordinator.floor)
+
+
+class SimClockService(simulation_pb2_grpc.SimClockServicer):
+    """The simulator's hand on the coordinator's clock."""
+
+    def __init__(self, coordinator: Coordinator, state_arrived: asyncio.Event) -> None:
+        self.coordinator = coordinator
+        self.state_arrived = state_arrived
+        self._lock = asyncio.Lock()
+
+    async def Advance(self, request: simulation_pb2.AdvanceRequest,
+                      context: grpc.aio.ServicerContext[Any, Any]
+                      ) -> simulation_pb2.AdvanceReply:
+        clock = self.coordinator.clock
+        if not isinstance(clock, ManualClock):
+            await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
+                                "this coordinator runs on the wall clock; start it with "
+                                "--sim-clock to drive it from a simulator")
+            raise AssertionError("unreachable")
+        if request.time_s < clock.now() - 1e-9:
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"time_s {request.time_s} is before the clock's "
+                                f"{clock.now()}")
+        async with self._lock:
+            await _wait_for(lambda: self.coordinator.all_reported(request.time_s),
+                            self.state_arrived, request.wait_timeout_s or 5.0)
+            clock.advance_to(request.time_s)
+            await _call(context, self.coordinator.step)
+            return simulation_pb2.AdvanceReply(
+                time_s=clock.now(), last_command_seq=self.coordinator.last_command_seq(),
+                open_missions=self.coordinator.open_missions())
+
+
+async def _wait_for(ready: Callable[[], bool], signal: asyncio.Event,
+                    timeout_s: float) -> bool:
+    """Wait until `ready()` holds, re-checking whenever `signal` fires, at most timeout_s."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    while not ready():
+        remaining = deadline - loop.time()
+        if remaining <= 0:
+            log.warning("gave up waiting for robot states after %.1f s", timeout_s)
+            return False
+        signal.clear()
+        try:
+            await asyncio.wait_for(signal.wait(), remaining)
+        except TimeoutError:
+            continue
+    return True
+
+

@@ -1,0 +1,270 @@
+"""The `fleet` command: serve, simulate, check, and talk to a running coordinator."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+
+__all__ = ["main"]
+
+log = logging.getLogger("fleet")
+
+BUILTIN_MAPS = ("plant", "small")
+
+
+def map_path(name: str) -> str:
+    """A map file path: a path as given, or the name of a map shipped with fleet."""
+    if name in BUILTIN_MAPS:
+        shipped = resources.files("fleet") / "_maps" / f"{name}.yaml"
+        if shipped.is_file():
+            return str(shipped)
+        source = Path(__file__).resolve().parent.parent / "maps" / f"{name}.yaml"
+        if source.is_file():
+            return str(source)
+    return name
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="fleet", description=__doc__)
+    p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    sub = p.add_subparsers(dest="command", required=True)
+
+    s = sub.add_parser("serve", help="run the coordinator")
+    s.add_argument("--map", default="plant", help="floor map YAML, or a shipped map name")
+    s.add_argument("--db", default="fleet.db", help="SQLite file (or store URL)")
+    s.add_argument("--address", default="127.0.0.1:50051")
+    s.add_argument("--sim-clock", action="store_true",
+                   help="let a simulator drive the clock (SimClock.Advance)")
+
+    s = sub.add_parser("sim", help="simulate a fleet finishing missions")
+    s.add_argument("--map", default="plant")
+    s.add_argument("--robots", type=int, default=10)
+    s.add_argument("--missions", type=int, default=30)
+    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--log", help="write the trajectory log (JSON Lines) here")
+    s.add_argument("--plot", help="draw floor and trajectories to this PNG")
+    s.add_argument("--server", help="drive a running coordinator (started with --sim-clock)")
+    s.add_argument("--db", help="store for the coordinator sim starts (default: temporary)")
+    s.add_argument("--time-limit", type=float, default=6 * 3600.0,
+                   help="stop after this many simulated seconds")
+    s.add_argument("--no-progress", action="store_true")
+
+    s = sub.add_parser("check-log", help="check a trajectory log for collisions")
+    s.add_argument("log")
+    s.add_argument("--map", help="floor YAML (default: the one the log names)")
+
+    s = sub.add_parser("map", help="validate a floor map and show its stations")
+    s.add_argument("map")
+
+    for name, helptext in (("robots", "list robots"), ("missions", "list missions")):
+        s = sub.add_parser(name, help=helptext)
+        s.add_argument("--server", default="127.0.0.1:50051")
+    s = sub.add_parser("submit", help="submit a mission given as JSON (file or -)")
+    s.add_argument("file")
+    s.add_argument("--server", default="127.0.0.1:50051")
+    s = sub.add_parser("cancel", help="cancel a mission")
+    s.add_argument("mission_id")
+    s.add_argument("--reason", default="cancelled from the CLI")
+    s.add_argument("--server", default="127.0.0.1:50051")
+    s = sub.add_parser("watch", help="print mission events as they happen")
+    s.add_argument("--mission", default="")
+    s.add_argument("--server", default="127.0.0.1:50051")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `fleet` console command."""
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(),
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    try:
+        if args.command == "serve":
+            return asyncio.run(_serve(args))
+        if args.command == "sim":
+            return asyncio.run(_sim(args))
+        if args.command == "check-log":
+            return _check_log(args)
+        if args.command == "map":
+            return _map(args)
+        return asyncio.run(_client(args))
+    except KeyboardInterrupt:
+        return 130
+    except Exception as err:  # the command's last word: say it plainly, not as a traceback
+        from fleet.model import FleetError
+        if isinstance(err, FleetError | OSError):
+            print(f"fleet: {err}", file=sys.stderr)
+            return 2
+        raise
+
+
+def _coordinator(map_file: str, db: str, sim_clock: bool):  # type: ignore[no-untyped-def]
+    from fleet.coordinator import Coordinator, ManualClock, WallClock
+    from fleet.floor import load_floor
+    from fleet.planning import warm_up
+    from fleet.store import open_store
+
+    warm_up()
+    floor = load_floor(map_file)
+    store = open_store(db)
+    clock = ManualClock() if sim_clock else WallClock()
+    return Coordinator(floor, store, clock)
+
+
+async def _serve(args: argparse.Namespace) -> int:
+    from fleet.api import create_server
+
+    coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock)
+    server = create_server(coordinator, args.address)
+    await server.start()
+    print(f"fleet: serving {coordinator.floor.name} on port {server.port} "
+          f"({'simulated' if args.sim_clock else 'wall'} clock, store {args.db})", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await server.stop()
+    coordinator.store.close()
+    return 0
+
+
+@contextlib.contextmanager
+def _progress_bar(total: int, enabled: bool) -> Iterator[object]:
+    if not enabled:
+        yield None
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    with Progress(TextColumn("[bold]missions"), BarColumn(), MofNCompleteColumn(),
+                  TextColumn("t={task.fields[t]:.0f} s"), transient=True) as bar:
+        task = bar.add_task("missions", total=total, t=0.0)
+
+        def update(done: int, total_: int, t: float) -> None:
+            bar.update(task, completed=done, t=t)
+        yield update
+
+
+async def _sim(args: argparse.Namespace) -> int:
+    import random
+
+    from fleet.floor import load_floor
+    from sim.plot import plot_run
+    from sim.runner import SimOptions, run_simulation
+    from sim.scenario import make_scenario
+
+    map_file = map_path(args.map)
+    floor = load_floor(map_file)
+    scenario = make_scenario(floor, args.robots, args.missions, args.seed)
+    random.seed(args.seed)
+    server = None
+    coordinator = None
+    target = args.server
+    tmpdir = None
+    if target is None:
+        from fleet.api import create_server
+        if args.db is None:
+            tmpdir = tempfile.TemporaryDirectory(prefix="fleet-sim-")
+            db = os.path.join(tmpdir.name, "fleet.db")
+        else:
+            db = args.db
+        coordinator = _coordinator(map_file, db, sim_clock=True)
+        server = create_server(coordinator, "127.0.0.1:0")
+        await server.start()
+        target = f"127.0.0.1:{server.port}"
+    options = SimOptions(target=target, map_path=map_file, log_path=args.log,
+                         time_limit_s=args.time_limit, seed=args.seed)
+    try:
+        with _progress_bar(len(scenario.missions),
+                           sys.stderr.isatty() and not args.no_progress) as update:
+            result = await run_simulation(floor, scenario, options, update)  # type: ignore[arg-type]
+    finally:
+        if server is not None:
+            await server.stop(0.5)
+        if coordinator is not None:
+            coordinator.store.close()
+        if tmpdir is not None:
+            tmpdir.cleanup()
+    print(result.summary())
+    if args.plot:
+        plot_run(result.log_path, args.plot, floor_yaml=map_file)
+        print(f"picture           {args.plot}")
+    return 0 if result.ok else 1
+
+
+def _check_log(args: argparse.Namespace) -> int:
+    from sim.check import check_log
+
+    report = check_log(args.log, map_path=args.map)
+    print(report.summary())
+    return 0 if report.ok else 1
+
+
+def _map(args: argparse.Namespace) -> int:
+    from collections import Counter
+
+    from fleet.floor import load_floor, rasterize
+
+    floor = load_floor(map_path(args.map))
+    grid = rasterize(floor)
+    kinds = Counter(s.kind.value for s in floor.stations.values())
+    print(f"{floor.name}: valid; {grid.shape[1]} x {grid.shape[0]} cells of "
+          f"{floor.resolution_m} m, {int(grid.free.sum())} free")
+    for kind, n in sorted(kinds.items()):
+        print(f"  {kind:10s} {n}")
+    return 0
+
+
+async def _client(args: argparse.Namespace) -> int:
+    import grpc
+    from google.protobuf import json_format
+
+    from fleet.v1 import fleet_pb2, fleet_pb2_grpc, missions_pb2, missions_pb2_grpc
+
+    async with grpc.aio.insecure_channel(args.server) as channel:
+        missions = missions_pb2_grpc.MissionsStub(channel)
+        try:
+            if args.command == "robots":
+                reply = await fleet_pb2_grpc.FleetStub(channel).ListRobots(
+                    fleet_pb2.ListRobotsRequest(), timeout=10)
+                for r in reply.robots:
+                    print(f"{r.robot_id:12s} {'up' if r.connected else 'down':5s} "
+                          f"({r.pose.x:6.1f}, {r.pose.y:6.1f}) battery {100 * r.battery:3.0f} % "
+                          f"{r.current_task}")
+            elif args.command == "missions":
+                listed = await missions.List(missions_pb2.ListMissionsRequest(page_size=1000),
+                                             timeout=10)
+                for m in listed.missions:
+                    state = missions_pb2.MissionStateValue.Name(m.state).removeprefix(
+                        "MISSION_STATE_").lower()
+                    print(f"{m.mission_id:16s} {state:10s} {m.reason}")
+            elif args.command == "submit":
+                text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
+                spec = json_format.Parse(text, missions_pb2.MissionSpec())
+                status = await missions.Submit(missions_pb2.SubmitMissionRequest(mission=spec),
+                                               timeout=10)
+                print(status.mission_id)
+            elif args.command == "cancel":
+                await missions.Cancel(missions_pb2.CancelMissionRequest(
+                    mission_id=args.mission_id, reason=args.reason), timeout=10)
+            elif args.command == "watch":
+                async for e in missions.WatchEvents(missions_pb2.WatchEventsRequest(
+                        mission_id=args.mission, after_seq=0)):
+                    print(json.dumps(json_format.MessageToDict(e)), flush=True)
+        except grpc.aio.AioRpcError as err:
+            print(f"fleet: {err.code().name}: {err.details()}", file=sys.stderr)
+            return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

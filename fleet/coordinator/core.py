@@ -1,0 +1,766 @@
+"""The coordinator: the one owner of live state.
+
+Everything that changes state happens in `step()`, called on a fixed period (wall clock) or by
+the simulator (simulated clock), and in the request handlers (register, submit, cancel), all on
+one event loop. State reports are only recorded when they arrive and acted on in `step()`, so a
+run depends only on the states and requests, not on message timing. Mission events are written
+to the store before the commands they cause are sent.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import math
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+
+from fleet.coordinator.clock import Clock
+from fleet.coordinator.records import (
+    Act,
+    Channel,
+    Go,
+    MissionRecord,
+    RobotRecord,
+    TaskRecord,
+    Work,
+    steps_for,
+)
+from fleet.dispatch import Candidate, Job, assign_nearest, capable
+from fleet.floor import FloorMap, OccupancyGrid, Station, StationKind, rasterize
+from fleet.model import (
+    ActionStatus,
+    AlreadyExistsError,
+    Cell,
+    Command,
+    EventKind,
+    FleetError,
+    FollowPath,
+    InfeasibleError,
+    InvalidInputError,
+    Mission,
+    MissionEvent,
+    MissionState,
+    NotFoundError,
+    PerformAction,
+    Pose,
+    RobotKind,
+    RobotMode,
+    RobotSpec,
+    RobotState,
+    StopAction,
+    Task,
+    TaskKind,
+    TaskState,
+    TimedWaypoint,
+    check_id,
+)
+from fleet.planning import DistanceTables
+from fleet.store import EventStore
+from fleet.traffic import Release, Traffic
+
+__all__ = ["Coordinator", "CoordinatorConfig"]
+
+log = logging.getLogger(__name__)
+
+_PICKUP_KINDS = {StationKind.PICKUP, StationKind.BUFFER, StationKind.WELD_CELL,
+                 StationKind.DROPOFF}
+_REST_KINDS = {StationKind.PARKING, StationKind.CHARGER}
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorConfig:
+    """Tuning of the coordinator; defaults suit a plant floor with 1 m cells."""
+
+    nominal_speed_mps: float = 1.0
+    """Speed the plans assume; one planning step is one cell at this speed."""
+    release_horizon: int = 8
+    """Cells released ahead of a robot at most."""
+    disconnect_timeout_s: float = 30.0
+    """A robot silent this long loses the tasks it has not started."""
+    restart_grace_s: float = 10.0
+    """After a restart, wait this long for known robots to reconnect before planning."""
+    cell_tolerance: float = 0.2
+    """A registering robot must stand within this fraction of a cell of a cell centre."""
+    make_way_after_s: float = 5.0
+    """A robot that cannot get a path this long while it stands on a work station leaves it
+    for a parking place first (two robots each waiting for the other's station)."""
+
+
+class Coordinator:
+    """Missions in, robot commands out; see the module docstring."""
+
+    def __init__(self, floor: FloorMap, store: EventStore, clock: Clock,
+                 config: CoordinatorConfig | None = None) -> None:
+        self.floor = floor
+        self.store = store
+        self.clock = clock
+        self.config = config or CoordinatorConfig()
+        self.grid: OccupancyGrid = rasterize(floor)
+        self.step_s = floor.resolution_m / self.config.nominal_speed_mps
+        self.distances = DistanceTables(self.grid.free, 4)
+        self.traffic = Traffic(self.grid.free, horizon=self.config.release_horizon,
+                               distances=self.distances)
+        self.station_cells: dict[str, Cell] = {
+            s.id: self.grid.cell_of(s.pose.x, s.pose.y) for s in floor.stations.values()}
+        self.robots: dict[str, RobotRecord] = {}
+        self.missions: dict[str, MissionRecord] = {}
+        self._events: list[MissionEvent] = []
+        self._outbox: list[tuple[str, Command]] = []
+        self._watchers: list[asyncio.Queue[MissionEvent]] = []
+        self._epoch: float | None = None
+        self._started_at: float | None = None
+        self._recovering = False
+        self._recover()
+
+    # ------------------------------------------------------------------ recovery
+    def _recover(self) -> None:
+        """Rebuild missions and the robot roster from the store (restart)."""
+        for spec in self.store.robots():
+            self.robots[spec.id] = RobotRecord(spec=spec, home_station=self._home_of(spec, None))
+        for order, mission in enumerate(self.store.missions()):
+            self.missions[mission.id] = self._new_record(mission, order)
+        for event in self.store.events():
+            self._apply_stored(event)
+        for record in self.missions.values():
+            if record.state.finished:
+                continue
+            for task in record.tasks.values():
+                if task.state in (TaskState.ASSIGNED, TaskState.ACTIVE):
+                    robot = self.robots.get(task.robot_id)
+                    if robot is None:
+                        task.state, task.robot_id = TaskState.PENDING, ""
+                        continue
+                    steps = steps_for(task.task, robot.spec, self.station_cells,
+                                      robot.spec.kind is RobotKind.FIXED_WELDER)
+                    robot.work = Work(record.mission.id, task.task.id, steps,
+                                      index=task.steps_done,
+                                      started=task.state is TaskState.ACTIVE)
+        self._recovering = bool(self.robots)
+        if self.missions:
+            log.info("recovered %d missions (%d open) and %d robots from the store",
+                     len(self.missions),
+                     sum(not m.state.finished for m in self.missions.values()), len(self.robots))
+
+    def _apply_stored(self, e: MissionEvent) -> None:
+        record = self.missions.get(e.mission_id)
+        if record is None:
+            return
+        task = record.tasks.get(e.task_id)
+        if e.kind is EventKind.ASSIGNED and task:
+            task.state, task.robot_id = TaskState.ASSIGNED, e.robot_id
+        elif e.kind is EventKind.UNASSIGNED and task:
+            task.state, task.robot_id, task.steps_done = TaskState.PENDING, "", 0
+        elif e.kind is EventKind.STARTED and task:
+            task.state = TaskState.ACTIVE
+            record.state = MissionState.ACTIVE
+        elif e.kind is EventKind.STEP_DONE and task:
+            task.steps_done = e.step + 1
+        elif e.kind is EventKind.TASK_DONE and task:
+            task.state = TaskState.DONE
+        elif e.kind in (EventKind.COMPLETED, EventKind.FAILED, EventKind.CANCELLED):
+            record.state = {EventKind.COMPLETED: MissionState.COMPLETED,
+                            EventKind.FAILED: MissionState.FAILED,
+                            EventKind.CANCELLED: MissionState.CANCELLED}[e.kind]
+            record.reason, record.finished_s = e.detail, e.time_s
+            for t in record.tasks.values():
+                if not t.state.finished:
+                    t.state = (TaskState.FAILED if e.kind is EventKind.FAILED and t.task.id ==
+                               e.task_id else TaskState.CANCELLED)
+
+    # ------------------------------------------------------------------ robots
+    def register(self, spec: RobotSpec, pose: Pose) -> str:
+        """Admit a robot (or re-admit one that reconnects); returns its session id."""
+        check_id("robot_id", spec.id)
+        self._check_spec(spec)
+        existing = self.robots.get(spec.id)
+        if existing is not None and existing.connected:
+            raise AlreadyExistsError(f"robot {spec.id!r} is connected already",
+                                     field="robot_id", value=spec.id)
+        home = self._home_of(spec, pose)
+        if spec.kind is not RobotKind.FIXED_WELDER:
+            cell = self._cell_at(pose)
+            cut = self.traffic.place(spec.id, cell)
+            for other in cut:
+                work = self.robots[other].work
+                if work is not None:
+                    work.path_id = ""
+        record = existing or RobotRecord(spec=spec)
+        record.spec, record.home_station = spec, home
+        record.placed = spec.kind is not RobotKind.FIXED_WELDER
+        record.session_id = uuid.uuid4().hex
+        record.state = RobotState(spec.id, self.clock.now(), pose)
+        record.disconnected_at = self.clock.now()
+        if record.work is not None:
+            record.work.path_id = ""
+            record.work.action_sent = False
+        self.robots[spec.id] = record
+        self.store.put_robot(spec)
+        log.info("robot %s registered (%s) at %.2f, %.2f", spec.id, spec.kind.value, pose.x,
+                 pose.y)
+        return record.session_id
+
+    def connect(self, robot_id: str, session_id: str) -> Channel:
+        """Open the command stream of a registered robot."""
+        record = self._robot(robot_id)
+        if not session_id or session_id != record.session_id:
+            raise InfeasibleError(f"robot {robot_id!r}: session {session_id!r} is not current; "
+                                  "register first", field="session_id", value=session_id)
+        if record.connected:
+            raise AlreadyExistsError(f"robot {robot_id!r} has a stream open already",
+                                     field="robot_id", value=robot_id)
+        record.channel = Channel(robot_id)
+        record.disconnected_at = None
+        return record.channel
+
+    def disconnect(self, robot_id: str, channel: Channel) -> None:
+        """The robot's stream ended: it drives to the end of what was released and stops."""
+        record = self.robots.get(robot_id)
+        channel.close()
+        if record is None or record.channel is not channel:
+            return
+        record.channel = None
+        record.disconnected_at = self.clock.now()
+        if record.placed:
+            self.traffic.hold(robot_id)
+        log.info("robot %s disconnected", robot_id)
+
+    def update_state(self, robot_id: str, state: RobotState) -> None:
+        """Record a state report; acted on at the next step."""
+        if state.robot_id != robot_id:
+            raise InvalidInputError(
+                f"state.robot_id {state.robot_id!r} does not match the stream's robot "
+                f"{robot_id!r}", field="state.robot_id", value=state.robot_id)
+        self._robot(robot_id).state = state
+
+    def all_reported(self, t_s: float) -> bool:
+        """True if every connected robot has reported a state stamped at or after `t_s`."""
+        return all(r.state is not None and r.state.stamp_s >= t_s - 1e-9
+                   for r in self.robots.values() if r.connected)
+
+    def last_command_seq(self) -> dict[str, int]:
+        """Sequence number of the last command queued to each connected robot."""
+        return {rid: r.channel.seq for rid, r in self.robots.items()
+                if r.channel is not None and not r.channel.closed}
+
+    # ------------------------------------------------------------------ missions
+    def submit(self, mission: Mission) -> MissionRecord:
+        """Validate and durably accept a mission."""
+        now = self.clock.now()
+        if not mission.id:
+            mission = replace(mission, id=f"m-{len(self.missions) + 1:06d}")
+        self._validate(mission)
+        if mission.id in self.missions:
+            raise AlreadyExistsError(f"mission {mission.id!r} exists already",
+                                     field="mission.mission_id", value=mission.id)
+        mission = replace(mission, submitted_s=now)
+        stored = self.store.add_mission(mission, MissionEvent(EventKind.ACCEPTED, mission.id,
+                                                              now))
+        record = self._new_record(mission, len(self.missions))
+        self.missions[mission.id] = record
+        self._publish([stored])
+        return record
+
+    def cancel(self, mission_id: str, reason: str) -> MissionRecord:
+        """Cancel an unfinished mission; robots on its tasks stop after their released path."""
+        record = self.get(mission_id)
+        if record.state.finished:
+            raise InfeasibleError(f"mission {mission_id!r} is {record.state.value} already",
+                                  field="mission_id", value=mission_id)
+        self._finish_mission(record, MissionState.CANCELLED, reason or "cancelled", "")
+        self._flush()
+        return record
+
+    def get(self, mission_id: str) -> MissionRecord:
+        """A mission's record; NotFoundError if unknown."""
+        record = self.missions.get(mission_id)
+        if record is None:
+            raise NotFoundError(f"mission {mission_id!r} not found", field="mission_id",
+                                value=mission_id)
+        return record
+
+    def list_missions(self, states: Iterable[MissionState] = (),
+                      labels: dict[str, str] | None = None) -> list[MissionRecord]:
+        """Missions in submission order, filtered by state and labels."""
+        wanted = set(states)
+        return [m for m in self.missions.values()
+                if (not wanted or m.state in wanted)
+                and all(m.mission.labels.get(k) == v for k, v in (labels or {}).items())]
+
+    def open_missions(self) -> int:
+        """Missions not finished."""
+        return sum(not m.state.finished for m in self.missions.values())
+
+    def watch(self) -> asyncio.Queue[MissionEvent]:
+        """A queue receiving every event published from now on; call `unwatch` when done."""
+        queue: asyncio.Queue[MissionEvent] = asyncio.Queue()
+        self._watchers.append(queue)
+        return queue
+
+    def unwatch(self, queue: asyncio.Queue[MissionEvent]) -> None:
+        """Stop delivering events to a queue."""
+        if queue in self._watchers:
+            self._watchers.remove(queue)
+
+    # ------------------------------------------------------------------ the control step
+    def step(self) -> None:
+        """Advance every robot's work at the clock's current time."""
+        now = self.clock.now()
+        if self._epoch is None:
+            self._epoch = now
+            self._started_at = now
+            for r in self.robots.values():
+                if not r.connected and r.disconnected_at is None:
+                    r.disconnected_at = now
+        now_step = math.ceil((now - self._epoch) / self.step_s - 1e-9)
+        if self._recovering:
+            assert self._started_at is not None
+            waiting = [r.spec.id for r in self.robots.values()
+                       if r.work is not None and not r.connected]
+            if waiting and now - self._started_at < self.config.restart_grace_s:
+                return
+            self._recovering = False
+        for rid in sorted(self.robots):
+            robot = self.robots[rid]
+            if robot.connected and robot.state is not None and robot.placed:
+                self.traffic.report(rid, robot.state.path_id, robot.state.waypoints_reached)
+        self._check_lost_robots(now)
+        self._dispatch(now)
+        for rid in self._planning_order():
+            self._advance(self.robots[rid], now, now_step)
+        self._send_parking(now, now_step)
+        for rid, release in self.traffic.release().items():
+            if self.robots[rid].connected:
+                self._outbox.append((rid, self._follow_path(release)))
+        self._flush()
+
+    def _planning_order(self) -> list[str]:
+        def key(rid: str) -> tuple[int, int, str]:
+            work = self.robots[rid].work
+            if work is None or work.parking:
+                return (1, 0, rid)
+            record = self.missions[work.mission_id]
+            return (0, -record.mission.priority, f"{record.order:09d}{rid}")
+        return sorted((rid for rid, r in self.robots.items() if r.work is not None), key=key)
+
+    def _advance(self, robot: RobotRecord, now: float, now_step: int) -> None:
+        """Move a robot's work forward as far as it can go this step."""
+        work = robot.work
+        while work is not None and robot.connected and robot.state is not None:
+            step = work.current
+            if robot.state.mode is RobotMode.FAULT:
+                self._robot_lost(robot, now, f"robot {robot.spec.id} reports a fault: "
+                                 f"{', '.join(robot.state.faults) or 'unspecified'}")
+                return
+            if isinstance(step, Go):
+                if not work.path_id:
+                    try:
+                        work.path_id = self.traffic.plan(robot.spec.id, step.cell, now_step)
+                    except FleetError as err:
+                        if work.blocked_since_s is None:
+                            work.blocked_since_s = now
+                            log.info("robot %s: no path to %s yet: %s", robot.spec.id,
+                                     step.station_id, err)
+                        elif now - work.blocked_since_s >= self.config.make_way_after_s:
+                            self._make_way(robot, work, now)
+                        return
+                    work.blocked_since_s = None
+                    self._mark_started(robot, work, now)
+                if not self.traffic.arrived(robot.spec.id):
+                    return
+            else:
+                self._mark_started(robot, work, now)
+                action_id = work.action_id()
+                state = robot.state
+                if state.action_id == action_id:
+                    if state.action_status is ActionStatus.FAILED:
+                        self._fail_task(robot, now, f"{step.name} failed on robot "
+                                        f"{robot.spec.id}: {', '.join(state.faults) or 'no reason'}")
+                        return
+                    if state.action_status is not ActionStatus.SUCCEEDED:
+                        return
+                elif not work.action_sent:
+                    self._outbox.append((robot.spec.id, PerformAction(
+                        action_id, step.kind, step.station_id, step.load_id, step.program,
+                        step.duration_s)))
+                    work.action_sent = True
+                    return
+                else:
+                    return
+            self._step_done(robot, work, now)
+            work = robot.work
+
+    def _mark_started(self, robot: RobotRecord, work: Work, now: float) -> None:
+        if work.started or work.parking:
+            return
+        work.started = True
+        record = self.missions[work.mission_id]
+        record.tasks[work.task_id].state = TaskState.ACTIVE
+        if record.state is MissionState.ACCEPTED:
+            record.state = MissionState.ACTIVE
+        self._events.append(MissionEvent(EventKind.STARTED, work.mission_id, now,
+                                         work.task_id, robot.spec.id))
+
+    def _step_done(self, robot: RobotRecord, work: Work, now: float) -> None:
+        step = work.current
+        work.path_id, work.action_sent = "", False
+        if work.detour is not None:
+            work.detour = None
+            return
+        work.index += 1
+        if work.parking:
+            if work.index >= len(work.steps):
+                robot.work = None
+            return
+        record = self.missions[work.mission_id]
+        task = record.tasks[work.task_id]
+        task.steps_done = work.index
+        self._events.append(MissionEvent(EventKind.STEP_DONE, work.mission_id, now,
+                                         work.task_id, robot.spec.id, work.index - 1,
+                                         step.name))
+        if work.index < len(work.steps):
+            return
+        robot.work = None
+        task.state = TaskState.DONE
+        self._events.append(MissionEvent(EventKind.TASK_DONE, work.mission_id, now,
+                                         work.task_id, robot.spec.id))
+        if all(t.state is TaskState.DONE for t in record.tasks.values()):
+            record.state, record.finished_s = MissionState.COMPLETED, now
+            self._events.append(MissionEvent(EventKind.COMPLETED, work.mission_id, now))
+
+    # ------------------------------------------------------------------ dispatch
+    def _dispatch(self, now: float) -> None:
+        jobs: list[Job] = []
+        for record in self.missions.values():
+            if record.state.finished:
+                continue
+            for task in record.tasks.values():
+                if task.state is not TaskState.PENDING:
+                    continue
+                if all(record.tasks[d].state is TaskState.DONE for d in task.task.depends_on):
+                    first = (task.task.pickup if task.task.kind is TaskKind.TRANSPORT
+                             else task.task.cell)
+                    jobs.append(Job(record.mission.id, task.task, record.mission.priority,
+                                    record.mission.deadline_s, record.order, first))
+        if not jobs:
+            return
+        free = [Candidate(r.spec, r.home_station) for rid, r in sorted(self.robots.items())
+                if self._available(r)]
+        for a in assign_nearest(jobs, free, self._travel_m):
+            robot = self.robots[a.robot_id]
+            record = self.missions[a.job.mission_id]
+            task = record.tasks[a.job.task.id]
+            fixed = robot.spec.kind is RobotKind.FIXED_WELDER
+            steps = steps_for(task.task, robot.spec, self.station_cells, fixed)
+            task.state, task.robot_id, task.steps_total = (TaskState.ASSIGNED, a.robot_id,
+                                                           len(steps))
+            robot.work = Work(record.mission.id, task.task.id, steps)
+            self._events.append(MissionEvent(EventKind.ASSIGNED, record.mission.id, now,
+                                             task.task.id, a.robot_id, detail=a.reason))
+
+    def _available(self, robot: RobotRecord) -> bool:
+        if not robot.connected or robot.state is None or robot.work is not None:
+            return False
+        if robot.state.mode is RobotMode.FAULT or robot.state.load_id:
+            return False
+        return not robot.placed or self.traffic.arrived(robot.spec.id)
+
+    def _travel_m(self, robot_id: str, station_id: str) -> float:
+        cell = self.traffic.cell_of(robot_id)
+        steps = float(self.distances.get(self.station_cells[station_id])[cell])
+        return steps * self.floor.resolution_m
+
+    def _send_parking(self, now: float, now_step: int) -> None:
+        """Robots with nothing to do leave work stations for a free parking place."""
+        for rid in sorted(self.robots):
+            robot = self.robots[rid]
+            if (robot.work is not None or not robot.connected or not robot.placed
+                    or not self.traffic.arrived(rid) or not self._on_work_station(rid)):
+                continue
+            spot = self._free_parking(rid)
+            if spot is None:
+                continue
+            robot.work = Work("", "park", [Go(spot, self.station_cells[spot],
+                                              f"park at {spot}")])
+            self._advance(robot, now, now_step)
+
+    def _make_way(self, robot: RobotRecord, work: Work, now: float) -> None:
+        """Leave a work station for a parking place before going on with the work."""
+        if not self._on_work_station(robot.spec.id):
+            return
+        spot = self._free_parking(robot.spec.id)
+        if spot is None:
+            return
+        log.info("robot %s: leaves its station for %s to make way", robot.spec.id, spot)
+        work.detour = Go(spot, self.station_cells[spot], f"make way at {spot}")
+        work.blocked_since_s = None
+
+    def _on_work_station(self, robot_id: str) -> bool:
+        cell = self.traffic.cell_of(robot_id)
+        here = [s for s, c in self.station_cells.items() if c == cell]
+        return bool(here) and not any(self.floor.stations[s].kind in _REST_KINDS for s in here)
+
+    def _free_parking(self, robot_id: str) -> str | None:
+        """The nearest parking place nobody stands on or is heading for."""
+        taken = {step.station_id for r in self.robots.values() if r.work is not None
+                 for step in (r.work.detour, *r.work.steps[r.work.index:])
+                 if isinstance(step, Go)}
+        occupied = {self.traffic.cell_of(rid) for rid, r in self.robots.items() if r.placed}
+        cell = self.traffic.cell_of(robot_id)
+        spots = [s.id for s in self.floor.stations.values()
+                 if s.kind is StationKind.PARKING and s.id not in taken
+                 and self.station_cells[s.id] not in occupied]
+        if not spots:
+            return None
+        return min(spots, key=lambda s: (float(self.distances.get(self.station_cells[s])[cell]),
+                                         s))
+
+    # ------------------------------------------------------------------ failures
+    def _check_lost_robots(self, now: float) -> None:
+        for rid in sorted(self.robots):
+            robot = self.robots[rid]
+            if (robot.work is not None and not robot.connected
+                    and robot.disconnected_at is not None
+                    and now - robot.disconnected_at >= self.config.disconnect_timeout_s):
+                self._robot_lost(robot, now, f"robot {rid} disconnected for "
+                                 f"{now - robot.disconnected_at:.0f} s")
+
+    def _robot_lost(self, robot: RobotRecord, now: float, reason: str) -> None:
+        """A robot cannot go on: give back a task it has not started, fail one it has."""
+        work = robot.work
+        if work is None:
+            return
+        robot.work = None
+        if robot.placed:
+            self.traffic.hold(robot.spec.id)
+        if work.parking:
+            return
+        record = self.missions[work.mission_id]
+        task = record.tasks[work.task_id]
+        if task.steps_done == 0 and not work.action_sent:
+            task.state, task.robot_id = TaskState.PENDING, ""
+            self._events.append(MissionEvent(EventKind.UNASSIGNED, record.mission.id, now,
+                                             task.task.id, robot.spec.id, detail=reason))
+            log.warning("%s: task %s/%s goes back to the queue", reason, record.mission.id,
+                        task.task.id)
+            return
+        self._finish_mission(record, MissionState.FAILED, reason, task.task.id)
+
+    def _fail_task(self, robot: RobotRecord, now: float, reason: str) -> None:
+        work = robot.work
+        if work is None or work.parking:
+            robot.work = None
+            return
+        self._finish_mission(self.missions[work.mission_id], MissionState.FAILED, reason,
+                             work.task_id)
+
+    def _finish_mission(self, record: MissionRecord, state: MissionState, reason: str,
+                        task_id: str) -> None:
+        now = self.clock.now()
+        record.state, record.reason, record.finished_s = state, reason, now
+        for task in record.tasks.values():
+            if task.state.finished:
+                continue
+            task.state = (TaskState.FAILED if task.task.id == task_id
+                          else TaskState.CANCELLED)
+            robot = self.robots.get(task.robot_id)
+            if robot is not None and robot.work is not None and \
+                    robot.work.mission_id == record.mission.id:
+                robot.work = None
+                if robot.placed:
+                    self.traffic.hold(robot.spec.id)
+                if robot.connected:
+                    self._outbox.append((robot.spec.id, StopAction("cancel", reason)))
+        kind = {MissionState.FAILED: EventKind.FAILED,
+                MissionState.CANCELLED: EventKind.CANCELLED}[state]
+        self._events.append(MissionEvent(kind, record.mission.id, now, task_id, detail=reason))
+        log.warning("mission %s %s: %s", record.mission.id, state.value, reason)
+
+    # ------------------------------------------------------------------ output
+    def _flush(self) -> None:
+        """Write events, publish them, then send the commands they led to."""
+        if self._events:
+            stored = self.store.append(self._events)
+            self._events = []
+            self._publish(stored)
+        for rid, command in self._outbox:
+            channel = self.robots[rid].channel
+            if channel is not None and not channel.closed:
+                channel.send(command)
+        self._outbox = []
+
+    def _publish(self, events: list[MissionEvent]) -> None:
+        for queue in self._watchers:
+            for e in events:
+                queue.put_nowait(e)
+
+    def _follow_path(self, release: Release) -> FollowPath:
+        assert self._epoch is not None
+        waypoints = []
+        for cell, step in zip(release.cells, release.steps, strict=True):
+            x, y = self.grid.center_of(cell)
+            limit = float(self.grid.speed_limit_mps[cell])
+            waypoints.append(TimedWaypoint(x, y, 0.0, self._epoch + step * self.step_s,
+                                           limit if math.isfinite(limit) else 0.0))
+        return FollowPath(release.path_id, release.first_index, tuple(waypoints),
+                          release.complete)
+
+    # ------------------------------------------------------------------ validation
+    def _robot(self, robot_id: str) -> RobotRecord:
+        record = self.robots.get(robot_id)
+        if record is None:
+            raise NotFoundError(f"robot {robot_id!r} is not registered", field="robot_id",
+                                value=robot_id)
+        return record
+
+    def _check_spec(self, spec: RobotSpec) -> None:
+        limit = 0.45 * self.floor.resolution_m
+        if not (0 < spec.radius_m <= limit):
+            raise InvalidInputError(
+                f"footprint_radius_m {spec.radius_m} must be above 0 and at most {limit:.3f} m "
+                f"(robots must fit in 90 % of a {self.floor.resolution_m} m planning cell)",
+                field="footprint_radius_m", value=spec.radius_m)
+        if not (0 < spec.max_speed_mps < 20):
+            raise InvalidInputError(f"max_speed_mps {spec.max_speed_mps} must be in (0, 20)",
+                                    field="max_speed_mps", value=spec.max_speed_mps)
+        if spec.kind is RobotKind.AGV and spec.transport is None:
+            raise InvalidInputError("an AGV must declare its transport capability",
+                                    field="transport", value=None)
+        if spec.kind is not RobotKind.AGV and spec.weld is None:
+            raise InvalidInputError(f"a {spec.kind.value} must declare its weld programs",
+                                    field="weld", value=None)
+        if spec.transport is not None and not (spec.transport.max_payload_kg > 0):
+            raise InvalidInputError(
+                f"transport.max_payload_kg {spec.transport.max_payload_kg} must be positive",
+                field="transport.max_payload_kg", value=spec.transport.max_payload_kg)
+        if spec.weld is not None:
+            if not spec.weld.programs:
+                raise InvalidInputError("weld.programs must name at least one program",
+                                        field="weld.programs", value=[])
+            for program in sorted(spec.weld.programs):
+                check_id("weld.programs", program)
+
+    def _home_of(self, spec: RobotSpec, pose: Pose | None) -> str:
+        if spec.kind is not RobotKind.FIXED_WELDER:
+            return ""
+        if pose is None:
+            known = self.robots.get(spec.id)
+            return known.home_station if known else ""
+        cells = [s for s in self.floor.stations.values() if s.kind is StationKind.WELD_CELL]
+        near = min(cells, key=lambda s: math.hypot(s.pose.x - pose.x, s.pose.y - pose.y),
+                   default=None)
+        if near is None or math.hypot(near.pose.x - pose.x, near.pose.y - pose.y) > 3.0:
+            raise InfeasibleError("a fixed welder must stand within 3 m of a weld cell station",
+                                  field="pose", value=(pose.x, pose.y))
+        return near.id
+
+    def _cell_at(self, pose: Pose) -> Cell:
+        try:
+            cell = self.grid.cell_of(pose.x, pose.y)
+        except InvalidInputError as err:
+            raise InvalidInputError(f"pose ({pose.x}, {pose.y}) is off the floor",
+                                    field="pose", value=(pose.x, pose.y)) from err
+        cx, cy = self.grid.center_of(cell)
+        tol = self.config.cell_tolerance * self.floor.resolution_m
+        if not self.grid.is_free(cell):
+            raise InfeasibleError(f"pose ({pose.x}, {pose.y}) is not on a drivable cell",
+                                  field="pose", value=(pose.x, pose.y))
+        if math.hypot(cx - pose.x, cy - pose.y) > tol:
+            raise InfeasibleError(
+                f"pose ({pose.x}, {pose.y}) is not at a cell centre: drive to ({cx}, {cy}) "
+                "and register again", field="pose", value=(pose.x, pose.y))
+        return cell
+
+    def _validate(self, mission: Mission) -> None:
+        check_id("mission.mission_id", mission.id)
+        if not mission.tasks:
+            raise InvalidInputError(f"mission {mission.id!r} has no tasks",
+                                    field="mission.tasks", value=[])
+        if mission.deadline_s is not None and not (mission.deadline_s >= 0):
+            raise InvalidInputError(f"mission.deadline_s {mission.deadline_s} is negative",
+                                    field="mission.deadline_s", value=mission.deadline_s)
+        ids: set[str] = set()
+        for i, task in enumerate(mission.tasks):
+            where = f"mission.tasks[{i}]"
+            check_id(f"{where}.task_id", task.id)
+            if task.id in ids:
+                raise InvalidInputError(f"{where}.task_id {task.id!r} is used twice",
+                                        field=f"{where}.task_id", value=task.id)
+            ids.add(task.id)
+            self._validate_task(task, where)
+        by_id = {t.id: t for t in mission.tasks}
+        for i, task in enumerate(mission.tasks):
+            for dep in task.depends_on:
+                if dep not in by_id or dep == task.id:
+                    raise InvalidInputError(
+                        f"mission.tasks[{i}].depends_on names {dep!r}, which is not another "
+                        "task of this mission", field=f"mission.tasks[{i}].depends_on",
+                        value=dep)
+        # Dependencies must form no cycle (Kahn's algorithm).
+        indegree = {t.id: len(set(t.depends_on)) for t in mission.tasks}
+        ready = [t for t, n in indegree.items() if n == 0]
+        seen = 0
+        while ready:
+            done = ready.pop()
+            seen += 1
+            for t in mission.tasks:
+                if done in t.depends_on:
+                    indegree[t.id] -= 1
+                    if indegree[t.id] == 0:
+                        ready.append(t.id)
+        if seen != len(mission.tasks):
+            cyclic = sorted(t for t, n in indegree.items() if n > 0)
+            raise InvalidInputError(f"mission.tasks depend on each other in a cycle: {cyclic}",
+                                    field="mission.tasks.depends_on", value=cyclic)
+
+    def _validate_task(self, task: Task, where: str) -> None:
+        if task.kind is TaskKind.TRANSPORT:
+            for name, station_id in (("pickup_station", task.pickup),
+                                     ("dropoff_station", task.dropoff)):
+                station = self._station(f"{where}.transport.{name}", station_id)
+                if station.kind not in _PICKUP_KINDS:
+                    raise InvalidInputError(
+                        f"{where}.transport.{name} {station_id!r} is a {station.kind.value}, "
+                        "not a place loads are handled", field=f"{where}.transport.{name}",
+                        value=station_id)
+            if task.pickup == task.dropoff:
+                raise InvalidInputError(f"{where}.transport: pickup and dropoff are both "
+                                        f"{task.pickup!r}", field=f"{where}.transport",
+                                        value=task.pickup)
+            check_id(f"{where}.transport.load_id", task.load_id)
+            if not (math.isfinite(task.mass_kg) and task.mass_kg >= 0):
+                raise InvalidInputError(f"{where}.transport.mass_kg {task.mass_kg} must be a "
+                                        "non-negative number of kilograms",
+                                        field=f"{where}.transport.mass_kg", value=task.mass_kg)
+            needs = f"carries {task.mass_kg} kg"
+        else:
+            station = self._station(f"{where}.weld.cell_station", task.cell)
+            if station.kind is not StationKind.WELD_CELL:
+                raise InvalidInputError(f"{where}.weld.cell_station {task.cell!r} is a "
+                                        f"{station.kind.value}, not a weld cell",
+                                        field=f"{where}.weld.cell_station", value=task.cell)
+            check_id(f"{where}.weld.program", task.program)
+            if not (math.isfinite(task.duration_s) and task.duration_s > 0):
+                raise InvalidInputError(f"{where}.weld.duration_s {task.duration_s} must be "
+                                        "positive", field=f"{where}.weld.duration_s",
+                                        value=task.duration_s)
+            needs = f"runs weld program {task.program!r} at {task.cell}"
+        if not any(capable(Candidate(r.spec, r.home_station), task)
+                   for r in self.robots.values()):
+            raise InfeasibleError(f"{where}: no robot of the fleet {needs}",
+                                  field=f"{where}", value=task.id)
+
+    def _station(self, field: str, station_id: str) -> Station:
+        if not station_id:
+            raise InvalidInputError(f"{field} is empty", field=field, value=station_id)
+        station = self.floor.stations.get(station_id)
+        if station is None:
+            raise NotFoundError(f"{field} {station_id!r}: no such station on floor "
+                                f"{self.floor.name!r}", field=field, value=station_id)
+        return station
+
+    @staticmethod
+    def _new_record(mission: Mission, order: int) -> MissionRecord:
+        return MissionRecord(mission, order,
+                             tasks={t.id: TaskRecord(t) for t in mission.tasks})

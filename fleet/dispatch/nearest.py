@@ -1,0 +1,90 @@
+"""The foundation's dispatcher: each ready task, most urgent first, to the nearest capable robot.
+
+Later dispatchers replace `assign_nearest` behind the same inputs and outputs.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+from fleet.model import RobotKind, RobotSpec, Task, TaskKind
+
+__all__ = ["Assignment", "Candidate", "Job", "assign_nearest", "capable"]
+
+
+@dataclass(frozen=True, slots=True)
+class Job:
+    """A task ready to start, with what orders it against others."""
+
+    mission_id: str
+    task: Task
+    priority: int
+    deadline_s: float | None
+    order: int
+    """Submission order, for ties."""
+    first_station: str
+    """Where a robot must go first; empty if it works where it is."""
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """A robot free to take a job."""
+
+    spec: RobotSpec
+    home_station: str = ""
+    """For a fixed welder, the weld cell it is bolted to."""
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """A decision, with the reason the events will show."""
+
+    job: Job
+    robot_id: str
+    reason: str
+
+
+def capable(robot: Candidate, task: Task) -> bool:
+    """True if the robot can do the task at all (kind, payload, program, place)."""
+    spec = robot.spec
+    if task.kind is TaskKind.TRANSPORT:
+        return spec.kind is not RobotKind.FIXED_WELDER and spec.can_carry(task.mass_kg)
+    if not spec.can_weld(task.program):
+        return False
+    if spec.kind is RobotKind.FIXED_WELDER:
+        return robot.home_station == task.cell
+    return True
+
+
+def assign_nearest(jobs: Sequence[Job], robots: Sequence[Candidate],
+                   travel_m: Callable[[str, str], float]) -> list[Assignment]:
+    """Give each job, by priority, then deadline, then submission, the nearest capable robot.
+
+    `travel_m(robot_id, station_id)` is the robot's path length to the station in metres
+    (inf if it cannot get there). Jobs no free robot can do wait for the next round.
+    """
+    free = {r.spec.id: r for r in robots}
+    out: list[Assignment] = []
+    for job in sorted(jobs, key=lambda j: (-j.priority,
+                                           math.inf if j.deadline_s is None else j.deadline_s,
+                                           j.order)):
+        best: tuple[float, str] | None = None
+        for robot_id in sorted(free):
+            robot = free[robot_id]
+            if not capable(robot, job.task):
+                continue
+            dist = 0.0 if not job.first_station or (
+                robot.spec.kind is RobotKind.FIXED_WELDER) else travel_m(robot_id,
+                                                                         job.first_station)
+            if math.isfinite(dist) and (best is None or dist < best[0]):
+                best = (dist, robot_id)
+        if best is None:
+            continue
+        dist, robot_id = best
+        del free[robot_id]
+        out.append(Assignment(job, robot_id,
+                              f"nearest capable free robot: {dist:.1f} m to {job.first_station}"
+                              if job.first_station else "capable robot at the cell"))
+    return out

@@ -1,0 +1,116 @@
+"""Space-time A*: one robot's path through cells other robots have reserved.
+
+The foundation's fleet planner is prioritized planning: each robot in turn gets the best path
+that keeps clear of every reservation already made. Time is counted in whole planning steps
+(one step = one cell at the fleet's nominal speed). A robot may be in cell `c` at step `t`
+only if no other robot is there at any of `t - 1, t, t + 1`: this one-step gap between
+occupants rules out vertex, swap and following conflicts, which is what lets execution
+release cells in planned order without any two robots ever being closer than one cell.
+"""
+
+from __future__ import annotations
+
+import heapq
+from typing import Protocol
+
+import numpy as np
+
+from fleet.model import Cell, InfeasibleError, InvalidInputError
+
+__all__ = ["Reservations", "plan_spacetime"]
+
+# Moves: wait, then the four neighbours.
+_MOVES: tuple[Cell, ...] = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+
+
+class Reservations(Protocol):
+    """What the planner needs to know about other robots' plans."""
+
+    def is_free(self, cell: Cell, step: int, robot_id: str) -> bool:
+        """True if no robot other than `robot_id` is at `cell` during steps step-1..step+1."""
+        ...
+
+    def free_after(self, cell: Cell, step: int, robot_id: str) -> bool:
+        """True if no robot other than `robot_id` is at `cell` at any step >= step - 1."""
+        ...
+
+
+def plan_spacetime(
+    free: np.ndarray,
+    start: Cell,
+    goal: Cell,
+    start_step: int,
+    reservations: Reservations,
+    robot_id: str,
+    cost_to_go: np.ndarray,
+    *,
+    max_steps: int | None = None,
+    max_expansions: int = 200_000,
+) -> list[Cell]:
+    """The shortest-in-time path from `start` at `start_step` to `goal`, where it may then stay.
+
+    Returns one cell per step from `start_step` on (waits repeat a cell). `cost_to_go` is the
+    static distance to `goal` in steps (inf where unreachable), used as the heuristic.
+    Raises InvalidInputError for blocked or off-grid cells, InfeasibleError when no path fits
+    within the horizon or the search budget.
+    """
+    rows, cols = free.shape
+    for name, cell in (("start", start), ("goal", goal)):
+        r, c = cell
+        if not (0 <= r < rows and 0 <= c < cols) or not free[r, c]:
+            raise InvalidInputError(f"{name} cell {cell} is blocked or off the grid",
+                                    field=name, value=cell)
+    h0 = float(cost_to_go[start])
+    if not np.isfinite(h0):
+        raise InfeasibleError(f"no path from {start} to {goal}: not connected",
+                              field="goal", value=goal)
+    horizon = start_step + (max_steps if max_steps is not None else int(4 * h0) + 200)
+    if not reservations.free_after(goal, horizon, robot_id):
+        raise InfeasibleError(f"goal {goal} is held by another robot beyond the horizon",
+                              field="goal", value=goal)
+
+    # Open list entries: (f, -t, tie, cell, t); parents keyed by (cell, t).
+    parent: dict[tuple[Cell, int], tuple[Cell, int] | None] = {(start, start_step): None}
+    open_heap: list[tuple[float, int, int, Cell, int]] = [(h0, -start_step, 0, start, start_step)]
+    closed: set[tuple[Cell, int]] = set()
+    tie = 0
+    expansions = 0
+    while open_heap:
+        _, _, _, cell, t = heapq.heappop(open_heap)
+        if (cell, t) in closed:
+            continue
+        closed.add((cell, t))
+        if cell == goal and reservations.free_after(cell, t, robot_id):
+            return _unwind(parent, (cell, t))
+        expansions += 1
+        if expansions > max_expansions or t >= horizon:
+            if expansions > max_expansions:
+                break
+            continue
+        r, c = cell
+        nt = t + 1
+        for dr, dc in _MOVES:
+            nr, nc = r + dr, c + dc
+            if not (0 <= nr < rows and 0 <= nc < cols) or not free[nr, nc]:
+                continue
+            nxt = (nr, nc)
+            if (nxt, nt) in parent or not reservations.is_free(nxt, nt, robot_id):
+                continue
+            parent[(nxt, nt)] = (cell, t)
+            tie += 1
+            f = (nt - start_step) + float(cost_to_go[nr, nc])
+            heapq.heappush(open_heap, (f, -nt, tie, nxt, nt))
+    raise InfeasibleError(
+        f"no conflict-free path from {start} to {goal} within {horizon - start_step} steps "
+        f"({expansions} expansions)", field="goal", value=goal)
+
+
+def _unwind(parent: dict[tuple[Cell, int], tuple[Cell, int] | None],
+            node: tuple[Cell, int]) -> list[Cell]:
+    cells: list[Cell] = []
+    cur: tuple[Cell, int] | None = node
+    while cur is not None:
+        cells.append(cur[0])
+        cur = parent[cur]
+    cells.reverse()
+    return cells

@@ -1,0 +1,267 @@
+"""A simulated robot: kinematics plus a RobotLink client, exactly as a robot driver would connect.
+
+The robot keeps to the contract: it drives only along released waypoints (never past the last
+one), keeps to their times when early, reports its state once per control tick, and keeps the
+outcome of its last action across reconnections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import math
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+
+import grpc
+
+from fleet.model import Pose, RobotKind, RobotSpec
+from fleet.v1 import common_pb2, robot_link_pb2, robot_link_pb2_grpc
+
+__all__ = ["SimRobot"]
+
+log = logging.getLogger(__name__)
+
+_KIND_TO_WIRE = {RobotKind.AGV: common_pb2.ROBOT_KIND_AGV,
+                 RobotKind.MOBILE_WELDER: common_pb2.ROBOT_KIND_MOBILE_WELDER,
+                 RobotKind.FIXED_WELDER: common_pb2.ROBOT_KIND_FIXED_WELDER}
+
+
+@dataclass(slots=True)
+class _Waypoint:
+    x: float
+    y: float
+    t_s: float
+    max_speed_mps: float
+
+
+@dataclass(slots=True)
+class _Action:
+    action_id: str
+    kind: int
+    load_id: str
+    remaining_s: float
+    duration_s: float
+    status: int = common_pb2.ACTION_STATUS_RUNNING
+
+
+@dataclass(slots=True)
+class _Link:
+    call: grpc.aio.StreamStreamCall[robot_link_pb2.RobotUpdate, robot_link_pb2.RobotCommand]
+    outbox: asyncio.Queue[robot_link_pb2.RobotUpdate | None]
+    received: list[robot_link_pb2.RobotCommand] = field(default_factory=list)
+    last_seq: int = 0
+    reader: asyncio.Task[None] | None = None
+    broken: bool = False
+
+
+class SimRobot:
+    """One simulated robot; `tick` moves it, `send_state` reports, commands arrive in between."""
+
+    ACTION_TIME_S = {robot_link_pb2.ACTION_KIND_PICK: 20.0,
+                     robot_link_pb2.ACTION_KIND_DROP: 20.0}
+
+    def __init__(self, spec: RobotSpec, pose: Pose) -> None:
+        self.spec = spec
+        self.pose = pose
+        self.speed = 0.0
+        self.battery = 1.0
+        self.path_id = ""
+        self.waypoints: dict[int, _Waypoint] = {}
+        self.reached = 0
+        self.action: _Action | None = None
+        self.load_id = ""
+        self.paused = False
+        self.busy_s = 0.0
+        self.link: _Link | None = None
+        self.seq = 0
+        self.delay_factor = 1.0
+        """Slows the robot down (fault injection): speeds are divided by this."""
+
+    # ---------------------------------------------------------------- motion
+    @property
+    def moving(self) -> bool:
+        """True if released waypoints remain ahead."""
+        return self.reached + 1 in self.waypoints
+
+    def tick(self, t_s: float, dt_s: float) -> None:
+        """Advance the robot from t_s - dt_s to t_s."""
+        start = t_s - dt_s
+        busy = False
+        if self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
+            busy = True
+            self.action.remaining_s -= dt_s
+            if self.action.remaining_s <= 1e-9:
+                self.action.status = common_pb2.ACTION_STATUS_SUCCEEDED
+                if self.action.kind == robot_link_pb2.ACTION_KIND_PICK:
+                    self.load_id = self.action.load_id
+                elif self.action.kind == robot_link_pb2.ACTION_KIND_DROP:
+                    self.load_id = ""
+        elif not self.paused and self.moving:
+            busy = True
+            self._drive(start, dt_s)
+        else:
+            self.speed = 0.0
+        if busy:
+            self.busy_s += dt_s
+        self.battery = max(0.0, self.battery - dt_s * (2e-5 if busy else 2e-6))
+
+    def _drive(self, start: float, dt_s: float) -> None:
+        t, remaining = start, dt_s
+        travelled = 0.0
+        while remaining > 1e-12 and self.moving:
+            wp = self.waypoints[self.reached + 1]
+            dx, dy = wp.x - self.pose.x, wp.y - self.pose.y
+            dist = math.hypot(dx, dy)
+            top = self.spec.max_speed_mps
+            if wp.max_speed_mps > 0:
+                top = min(top, wp.max_speed_mps)
+            top /= self.delay_factor
+            # Keep to the plan's times when early: no sooner than the waypoint's time.
+            early = wp.t_s - t
+            speed = top if early <= 1e-9 else min(top, dist / early)
+            if dist <= 1e-9:
+                self.reached += 1
+                continue
+            if speed <= 1e-9:
+                break
+            need = dist / speed
+            theta = math.atan2(dy, dx)
+            if need <= remaining:
+                self.pose = Pose(wp.x, wp.y, theta)
+                self.reached += 1
+                remaining -= need
+                t += need
+                travelled += dist
+            else:
+                f = speed * remaining / dist
+                self.pose = Pose(self.pose.x + dx * f, self.pose.y + dy * f, theta)
+                travelled += speed * remaining
+                remaining = 0.0
+        self.speed = travelled / dt_s
+
+    # ---------------------------------------------------------------- commands
+    def apply(self, command: robot_link_pb2.RobotCommand) -> None:
+        """Carry out one command from the coordinator."""
+        body = command.WhichOneof("body")
+        if body == "follow_path":
+            fp = command.follow_path
+            if fp.path_id != self.path_id:
+                self.path_id, self.waypoints, self.reached = fp.path_id, {}, 0
+            for i, w in enumerate(fp.waypoints):
+                self.waypoints[fp.first_index + i] = _Waypoint(w.x, w.y, w.t_s, w.max_speed_mps)
+        elif body == "action":
+            a = command.action
+            duration = a.duration_s or self.ACTION_TIME_S.get(a.kind, 10.0)
+            self.action = _Action(a.action_id, a.kind, a.load_id, duration, duration)
+        elif body == "pause":
+            self.paused = True
+        elif body == "resume":
+            self.paused = False
+        elif body == "cancel":
+            if self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
+                self.action.status = common_pb2.ACTION_STATUS_FAILED
+
+    def state(self, t_s: float) -> robot_link_pb2.RobotState:
+        """The state report for time t_s."""
+        self.seq += 1
+        if self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
+            mode = common_pb2.ROBOT_MODE_ACTING
+        elif self.paused:
+            mode = common_pb2.ROBOT_MODE_PAUSED
+        elif self.moving:
+            mode = common_pb2.ROBOT_MODE_MOVING
+        else:
+            mode = common_pb2.ROBOT_MODE_IDLE
+        msg = robot_link_pb2.RobotState(
+            robot_id=self.spec.id, stamp_s=t_s,
+            pose=common_pb2.Pose(x=self.pose.x, y=self.pose.y, theta=self.pose.theta),
+            speed_mps=self.speed, battery=self.battery, mode=mode, path_id=self.path_id,
+            waypoints_reached=self.reached, load_id=self.load_id, seq=self.seq)
+        if self.action is not None:
+            msg.action_id = self.action.action_id
+            msg.action_status = self.action.status
+            msg.action_progress = 1.0 - max(0.0, self.action.remaining_s) / max(
+                self.action.duration_s, 1e-9)
+        return msg
+
+    # ---------------------------------------------------------------- the link
+    @property
+    def connected(self) -> bool:
+        """True while the stream is up."""
+        return self.link is not None and not self.link.broken
+
+    async def connect(self, stub: robot_link_pb2_grpc.RobotLinkStub) -> bool:
+        """Register and open the stream; False if the coordinator refused or is away."""
+        await self.disconnect()
+        spec = self.spec
+        req = robot_link_pb2.RegisterRequest(
+            robot_id=spec.id, kind=_KIND_TO_WIRE[spec.kind],
+            footprint_radius_m=spec.radius_m, max_speed_mps=spec.max_speed_mps,
+            pose=common_pb2.Pose(x=self.pose.x, y=self.pose.y, theta=self.pose.theta))
+        if spec.transport is not None:
+            req.transport.max_payload_kg = spec.transport.max_payload_kg
+        if spec.weld is not None:
+            req.weld.programs.extend(sorted(spec.weld.programs))
+        try:
+            reply = await stub.Register(req, timeout=5.0)
+        except grpc.aio.AioRpcError as err:
+            log.info("robot %s: register failed: %s %s", spec.id, err.code(), err.details())
+            return False
+        outbox: asyncio.Queue[robot_link_pb2.RobotUpdate | None] = asyncio.Queue()
+        outbox.put_nowait(robot_link_pb2.RobotUpdate(hello=robot_link_pb2.Hello(
+            robot_id=spec.id, session_id=reply.session_id)))
+
+        async def updates() -> AsyncIterator[robot_link_pb2.RobotUpdate]:
+            while True:
+                item = await outbox.get()
+                if item is None:
+                    return
+                yield item
+
+        link = _Link(call=stub.Connect(updates()), outbox=outbox)
+        link.reader = asyncio.create_task(self._read(link))
+        self.link = link
+        return True
+
+    async def _read(self, link: _Link) -> None:
+        try:
+            async for command in link.call:
+                link.received.append(command)
+                link.last_seq = command.seq
+        except grpc.aio.AioRpcError as err:
+            if err.code() != grpc.StatusCode.CANCELLED:
+                log.info("robot %s: stream closed: %s %s", self.spec.id, err.code(),
+                         err.details())
+        finally:
+            link.broken = True
+
+    def send_state(self, t_s: float) -> None:
+        """Queue this tick's state report."""
+        if self.connected:
+            assert self.link is not None
+            self.link.outbox.put_nowait(robot_link_pb2.RobotUpdate(state=self.state(t_s)))
+
+    def take_commands(self) -> None:
+        """Apply every command received so far, in order."""
+        if self.link is not None:
+            received, self.link.received = self.link.received, []
+            for command in received:
+                self.apply(command)
+
+    def has_received(self, seq: int) -> bool:
+        """True once the command numbered `seq` has arrived (or the stream is gone)."""
+        return self.link is None or self.link.broken or self.link.last_seq >= seq
+
+    async def disconnect(self) -> None:
+        """Close the stream."""
+        link, self.link = self.link, None
+        if link is None:
+            return
+        link.outbox.put_nowait(None)
+        link.call.cancel()
+        if link.reader is not None:
+            link.reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await link.reader

@@ -1,0 +1,80 @@
+"""Shared fixtures: the shipped maps, and a real coordinator served over loopback gRPC."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Iterator
+from concurrent.futures import Future
+from dataclasses import dataclass
+from pathlib import Path
+
+import grpc
+import pytest
+
+os.environ.setdefault("NUMBA_CACHE_DIR", str(Path(__file__).parent.parent / ".numba_cache"))
+
+ROOT = Path(__file__).resolve().parent.parent
+SMALL_MAP = ROOT / "maps" / "small.yaml"
+PLANT_MAP = ROOT / "maps" / "plant.yaml"
+
+
+@dataclass
+class Served:
+    """A coordinator served on loopback from its own event loop in a thread."""
+
+    address: str
+    coordinator: object
+    loop: asyncio.AbstractEventLoop
+    channel: grpc.Channel
+
+    def call(self, fn):  # type: ignore[no-untyped-def]
+        """Run `fn()` on the server's loop (where coordinator state lives) and return it."""
+        fut: Future[object] = Future()
+
+        def run() -> None:
+            try:
+                fut.set_result(fn())
+            except Exception as err:
+                fut.set_exception(err)
+        self.loop.call_soon_threadsafe(run)
+        return fut.result(timeout=10)
+
+
+def serve(map_path: Path, db: str, *, sim_clock: bool = True) -> Iterator[Served]:
+    """Start a coordinator + server in a thread; yield; stop it."""
+    from fleet.api import create_server
+    from fleet.coordinator import Coordinator, ManualClock, WallClock
+    from fleet.floor import load_floor
+    from fleet.store import open_store
+
+    loop = asyncio.new_event_loop()
+    ready: Future[tuple[object, object]] = Future()
+
+    async def start() -> None:
+        coordinator = Coordinator(load_floor(map_path), open_store(db),
+                                  ManualClock() if sim_clock else WallClock())
+        server = create_server(coordinator, "127.0.0.1:0", period_s=0.05)
+        await server.start()
+        ready.set_result((coordinator, server))
+
+    thread = threading.Thread(target=loop.run_forever, daemon=True)
+    thread.start()
+    asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=60)
+    coordinator, server = ready.result()
+    channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")  # type: ignore[attr-defined]
+    try:
+        yield Served(f"127.0.0.1:{server.port}", coordinator, loop, channel)  # type: ignore[attr-defined]
+    finally:
+        channel.close()
+        asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=10)  # type: ignore[attr-defined]
+        coordinator.store.close()  # type: ignore[attr-defined]
+        loop.call_soon_threadsafe(loop.stop)
+        thread.join(timeout=10)
+
+
+@pytest.fixture
+def small_server(tmp_path: Path) -> Iterator[Served]:
+    """A coordinator on the small map, simulated clock, fresh SQLite store."""
+    yield from serve(SMALL_MAP, str(tmp_path / "fleet.db"))

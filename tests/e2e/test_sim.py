@@ -1,0 +1,116 @@
+"""The simulator end to end: real processes, real gRPC, checked by the independent checker."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import grpc
+
+from sim.check import check_log
+from tests.conftest import ROOT, SMALL_MAP
+
+from fleet.v1 import missions_pb2, missions_pb2_grpc
+
+ENV = {**os.environ, "PYTHONPATH": str(ROOT),
+       "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))}
+
+
+def fleet(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    return subprocess.run([sys.executable, "-m", "fleet.cli", *args], capture_output=True,
+                          text=True, env=ENV, cwd=ROOT, **kwargs)
+
+
+def test_small_fleet_finishes_every_mission_without_collision(tmp_path: Path) -> None:
+    log = tmp_path / "run.jsonl"
+    png = tmp_path / "run.png"
+    out = fleet("sim", "--map", str(SMALL_MAP), "--robots", "4", "--missions", "8", "--seed",
+                "2", "--log", str(log), "--plot", str(png), timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "missions done     8 of 8" in out.stdout
+    report = check_log(log)
+    assert report.ok and report.ticks > 100
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_same_seed_same_run(tmp_path: Path) -> None:
+    digests = []
+    for i in range(2):
+        log = tmp_path / f"run{i}.jsonl"
+        out = fleet("sim", "--map", str(SMALL_MAP), "--robots", "3", "--missions", "4",
+                    "--seed", "7", "--log", str(log), timeout=600)
+        assert out.returncode == 0, out.stdout + out.stderr
+        digests.append(hashlib.sha256(log.read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start_server(db: Path, port: int) -> subprocess.Popen[str]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "fleet.cli", "serve", "--sim-clock", "--map", str(SMALL_MAP),
+         "--db", str(db), "--address", f"127.0.0.1:{port}"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert "serving" in line, line + proc.stdout.read()
+    return proc
+
+
+def states(port: int) -> dict[str, int]:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        reply = missions_pb2_grpc.MissionsStub(channel).List(
+            missions_pb2.ListMissionsRequest(page_size=1000), timeout=10)
+    return {m.mission_id: m.state for m in reply.missions}
+
+
+def test_coordinator_killed_mid_run_restarts_and_every_mission_completes(
+        tmp_path: Path) -> None:
+    db, log, port = tmp_path / "fleet.db", tmp_path / "run.jsonl", free_port()
+    server = start_server(db, port)
+    sim = subprocess.Popen(
+        [sys.executable, "-m", "fleet.cli", "sim", "--server", f"127.0.0.1:{port}", "--map",
+         str(SMALL_MAP), "--robots", "4", "--missions", "10", "--seed", "3", "--log", str(log),
+         "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
+    try:
+        # Wait until the run is well under way: some missions done, others open.
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline:
+            s = states(port)
+            done = sum(v == missions_pb2.MISSION_STATE_COMPLETED for v in s.values())
+            if done >= 2 and len(s) - done >= 3:
+                break
+            time.sleep(0.2)
+        else:
+            raise AssertionError(f"run never got under way: {s}")
+        open_before = {k for k, v in s.items() if v != missions_pb2.MISSION_STATE_COMPLETED}
+        server.send_signal(signal.SIGKILL)
+        server.wait(timeout=10)
+        time.sleep(1.0)
+        server = start_server(db, port)
+        out, _ = sim.communicate(timeout=600)
+        assert sim.returncode == 0, out
+        assert "missions done     10 of 10" in out
+        assert "outages survived: 1" in out
+        after = states(port)
+        assert len(after) == 10
+        assert all(v == missions_pb2.MISSION_STATE_COMPLETED for v in after.values())
+        assert open_before
+        report = check_log(log)
+        assert report.ok, (report.collisions[:3], report.obstacle_hits[:3])
+    finally:
+        for proc in (sim, server):
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait(timeout=10)

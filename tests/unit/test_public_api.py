@@ -1,0 +1,29 @@
+"""The public names of each package are pinned: changing them is a decision, not an accident."""
+
+from __future__ import annotations
+
+import importlib
+
+import pytest
+
+PINNED = {
+    "fleet.model": {
+        "ActionKind", "ActionStatus", "AlreadyExistsError", "Cell", "Command", "EventKind",
+        "FleetError", "FollowPath", "InfeasibleError", "InvalidInputError", "Mission",
+        "MissionEvent", "MissionState", "NotFoundError", "PerformAction", "Pose", "RobotKind",
+        "RobotMode", "RobotSpec", "RobotState", "StopAction", "Task", "TaskKind", "TaskState",
+        "TimedWaypoint", "TransportCapability", "WeldCapability", "check_id"},
+    "fleet.traffic": {"FOREVER", "Release", "ReservationTable", "Traffic", "Visit"},
+    "fleet.dispatch": {"Assignment", "Candidate", "Job", "assign_nearest", "capable"},
+    "fleet.coordinator": {"Channel", "Clock", "Coordinator", "CoordinatorConfig", "ManualClock",
+                          "MissionRecord", "RobotRecord", "TaskRecord", "WallClock"},
+    "fleet.api": {"STATUS_OF", "FleetServer", "create_server", "status_of"},
+}
+
+
+@pytest.mark.parametrize("module", sorted(PINNED))
+def test_public_names_are_pinned(module: str) -> None:
+    mod = importlib.import_module(module)
+    assert set(mod.__all__) == PINNED[module]
+    for name in mod.__all__:
+        assert hasattr(mod, name)
