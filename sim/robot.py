@@ -43,7 +43,7 @@ class _Action:
     load_id: str
     remaining_s: float
     duration_s: float
-    status: int = common_pb2.ACTION_STATUS_RUNNING
+    status: common_pb2.ActionStatus = common_pb2.ACTION_STATUS_RUNNING
 
 
 @dataclass(slots=True)
@@ -159,9 +159,9 @@ class SimRobot:
             self.paused = True
         elif body == "resume":
             self.paused = False
-        elif body == "cancel":
-            if self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
-                self.action.status = common_pb2.ACTION_STATUS_FAILED
+        elif (body == "cancel" and self.action is not None
+              and self.action.status == common_pb2.ACTION_STATUS_RUNNING):
+            self.action.status = common_pb2.ACTION_STATUS_FAILED
 
     def state(self, t_s: float) -> robot_link_pb2.RobotState:
         """The state report for time t_s."""

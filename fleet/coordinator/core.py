@@ -18,7 +18,6 @@ from dataclasses import dataclass, replace
 
 from fleet.coordinator.clock import Clock
 from fleet.coordinator.records import (
-    Act,
     Channel,
     Go,
     MissionRecord,
@@ -79,7 +78,7 @@ class CoordinatorConfig:
     """Cells released ahead of a robot at most."""
     disconnect_timeout_s: float = 30.0
     """A robot silent this long loses the tasks it has not started."""
-    restart_grace_s: float = 10.0
+    restart_grace_s: float = 30.0
     """After a restart, wait this long for known robots to reconnect before planning."""
     cell_tolerance: float = 0.2
     """A registering robot must stand within this fraction of a cell of a cell centre."""
@@ -316,8 +315,10 @@ class Coordinator:
         now_step = math.ceil((now - self._epoch) / self.step_s - 1e-9)
         if self._recovering:
             assert self._started_at is not None
+            # A robot not heard from since the restart may stand anywhere: plan nothing
+            # until every known robot is back, or the grace period is over.
             waiting = [r.spec.id for r in self.robots.values()
-                       if r.work is not None and not r.connected]
+                       if not r.connected and r.spec.kind is not RobotKind.FIXED_WELDER]
             if waiting and now - self._started_at < self.config.restart_grace_s:
                 return
             self._recovering = False
@@ -375,8 +376,9 @@ class Coordinator:
                 state = robot.state
                 if state.action_id == action_id:
                     if state.action_status is ActionStatus.FAILED:
-                        self._fail_task(robot, now, f"{step.name} failed on robot "
-                                        f"{robot.spec.id}: {', '.join(state.faults) or 'no reason'}")
+                        why = ", ".join(state.faults) or "no reason given"
+                        self._fail_task(robot, now,
+                                        f"{step.name} failed on robot {robot.spec.id}: {why}")
                         return
                     if state.action_status is not ActionStatus.SUCCEEDED:
                         return

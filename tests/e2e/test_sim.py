@@ -13,10 +13,9 @@ from pathlib import Path
 
 import grpc
 
+from fleet.v1 import missions_pb2, missions_pb2_grpc
 from sim.check import check_log
 from tests.conftest import ROOT, SMALL_MAP
-
-from fleet.v1 import missions_pb2, missions_pb2_grpc
 
 ENV = {**os.environ, "PYTHONPATH": str(ROOT),
        "NUMBA_CACHE_DIR": os.environ.get("NUMBA_CACHE_DIR", str(ROOT / ".numba_cache"))}

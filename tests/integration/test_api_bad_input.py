@@ -30,7 +30,8 @@ def stations(served: Served, kind: str) -> list[str]:
     return [s.id for s in floor.stations.values() if s.kind.value == kind]
 
 
-def agv(served: Served, robot_id: str = "agv-1", **changes: object) -> robot_link_pb2.RegisterRequest:
+def agv(served: Served, robot_id: str = "agv-1",
+        **changes: object) -> robot_link_pb2.RegisterRequest:
     floor = served.coordinator.floor  # type: ignore[attr-defined]
     park = floor.stations[stations(served, "parking")[0]].pose
     req = robot_link_pb2.RegisterRequest(
