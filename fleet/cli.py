@@ -100,9 +100,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         return 130
     except Exception as err:  # the command's last word: say it plainly, not as a traceback
+        import grpc
+
         from fleet.model import FleetError
         if isinstance(err, FleetError | OSError):
             print(f"fleet: {err}", file=sys.stderr)
+            return 2
+        if isinstance(err, grpc.aio.AioRpcError):
+            print(f"fleet: {err.code().name}: {err.details()}", file=sys.stderr)
             return 2
         raise
 

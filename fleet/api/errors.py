@@ -12,7 +12,7 @@ from fleet.model import (
     NotFoundError,
 )
 
-__all__ = ["STATUS_OF", "status_of"]
+__all__ = ["STATUS_OF", "describe", "status_of"]
 
 STATUS_OF: dict[type[FleetError], grpc.StatusCode] = {
     InvalidInputError: grpc.StatusCode.INVALID_ARGUMENT,
@@ -28,3 +28,10 @@ def status_of(error: FleetError) -> grpc.StatusCode:
         if cls in STATUS_OF:
             return STATUS_OF[cls]  # type: ignore[index]
     return grpc.StatusCode.INTERNAL
+
+
+def describe(error: FleetError) -> str:
+    """The status message: the error's own, led by the field it concerns if it does not say."""
+    if error.field and error.field not in error.message:
+        return f"{error.field}: {error.message}"
+    return error.message

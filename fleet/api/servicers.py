@@ -21,7 +21,7 @@ from fleet.api.convert import (
     spec_from_wire,
     state_from_wire,
 )
-from fleet.api.errors import status_of
+from fleet.api.errors import describe, status_of
 from fleet.coordinator import Coordinator, ManualClock
 from fleet.model import FleetError, InvalidInputError, MissionEvent, check_id
 from fleet.v1 import (
@@ -46,7 +46,7 @@ async def _call(context: grpc.aio.ServicerContext[Any, Any], fn: Callable[[], T]
     try:
         return fn()
     except FleetError as err:
-        await context.abort(status_of(err), str(err))
+        await context.abort(status_of(err), describe(err))
         raise  # unreachable: abort raises
 
 
@@ -114,7 +114,7 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
             self.coordinator.disconnect(robot_id, channel)
             self.state_arrived.set()
         if failure:
-            await context.abort(status_of(failure[0]), str(failure[0]))
+            await context.abort(status_of(failure[0]), describe(failure[0]))
 
 
 class MissionsService(missions_pb2_grpc.MissionsServicer):

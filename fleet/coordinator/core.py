@@ -612,7 +612,7 @@ class Coordinator:
     def _robot(self, robot_id: str) -> RobotRecord:
         record = self.robots.get(robot_id)
         if record is None:
-            raise NotFoundError(f"robot {robot_id!r} is not registered", field="robot_id",
+            raise NotFoundError(f"robot_id {robot_id!r} is not registered", field="robot_id",
                                 value=robot_id)
         return record
 

@@ -39,8 +39,8 @@ def agv(served: Served, robot_id: str = "agv-1",
         max_speed_mps=1.0, pose=common_pb2.Pose(x=park.x, y=park.y),
         transport=robot_link_pb2.TransportCapability(max_payload_kg=1000))
     for key, value in changes.items():
-        if isinstance(value, common_pb2.Pose):
-            req.pose.CopyFrom(value)
+        if isinstance(value, common_pb2.Pose | robot_link_pb2.TransportCapability):
+            getattr(req, key).CopyFrom(value)
         else:
             setattr(req, key, value)
     return req

@@ -17,7 +17,7 @@ PINNED = {
     "fleet.dispatch": {"Assignment", "Candidate", "Job", "assign_nearest", "capable"},
     "fleet.coordinator": {"Channel", "Clock", "Coordinator", "CoordinatorConfig", "ManualClock",
                           "MissionRecord", "RobotRecord", "TaskRecord", "WallClock"},
-    "fleet.api": {"STATUS_OF", "FleetServer", "create_server", "status_of"},
+    "fleet.api": {"STATUS_OF", "FleetServer", "create_server", "describe", "status_of"},
 }
 
 
