@@ -248,7 +248,10 @@ class Coordinator:
         """Validate and durably accept a mission."""
         now = self.clock.now()
         if not mission.id:
-            mission = replace(mission, id=f"m-{len(self.missions) + 1:06d}")
+            n = len(self.missions) + 1
+            while f"m-{n:06d}" in self.missions:
+                n += 1
+            mission = replace(mission, id=f"m-{n:06d}")
         self._validate(mission)
         if mission.id in self.missions:
             raise AlreadyExistsError(f"mission {mission.id!r} exists already",
