@@ -113,3 +113,15 @@ def test_coordinator_killed_mid_run_restarts_and_every_mission_completes(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def test_the_main_job_ten_robots_thirty_missions_on_the_plant(tmp_path: Path) -> None:
+    """The README's first command: every mission done, zero collisions in the log."""
+    log = tmp_path / "run.jsonl"
+    out = fleet("sim", "--robots", "10", "--missions", "30", "--seed", "1", "--log", str(log),
+                timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "missions done     30 of 30" in out.stdout
+    report = check_log(log)
+    assert report.ok
+    assert report.closest_approach is not None and report.closest_approach.clearance > 0
