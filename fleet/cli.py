@@ -37,16 +37,19 @@ def map_path(name: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fleet", description=__doc__)
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    # Also accepted after the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("serve", help="run the coordinator")
+    s = sub.add_parser("serve", parents=[common], help="run the coordinator")
     s.add_argument("--map", default="plant", help="floor map YAML, or a shipped map name")
     s.add_argument("--db", default="fleet.db", help="SQLite file (or store URL)")
     s.add_argument("--address", default="127.0.0.1:50051")
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
 
-    s = sub.add_parser("sim", help="simulate a fleet finishing missions")
+    s = sub.add_parser("sim", parents=[common], help="simulate a fleet finishing missions")
     s.add_argument("--map", default="plant")
     s.add_argument("--robots", type=int, default=10)
     s.add_argument("--missions", type=int, default=30)
@@ -58,25 +61,30 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=float, default=6 * 3600.0,
                    help="stop after this many simulated seconds")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--delays", type=float, default=0.0, metavar="PER_HOUR",
+                   help="hold moving robots up 5-30 s, this often per robot-hour")
+    s.add_argument("--stop", action="append", default=[], metavar="ROBOT@SECONDS",
+                   help="break a robot down for good once it drives in an aisle after this time")
 
-    s = sub.add_parser("check-log", help="check a trajectory log for collisions")
+    s = sub.add_parser("check-log", parents=[common], help="check a trajectory log for collisions")
     s.add_argument("log")
     s.add_argument("--map", help="floor YAML (default: the one the log names)")
 
-    s = sub.add_parser("map", help="validate a floor map and show its stations")
+    s = sub.add_parser("map", parents=[common], help="validate a floor map and show its stations")
     s.add_argument("map")
 
     for name, helptext in (("robots", "list robots"), ("missions", "list missions")):
-        s = sub.add_parser(name, help=helptext)
+        s = sub.add_parser(name, parents=[common], help=helptext)
         s.add_argument("--server", default="127.0.0.1:50051")
-    s = sub.add_parser("submit", help="submit a mission given as JSON (file or -)")
+    s = sub.add_parser("submit", parents=[common],
+                       help="submit a mission given as JSON (file or -)")
     s.add_argument("file")
     s.add_argument("--server", default="127.0.0.1:50051")
-    s = sub.add_parser("cancel", help="cancel a mission")
+    s = sub.add_parser("cancel", parents=[common], help="cancel a mission")
     s.add_argument("mission_id")
     s.add_argument("--reason", default="cancelled from the CLI")
     s.add_argument("--server", default="127.0.0.1:50051")
-    s = sub.add_parser("watch", help="print mission events as they happen")
+    s = sub.add_parser("watch", parents=[common], help="print mission events as they happen")
     s.add_argument("--mission", default="")
     s.add_argument("--server", default="127.0.0.1:50051")
     return p
@@ -186,8 +194,17 @@ async def _sim(args: argparse.Namespace) -> int:
         server = create_server(coordinator, "127.0.0.1:0")
         await server.start()
         target = f"127.0.0.1:{server.port}"
+    stops = []
+    for item in args.stop:
+        robot_id, _, when = item.partition("@")
+        try:
+            stops.append((robot_id, float(when)))
+        except ValueError:
+            print(f"fleet: --stop {item!r}: expected ROBOT@SECONDS", file=sys.stderr)
+            return 2
     options = SimOptions(target=target, map_path=map_file, log_path=args.log,
-                         time_limit_s=args.time_limit, seed=args.seed)
+                         time_limit_s=args.time_limit, seed=args.seed,
+                         delays_per_hour=args.delays, stops=tuple(stops))
     try:
         with _progress_bar(len(scenario.missions),
                            sys.stderr.isatty() and not args.no_progress) as update:

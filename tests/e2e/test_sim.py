@@ -22,8 +22,9 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT),
 
 
 def fleet(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    kwargs.setdefault("env", ENV)
     return subprocess.run([sys.executable, "-m", "fleet.cli", *args], capture_output=True,
-                          text=True, env=ENV, cwd=ROOT, **kwargs)
+                          text=True, cwd=ROOT, **kwargs)
 
 
 def test_small_fleet_finishes_every_mission_without_collision(tmp_path: Path) -> None:
@@ -125,3 +126,23 @@ def test_the_main_job_ten_robots_thirty_missions_on_the_plant(tmp_path: Path) ->
     report = check_log(log)
     assert report.ok
     assert report.closest_approach is not None and report.closest_approach.clearance > 0
+
+
+def test_delays_and_a_broken_down_robot_end_without_collision_or_deadlock(
+        tmp_path: Path) -> None:
+    """Robots held up at random, one breaks down in an aisle: others wait or go round it."""
+    log = tmp_path / "run.jsonl"
+    out = fleet("sim", "--map", str(SMALL_MAP), "--robots", "5", "--missions", "20", "--seed",
+                "5", "--delays", "40", "--stop", "agv-01@150", "--log", str(log),
+                "--time-limit", "5000", "--no-progress", "--log-level", "INFO",
+                env={**ENV, "FLEET_SELF_CHECK": "1"}, timeout=600)
+    assert "agv-01 stops for good" in out.stderr
+    assert "in fault: holding only its own cells" in out.stderr
+    assert "invariants broken" not in out.stderr
+    assert "deadlock" not in out.stderr
+    # Every mission ended: done, or failed because its robot broke down on the way.
+    done = int(out.stdout.split("missions done")[1].split()[0])
+    failed = out.stdout.count("e-stop pressed")
+    assert done + failed == 20 and failed <= 1, out.stdout
+    report = check_log(log)
+    assert report.ok, (report.collisions[:3], report.obstacle_hits[:3])
