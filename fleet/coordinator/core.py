@@ -120,6 +120,7 @@ class Coordinator:
         self._started_at: float | None = None
         self._recovering = False
         self._frozen: set[str] = set()
+        self._no_rest_place: set[str] = set()
         self._recover()
 
     # ------------------------------------------------------------------ recovery
@@ -579,17 +580,21 @@ class Coordinator:
         return bool(here) and not any(self.floor.stations[s].kind in _REST_KINDS for s in here)
 
     def _free_parking(self, robot_id: str) -> str | None:
-        """The nearest parking place nobody stands on or is heading for."""
+        """The nearest parking place or charger nobody stands on or is heading for."""
         taken = {step.station_id for r in self.robots.values() if r.work is not None
                  for step in (r.work.detour, *r.work.steps[r.work.index:])
                  if isinstance(step, Go)}
         occupied = {self.traffic.cell_of(rid) for rid, r in self.robots.items() if r.placed}
         cell = self.traffic.cell_of(robot_id)
         spots = [s.id for s in self.floor.stations.values()
-                 if s.kind is StationKind.PARKING and s.id not in taken
+                 if s.kind in _REST_KINDS and s.id not in taken
                  and self.station_cells[s.id] not in occupied]
         if not spots:
+            if robot_id not in self._no_rest_place:
+                self._no_rest_place.add(robot_id)
+                log.warning("robot %s: no free parking place or charger to wait at", robot_id)
             return None
+        self._no_rest_place.discard(robot_id)
         return min(spots, key=lambda s: (float(self.distances.get(self.station_cells[s])[cell]),
                                          s))
 

@@ -146,3 +146,15 @@ def test_delays_and_a_broken_down_robot_end_without_collision_or_deadlock(
     assert done + failed == 20 and failed <= 1, out.stdout
     report = check_log(log)
     assert report.ok, (report.collisions[:3], report.obstacle_hits[:3])
+
+
+def test_a_fleet_as_large_as_its_rest_places_still_finishes(tmp_path: Path) -> None:
+    """Eight robots for six parking places and two chargers: nobody idles on a work station."""
+    log = tmp_path / "run.jsonl"
+    out = fleet("sim", "--map", str(SMALL_MAP), "--robots", "8", "--missions", "12", "--seed",
+                "3", "--log", str(log), "--no-progress", "--time-limit", "6000",
+                env={**ENV, "FLEET_SELF_CHECK": "1"}, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "missions done     12 of 12" in out.stdout
+    assert "invariants broken" not in out.stderr
+    assert check_log(log).ok
