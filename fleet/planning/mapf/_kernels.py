@@ -755,3 +755,80 @@ def lacam(
         t -= 1
         node = h_parent[node]
     return solution, status, h_count, expansions
+
+
+# --------------------------------------------------------------------------- execution
+
+
+@_jit
+def execute_step(
+    q_from: Int32Array,
+    q_to: Int32Array,
+    stopped: npt.NDArray[np.bool_],
+    into: Int32Array,
+    q_out: Int32Array,
+) -> int:
+    """Carry out a planned step when some agents are stopped; returns how many had to wait.
+
+    The rule of action-dependency execution: an agent enters a cell only after the agent
+    planned there before it has left, so a stopped agent keeps everyone planned into its
+    cell waiting, and so on down the chain. `into[v]` must be all -1 on entry (cleared on
+    exit).
+    """
+    n = q_from.shape[0]
+    for i in range(n):
+        q_out[i] = q_to[i]
+        if q_to[i] != q_from[i]:
+            into[q_to[i]] = i
+    queue = np.empty(n, dtype=np.int32)
+    tail = 0
+    for i in range(n):
+        if stopped[i] and q_out[i] != q_from[i]:
+            q_out[i] = q_from[i]
+            queue[tail] = i
+            tail += 1
+    head = 0
+    waited = 0
+    while head < tail:
+        a = queue[head]
+        head += 1
+        j = into[q_from[a]]  # the agent planned to enter the cell a keeps
+        if j != NIL and q_out[j] != q_from[j]:
+            q_out[j] = q_from[j]
+            queue[tail] = j
+            tail += 1
+            waited += 1
+    for i in range(n):
+        if q_to[i] != q_from[i]:
+            into[q_to[i]] = NIL
+    return waited
+
+
+@_jit
+def count_conflicts(q_from: Int32Array, q_next: Int32Array, nbr: Int32Array,
+                    occ: Int32Array) -> int:
+    """Vertex conflicts, swap conflicts and illegal moves between two configurations."""
+    n = q_from.shape[0]
+    bad = 0
+    for i in range(n):
+        v = q_from[i]
+        u = q_next[i]
+        if u != v:
+            legal = False
+            for k in range(4):
+                if nbr[v, k] == u:
+                    legal = True
+            if not legal:
+                bad += 1
+        if occ[u] != NIL:
+            bad += 1
+        else:
+            occ[u] = i
+    for i in range(n):
+        # swap: the agent now at my old cell came from my new cell
+        j = occ[q_from[i]]
+        if j != NIL and j != i and q_from[j] == q_next[i] and i < j:
+            bad += 1
+    for i in range(n):
+        occ[q_next[i]] = NIL
+    return bad
