@@ -50,7 +50,7 @@ def rand_below(rng: UInt64Array, n: int) -> int:
     x ^= x >> np.uint64(27)
     rng[0] = x
     y = (x * np.uint64(2685821657736338717)) >> np.uint64(33)
-    return np.int64(y % np.uint64(n))
+    return np.int64(y % np.uint64(n))  # type: ignore[return-value]
 
 
 # --------------------------------------------------------------------------- distances
@@ -206,7 +206,7 @@ def _swap_required(
             break
         v_pusher = v_puller
         v_puller = ahead
-    return tables[tl, v_pusher] < tables[tl, v_puller] and (
+    return bool(tables[tl, v_pusher] < tables[tl, v_puller]) and bool(
         tables[tp, v_pusher] == 0 or tables[tp, v_puller] < tables[tp, v_pusher]
     )
 
@@ -257,7 +257,7 @@ def _swap_partner(
         and _swap_required(i, j, q_from[i], q_from[j], nbr, tables, table_of, occ_now)
         and _swap_possible(q_from[j], q_from[i], nbr, tables, table_of, occ_now)
     ):
-        return j
+        return int(j)
     # clear operation (as in push and swap): pull a neighbour out of the way
     if best != q_from[i]:
         for k in range(4):
@@ -270,7 +270,7 @@ def _swap_partner(
                 and _swap_required(a, i, q_from[i], best, nbr, tables, table_of, occ_now)
                 and _swap_possible(best, q_from[i], nbr, tables, table_of, occ_now)
             ):
-                return a
+                return int(a)
     return NIL
 
 
@@ -346,7 +346,7 @@ def pibt_agent(
             # reserve the next vertex
             occ_next[u] = i
             q_to[i] = u
-            if k == NIL or k == i or q_to[k] != NIL:
+            if k == NIL or k == i or q_to[k] != NIL:  # noqa: SIM109 (numba)
                 done = True
                 break
             # priority inheritance: the agent at u must make way
@@ -480,7 +480,7 @@ def _table_find(
                     same = False
                     break
             if same:
-                return node
+                return int(node)
         slot = int((np.uint64(slot) + np.uint64(1)) & mask)
     return NIL
 

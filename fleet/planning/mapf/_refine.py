@@ -15,7 +15,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from fleet.planning.mapf._kernels import NIL, _jit, now_s, rand_below
+from fleet.planning._kernels import _jit
+from fleet.planning.mapf._kernels import NIL, now_s, rand_below
 from fleet.planning.mapf.graph import GridGraph
 
 Int32Array = npt.NDArray[np.int32]
@@ -56,12 +57,12 @@ def _heap_pop(keys: Int64Array, vals: Int32Array, size: int) -> int:
         i = c
     keys[i] = key
     vals[i] = val
-    return top
+    return int(top)
 
 
 @_jit
 def _goal_free(occ: Int32Array, v_count: int, horizon: int, goal: int, t: int) -> bool:
-    for s in range(t, horizon + 1):
+    for s in range(t, horizon + 1):  # noqa: SIM110 (numba)
         if occ[s * v_count + goal] != NIL:
             return False
     return True
@@ -116,7 +117,7 @@ def space_time_astar(
                 ct = cur // v_count
                 out[ct] = cur - ct * v_count
                 cur = parent[cur]
-            return arrival
+            return int(arrival)
         expansions += 1
         if expansions > max_expansions or t >= horizon:
             continue
@@ -160,7 +161,7 @@ def _arrival(sol: Int32Array, i: int, goal: int) -> int:
     t = sol.shape[0] - 1
     while t >= 0 and sol[t, i] == goal:
         t -= 1
-    return t + 1
+    return int(t + 1)
 
 
 @_jit

@@ -7,6 +7,7 @@ share a cell (vertex conflict) or trade cells (swap conflict) at any timestep.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 from dataclasses import dataclass
 
@@ -70,41 +71,54 @@ def check_solution(
             value=plan.shape,
         )
     found: list[Violation] = []
+    with contextlib.suppress(_Enough):
+        _scan(grid, starts, goals, plan, found, limit)
+    return found
 
-    def add(kind: ViolationKind, t: int, agents: tuple[int, ...], cell: Cell) -> bool:
+
+class _Enough(Exception):
+    """Raised once `limit` violations were found."""
+
+
+def _scan(
+    grid: npt.NDArray[np.bool_],
+    starts: list[Cell],
+    goals: list[Cell],
+    plan: npt.NDArray[np.int64],
+    found: list[Violation],
+    limit: int,
+) -> None:
+    n = len(starts)
+
+    def add(kind: ViolationKind, t: int, agents: tuple[int, ...], cell: Cell) -> None:
         found.append(Violation(kind, t, agents, cell))
-        return len(found) >= limit
+        if len(found) >= limit:
+            raise _Enough
 
     rows, cols = grid.shape
     for i in range(n):
         if tuple(plan[0, i]) != tuple(starts[i]):
-            if add(ViolationKind.WRONG_START, 0, (i,), _cell(plan[0, i])):
-                return found
+            add(ViolationKind.WRONG_START, 0, (i,), _cell(plan[0, i]))
         if tuple(plan[-1, i]) != tuple(goals[i]):
-            if add(ViolationKind.NOT_AT_GOAL, plan.shape[0] - 1, (i,), _cell(plan[-1, i])):
-                return found
+            add(ViolationKind.NOT_AT_GOAL, plan.shape[0] - 1, (i,), _cell(plan[-1, i]))
     for t in range(plan.shape[0]):
         seen: dict[Cell, int] = {}
         for i in range(n):
             cell = _cell(plan[t, i])
             row, col = cell
             if not (0 <= row < rows and 0 <= col < cols):
-                if add(ViolationKind.OFF_MAP, t, (i,), cell):
-                    return found
+                add(ViolationKind.OFF_MAP, t, (i,), cell)
                 continue
             if not grid[row, col]:
-                if add(ViolationKind.BLOCKED_CELL, t, (i,), cell):
-                    return found
+                add(ViolationKind.BLOCKED_CELL, t, (i,), cell)
             if cell in seen:
-                if add(ViolationKind.VERTEX_CONFLICT, t, (seen[cell], i), cell):
-                    return found
+                add(ViolationKind.VERTEX_CONFLICT, t, (seen[cell], i), cell)
             else:
                 seen[cell] = i
             if t > 0:
                 before = _cell(plan[t - 1, i])
                 if abs(row - before[0]) + abs(col - before[1]) > 1:
-                    if add(ViolationKind.JUMP, t, (i,), cell):
-                        return found
+                    add(ViolationKind.JUMP, t, (i,), cell)
         if t > 0:
             where_before = {_cell(plan[t - 1, i]): i for i in range(n)}
             for i in range(n):
@@ -113,9 +127,7 @@ def check_solution(
                 if j is None or j == i or j < i:
                     continue
                 if _cell(plan[t, j]) == _cell(plan[t - 1, i]):
-                    if add(ViolationKind.SWAP_CONFLICT, t, (i, j), cell):
-                        return found
-    return found
+                    add(ViolationKind.SWAP_CONFLICT, t, (i, j), cell)
 
 
 def _cell(pair: npt.NDArray[np.int64]) -> Cell:

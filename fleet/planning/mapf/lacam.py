@@ -72,8 +72,9 @@ def solve_mapf(
 
     4-connected unit moves, agents may wait; vertex and swap conflicts are forbidden.
     After the first solution, refinement shortens it for up to `refine_time_s` seconds
-    (within the time limit; 0 turns it off). Raises InvalidInputError for mismatched or duplicate cells, CellOffMapError or
-    CellBlockedError for a bad cell. Unreachable goals give `solved=False`.
+    (within the time limit; 0 turns it off). Raises InvalidInputError for mismatched or
+    duplicate cells, CellOffMapError or CellBlockedError for a bad cell. Unreachable goals
+    give `solved=False`.
     """
     began = time.perf_counter()
     if len(starts) != len(goals):
