@@ -61,14 +61,6 @@ def _heap_pop(keys: Int64Array, vals: Int32Array, size: int) -> int:
 
 
 @_jit
-def _goal_free(occ: Int32Array, v_count: int, horizon: int, goal: int, t: int) -> bool:
-    for s in range(t, horizon + 1):  # noqa: SIM110 (numba)
-        if occ[s * v_count + goal] != NIL:
-            return False
-    return True
-
-
-@_jit
 def space_time_astar(
     agent: int,
     start: int,
@@ -92,14 +84,22 @@ def space_time_astar(
     time (the agent's cost), or -1 when none exists by `max_arrival` within the budget.
     """
     v_count = nbr.shape[0]
-    if table[start] > max_arrival:
+    # the goal is free for good only after the last other agent has left it
+    goal_last = horizon
+    while goal_last >= 0 and occ[goal_last * v_count + goal] == NIL:
+        goal_last -= 1
+    earliest = max(int(table[start]), goal_last + 1)
+    if earliest > max_arrival:
         return -1
     size = 0
     s0 = start
     mark[s0] = generation
     parent[s0] = NIL
-    width = horizon + 2
-    _heap_push(heap_keys, heap_vals, size, int(table[start]) * width + (horizon + 1), s0)
+    # key: f, then deeper first, then nearer the goal first
+    near = 1 << 16
+    width = (horizon + 2) * near
+    _heap_push(heap_keys, heap_vals, size,
+               earliest * width + (horizon + 1) * near + min(int(table[start]), near - 1), s0)
     size += 1
     expansions = 0
     while size > 0:
@@ -107,7 +107,7 @@ def space_time_astar(
         size -= 1
         t = state // v_count
         v = state - t * v_count
-        if v == goal and _goal_free(occ, v_count, horizon, goal, t):
+        if v == goal and t > goal_last:
             # write the path
             arrival = t
             for s in range(arrival, horizon + 1):
@@ -131,7 +131,7 @@ def space_time_astar(
                     continue
             else:
                 u = v
-            f = t1 + int(table[u])
+            f = max(t1 + int(table[u]), goal_last + 1)
             if f > max_arrival:
                 continue
             s1 = base1 + u
@@ -151,7 +151,8 @@ def space_time_astar(
                 bigger_v[:size] = heap_vals[:size]
                 heap_keys = bigger_k
                 heap_vals = bigger_v
-            _heap_push(heap_keys, heap_vals, size, f * width + (horizon + 1 - t1), s1)
+            _heap_push(heap_keys, heap_vals, size,
+                       f * width + (horizon + 1 - t1) * near + min(int(table[u]), near - 1), s1)
             size += 1
     return -1
 
@@ -170,6 +171,7 @@ def _neighbourhood(
     tables: Int32Array,
     sol: Int32Array,
     occ: Int32Array,
+    goals: Int32Array,
     delayed: Int32Array,
     n_delayed: int,
     k_max: int,
@@ -181,42 +183,51 @@ def _neighbourhood(
     horizon = sol.shape[0] - 1
     n = sol.shape[1]
     v_count = nbr.shape[0]
-    # neighbourhood: a delayed agent and agents met near its shortest route
+    # the seed: the most delayed of a few random delayed agents
     seed_agent = delayed[rand_below(rng, n_delayed)]
+    for _ in range(2):
+        other = delayed[rand_below(rng, n_delayed)]
+        if (_arrival(sol, other, goals[other]) - tables[other, sol[0, other]]
+                > _arrival(sol, seed_agent, goals[seed_agent])
+                - tables[seed_agent, sol[0, seed_agent]]):
+            seed_agent = other
     count = 1
     chosen[0] = seed_agent
     in_set[seed_agent] = True
-    if rand_below(rng, 2) == 0:
-        v = sol[0, seed_agent]
-        row = tables[seed_agent]
-        seen = 0
-        while True:
-            for t in range(horizon + 1):
-                b = occ[t * v_count + v]
-                if b != NIL and not in_set[b]:
-                    seen += 1
-                    if count < k_max:
-                        chosen[count] = b
-                        in_set[b] = True
-                        count += 1
-                    else:
-                        slot = rand_below(rng, seen)
-                        if slot < k_max and slot > 0:
-                            in_set[chosen[slot]] = False
-                            chosen[slot] = b
-                            in_set[b] = True
-            if row[v] == 0:
+    row = tables[seed_agent]
+    start = sol[0, seed_agent]
+    goal = goals[seed_agent]
+    # goal blockers: whoever is on the seed's goal after it could have arrived
+    for t in range(int(row[start]), horizon + 1):
+        b = occ[t * v_count + goal]
+        if b != NIL and not in_set[b] and count < k_max:
+            chosen[count] = b
+            in_set[b] = True
+            count += 1
+    # path blockers: whoever stands on a shortest route of the seed when it would pass
+    v = start
+    t = 0
+    while count < k_max and t <= horizon:
+        for dt in range(-1, 2):
+            if 0 <= t + dt <= horizon:
+                b = occ[(t + dt) * v_count + v]
+                if b != NIL and not in_set[b] and count < k_max:
+                    chosen[count] = b
+                    in_set[b] = True
+                    count += 1
+        if row[v] == 0:
+            break
+        nxt = v
+        for k in range(4):
+            u = nbr[v, k]
+            if u < 0:
                 break
-            nxt = v
-            for k in range(4):
-                u = nbr[v, k]
-                if u < 0:
+            if row[u] < row[v]:
+                nxt = u
+                if rand_below(rng, 2) == 0:
                     break
-                if row[u] < row[v]:
-                    nxt = u
-                    if rand_below(rng, 2) == 0:
-                        break
-            v = nxt
+        v = nxt
+        t += 1
     tries = 0
     while count < k_max and tries < 4 * k_max:
         tries += 1
@@ -292,11 +303,11 @@ def lns(
             count = n
         else:
             count = _neighbourhood(
-                nbr, tables, sol, occ, delayed, n_delayed, k_max, chosen, in_set, rng
+                nbr, tables, sol, occ, goals, delayed, n_delayed, k_max, chosen, in_set, rng
             )
-        # random planning order
-        for a in range(count - 1, 0, -1):
-            b = rand_below(rng, a + 1)
+        # the seed first, then a random order
+        for a in range(count - 1, 1, -1):
+            b = 1 + rand_below(rng, a)
             x = chosen[a]
             chosen[a] = chosen[b]
             chosen[b] = x
@@ -317,7 +328,7 @@ def lns(
             arrival = space_time_astar(
                 i, sol[0, i], goals[i], nbr, tables[i], occ, horizon,
                 min(horizon, budget), mark, generation, parent, heap_keys, heap_vals,
-                new_paths[c], 20000 + 40 * v_count // 10,
+                new_paths[c], 20000 + 4 * v_count,
             )
             if arrival < 0:
                 ok = False
