@@ -325,6 +325,9 @@ def lns(
             budget = old_sum - new_sum  # the others still need at least their bounds
             for d in range(c + 1, count):
                 budget -= lower[chosen[d]]
+            if c == 0 and iterations > full_replans:
+                # the seed must gain, or the neighbourhood is not worth searching
+                budget = min(budget, cost[i] - 1)
             arrival = space_time_astar(
                 i, sol[0, i], goals[i], nbr, tables[i], occ, horizon,
                 min(horizon, budget), mark, generation, parent, heap_keys, heap_vals,
