@@ -1,6 +1,8 @@
-"""The foundation's dispatcher: each ready task, most urgent first, to the nearest capable robot.
+"""The greedy baseline: each ready task, most urgent first, to the nearest capable free robot.
 
-Later dispatchers replace `assign_nearest` behind the same inputs and outputs.
+This is what many fleet managers do by default (openTCS's nearest-idle-vehicle strategy);
+`fleet.dispatch.optimizer` replaces it behind the `Dispatcher` protocol and the benchmark
+compares the two.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fleet.model import RobotKind, RobotSpec, Task, TaskKind
+from fleet.model import Cell, RobotKind, RobotSpec, Task, TaskKind
 
 __all__ = ["Assignment", "Candidate", "Job", "assign_nearest", "capable"]
 
@@ -26,6 +28,10 @@ class Job:
     """Submission order, for ties."""
     first_station: str
     """Where a robot must go first; empty if it works where it is."""
+    ready_s: float = 0.0
+    """When the task became ready (dependencies done, released), seconds."""
+    tail_s: float = 0.0
+    """Estimated seconds of the mission's work still to do after this task (longest chain)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +41,13 @@ class Candidate:
     spec: RobotSpec
     home_station: str = ""
     """For a fixed welder, the weld cell it is bolted to."""
+    cell: Cell = (0, 0)
+    """The planning cell the robot stands on, or will stand on once its current task is done."""
+    free_in_s: float = 0.0
+    """0 for a free robot; for a busy one, the estimated seconds until its current task ends
+    (a task given to it then waits in its queue)."""
+    battery: float = 1.0
+    """State of charge (0 to 1) now, or estimated at the end of its current task."""
 
 
 @dataclass(frozen=True, slots=True)
