@@ -18,13 +18,18 @@ def grid(text: str) -> np.ndarray:
 
 
 def drive(traffic: Traffic, starts: dict[str, tuple[int, int]], steps: int, *,
-          slow: dict[str, int] | None = None) -> list[dict[str, tuple[int, int]]]:
-    """Execute releases with robots that move one released cell per tick (or slower)."""
+          slow: dict[str, int] | None = None,
+          early: dict | None = None) -> list[dict[str, tuple[int, int]]]:  # type: ignore[type-arg]
+    """Execute releases with robots that move one released cell per tick (or slower);
+    `early` holds releases made before driving starts."""
     slow = slow or {}
     robots = list(starts)
     cur = dict(starts)
     at = {r: 0 for r in robots}
     released: dict[str, dict[int, tuple[int, int]]] = {r: {} for r in robots}
+    for rid, rel in (early or {}).items():
+        for i, cell in enumerate(rel.cells):
+            released[rid][rel.first_index + i] = cell
     path: dict[str, str] = {r: traffic.path_id(r) for r in robots}
     history = []
     for tick in range(steps):
@@ -102,3 +107,26 @@ def test_registering_on_a_released_cell_is_refused() -> None:
     t.release()
     with pytest.raises(InfeasibleError, match="released"):
         t.place("b", (0, 1))
+
+
+def test_a_later_plan_never_enters_a_cell_already_released_to_another_robot() -> None:
+    free = grid("""
+        @@@.@@@
+        .......
+        @@@.@@@
+    """)
+    t = Traffic(free)
+    t.place("a", (1, 0))
+    t.place("b", (2, 3))
+    # a is planned and released through the crossing (1, 3) at step 3; b is planned after
+    # that and crosses it at step 1, before a. b runs late: it must still wait for a to be
+    # through, since a may drive into what was released to it at any time.
+    t.plan("a", (1, 6), 0)
+    early = t.release()
+    t.plan("b", (0, 3), 0)
+    history = drive(t, {"a": (1, 0), "b": (2, 3)}, 60, slow={"b": 5}, early=early)
+    for before, after in itertools.pairwise(history):
+        assert after["a"] != after["b"]
+        assert after["a"] == before["a"] or after["a"] != before["b"]
+        assert after["b"] == before["b"] or after["b"] != before["a"]
+    assert history[-1] == {"a": (1, 6), "b": (0, 3)}
