@@ -45,6 +45,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--address", default="127.0.0.1:50051")
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
+    _dispatcher_option(s)
 
     s = sub.add_parser("sim", help="simulate a fleet finishing missions")
     s.add_argument("--map", default="plant")
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=float, default=6 * 3600.0,
                    help="stop after this many simulated seconds")
     s.add_argument("--no-progress", action="store_true")
+    _dispatcher_option(s)
 
     s = sub.add_parser("check-log", help="check a trajectory log for collisions")
     s.add_argument("log")
@@ -80,6 +82,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--mission", default="")
     s.add_argument("--server", default="127.0.0.1:50051")
     return p
+
+
+def _dispatcher_option(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--dispatcher", choices=("optimal", "nearest"), default="optimal",
+                   help="optimal: Hungarian assignment with queues, deadlines, batteries "
+                        "(default); nearest: the greedy nearest-free-robot baseline")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -112,8 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
 
 
-def _coordinator(map_file: str, db: str, sim_clock: bool):  # type: ignore[no-untyped-def]
+def _coordinator(map_file: str, db: str, sim_clock: bool,  # type: ignore[no-untyped-def]
+                 dispatcher: str = "optimal"):
     from fleet.coordinator import Coordinator, ManualClock, WallClock
+    from fleet.dispatch import NearestDispatcher, OptimalDispatcher
     from fleet.floor import load_floor
     from fleet.planning import warm_up
     from fleet.store import open_store
@@ -122,13 +132,14 @@ def _coordinator(map_file: str, db: str, sim_clock: bool):  # type: ignore[no-un
     floor = load_floor(map_file)
     store = open_store(db)
     clock = ManualClock() if sim_clock else WallClock()
-    return Coordinator(floor, store, clock)
+    chosen = NearestDispatcher() if dispatcher == "nearest" else OptimalDispatcher()
+    return Coordinator(floor, store, clock, dispatcher=chosen)
 
 
 async def _serve(args: argparse.Namespace) -> int:
     from fleet.api import create_server
 
-    coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock)
+    coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock, args.dispatcher)
     server = create_server(coordinator, args.address)
     await server.start()
     print(f"fleet: serving {coordinator.floor.name} on port {server.port} "
@@ -182,7 +193,7 @@ async def _sim(args: argparse.Namespace) -> int:
             db = os.path.join(tmpdir.name, "fleet.db")
         else:
             db = args.db
-        coordinator = _coordinator(map_file, db, sim_clock=True)
+        coordinator = _coordinator(map_file, db, sim_clock=True, dispatcher=args.dispatcher)
         server = create_server(coordinator, "127.0.0.1:0")
         await server.start()
         target = f"127.0.0.1:{server.port}"

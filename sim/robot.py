@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from fleet.model import Pose, RobotKind, RobotSpec
+from fleet.model import Pose, RobotKind, RobotSpec, battery_model
 from fleet.v1 import common_pb2, robot_link_pb2, robot_link_pb2_grpc
 
 __all__ = ["SimRobot"]
@@ -78,6 +78,8 @@ class SimRobot:
         self.seq = 0
         self.delay_factor = 1.0
         """Slows the robot down (fault injection): speeds are divided by this."""
+        self.faults: list[str] = []
+        """Fault injection: while not empty the robot stands still and reports a fault."""
 
     # ---------------------------------------------------------------- motion
     @property
@@ -89,8 +91,10 @@ class SimRobot:
         """Advance the robot from t_s - dt_s to t_s."""
         start = t_s - dt_s
         busy = False
+        travelled = 0.0
         if self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
             busy = True
+            self._use_battery_acting(dt_s)
             self.action.remaining_s -= dt_s
             if self.action.remaining_s <= 1e-9:
                 self.action.status = common_pb2.ACTION_STATUS_SUCCEEDED
@@ -98,16 +102,29 @@ class SimRobot:
                     self.load_id = self.action.load_id
                 elif self.action.kind == robot_link_pb2.ACTION_KIND_DROP:
                     self.load_id = ""
-        elif not self.paused and self.moving:
+        elif not self.paused and self.moving and self.battery > 0 and not self.faults:
             busy = True
-            self._drive(start, dt_s)
+            travelled = self._drive(start, dt_s)
         else:
             self.speed = 0.0
+            self.battery -= battery_model(self.spec.kind).idle(dt_s)
         if busy:
             self.busy_s += dt_s
-        self.battery = max(0.0, self.battery - dt_s * (2e-5 if busy else 2e-6))
+        # The same consumption model the dispatcher plans with.
+        self.battery -= battery_model(self.spec.kind).drive(travelled)
+        self.battery = min(1.0, max(0.0, self.battery))
 
-    def _drive(self, start: float, dt_s: float) -> None:
+    def _use_battery_acting(self, dt_s: float) -> None:
+        assert self.action is not None
+        model = battery_model(self.spec.kind)
+        if self.action.kind == robot_link_pb2.ACTION_KIND_CHARGE:
+            self.battery += model.charge_per_s * dt_s
+        elif self.action.kind == robot_link_pb2.ACTION_KIND_WELD:
+            self.battery -= model.weld(dt_s)
+        else:
+            self.battery -= model.idle(dt_s)
+
+    def _drive(self, start: float, dt_s: float) -> float:
         t, remaining = start, dt_s
         travelled = 0.0
         while remaining > 1e-12 and self.moving:
@@ -140,6 +157,7 @@ class SimRobot:
                 travelled += speed * remaining
                 remaining = 0.0
         self.speed = travelled / dt_s
+        return travelled
 
     # ---------------------------------------------------------------- commands
     def apply(self, command: robot_link_pb2.RobotCommand) -> None:
@@ -168,6 +186,8 @@ class SimRobot:
         self.seq += 1
         if self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
             mode = common_pb2.ROBOT_MODE_ACTING
+        elif self.faults or (self.battery <= 0 and self.moving):
+            mode = common_pb2.ROBOT_MODE_FAULT
         elif self.paused:
             mode = common_pb2.ROBOT_MODE_PAUSED
         elif self.moving:
@@ -179,6 +199,8 @@ class SimRobot:
             pose=common_pb2.Pose(x=self.pose.x, y=self.pose.y, theta=self.pose.theta),
             speed_mps=self.speed, battery=self.battery, mode=mode, path_id=self.path_id,
             waypoints_reached=self.reached, load_id=self.load_id, seq=self.seq)
+        if mode == common_pb2.ROBOT_MODE_FAULT:
+            msg.faults.extend(self.faults or ["battery empty"])
         if self.action is not None:
             msg.action_id = self.action.action_id
             msg.action_status = self.action.status

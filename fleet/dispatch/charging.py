@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -27,19 +27,23 @@ class ChargeOrder:
 
 
 def plan_charging(robots: Sequence[Candidate], jobs: Sequence[Job], chargers: Sequence[str],
-                  travel: Travel, weights: CostWeights | None = None) -> list[ChargeOrder]:
+                  travel: Travel, weights: CostWeights | None = None,
+                  on_charger: Mapping[str, str] | None = None) -> list[ChargeOrder]:
     """Free robots that must charge, each to the nearest charger nobody holds.
 
     A robot charges when its state of charge is below its kind's `go_charge_below`, or when
     there are jobs it could do but none it can afford (it would not reach a charger above its
     reserve afterwards). Chargers are reserved resources: `chargers` lists the free ones, and
-    each is given at most once. Lowest battery first.
+    each is given at most once; a robot already standing on a charger (`on_charger`, robot id
+    to charger) charges there. Lowest battery first.
     """
     weights = weights or CostWeights()
     free = list(chargers)
     out: list[ChargeOrder] = []
     for robot in sorted(robots, key=lambda r: (r.battery, r.spec.id)):
-        if robot.free_in_s > 0 or robot.spec.kind is RobotKind.FIXED_WELDER or not free:
+        standing = (on_charger or {}).get(robot.spec.id, "")
+        if robot.free_in_s > 0 or robot.spec.kind is RobotKind.FIXED_WELDER or not (
+                free or standing):
             continue
         model = battery_model(robot.spec.kind)
         reason = ""
@@ -59,9 +63,12 @@ def plan_charging(robots: Sequence[Candidate], jobs: Sequence[Job], chargers: Se
         if not reason:
             continue
         cells = np.array([robot.cell], dtype=np.int64)
-        dists = {c: float(travel.from_cells_m(cells, c)[0]) for c in free}
-        charger = min(free, key=lambda c: (dists[c], c))
-        free.remove(charger)
+        if standing:
+            charger, dists = standing, {standing: 0.0}
+        else:
+            dists = {c: float(travel.from_cells_m(cells, c)[0]) for c in free}
+            charger = min(free, key=lambda c: (dists[c], c))
+            free.remove(charger)
         arrive = robot.battery - model.drive(dists[charger])
         out.append(ChargeOrder(robot.spec.id, charger, model.charge_time_s(arrive),
                                f"{reason}: charge at {charger} ({dists[charger]:.0f} m away)"))
