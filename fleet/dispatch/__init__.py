@@ -6,7 +6,16 @@ sends robots to chargers for either. Everything here is pure: plain data in, dec
 """
 
 from fleet.dispatch.charging import ChargeOrder, plan_charging
-from fleet.dispatch.costs import CostWeights, TaskEstimate, affordable, estimate, mission_tails
+from fleet.dispatch.costs import (
+    CostWeights,
+    TaskEstimate,
+    affordable,
+    cell_backlogs,
+    cell_of,
+    estimate,
+    mission_tails,
+    part_seconds,
+)
 from fleet.dispatch.nearest import Assignment, Candidate, Job, assign_nearest, capable
 from fleet.dispatch.optimizer import (
     CostTerms,
@@ -32,7 +41,10 @@ __all__ = [
     "affordable",
     "assign_nearest",
     "capable",
+    "cell_backlogs",
+    "cell_of",
     "estimate",
     "mission_tails",
+    "part_seconds",
     "plan_charging",
 ]

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from fleet.dispatch.travel import Travel
 from fleet.model import RobotKind, RobotSpec, Task, TaskKind, battery_model
 
-__all__ = ["CostWeights", "TaskEstimate", "affordable", "estimate", "mission_tails", "tail_s"]
+__all__ = ["CostWeights", "TaskEstimate", "affordable", "cell_backlogs", "cell_of", "estimate",
+           "mission_tails", "part_seconds", "tail_s"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,6 +26,9 @@ class CostWeights:
     tail: float = 0.5
     """Bonus per second of mission work left after the task: the longest chain goes first,
     which shortens the makespan."""
+    backlog: float = 0.5
+    """Bonus per second of work waiting for the cell the task feeds, works in or empties, so
+    the bottleneck cells never stand still."""
     waiting: float = 0.1
     """Bonus per second a ready task has waited, so nothing starves."""
     battery_s: float = 30.0
@@ -98,3 +102,30 @@ def mission_tails(tasks: Sequence[Task], seconds_of: Callable[[Task], float]
     for t in tasks:
         tail_s(tasks, t.id, seconds_of, memo)
     return memo
+
+
+def cell_of(tasks: Sequence[Task], task: Task, holding: Callable[[str], bool]) -> str:
+    """The holding cell (weld cell, buffer) a task feeds, works in or empties; "" if none."""
+    if task.kind is TaskKind.WELD:
+        return task.cell
+    if task.kind is TaskKind.TRANSPORT:
+        if holding(task.dropoff):
+            return task.dropoff
+        if holding(task.pickup):
+            return task.pickup
+    return ""
+
+
+def cell_backlogs(waiting: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """Work waiting per cell, from (cell, seconds) of each part not yet brought into it."""
+    out: dict[str, float] = {}
+    for cell, seconds in waiting:
+        out[cell] = out.get(cell, 0.0) + seconds
+    return out
+
+
+def part_seconds(tasks: Sequence[Task], into: Task) -> float:
+    """Rough seconds a part brought by transport `into` keeps its cell: the welds there and
+    the drop and the pick (the cell's cycle for this part)."""
+    welds = sum(t.duration_s for t in tasks if t.kind is TaskKind.WELD and t.cell == into.dropoff)
+    return welds + 60.0

@@ -32,6 +32,12 @@ class Job:
     """When the task became ready (dependencies done, released), seconds."""
     tail_s: float = 0.0
     """Estimated seconds of the mission's work still to do after this task (longest chain)."""
+    backlog_s: float = 0.0
+    """Seconds of other missions' work waiting for the cell this task feeds, works in or
+    empties: high on the line's bottleneck."""
+    ready_in_s: float = 0.0
+    """0 for a task ready now; for one whose predecessors are under way (or whose start delay
+    runs), the estimated seconds until it is ready: its robot may set off and wait there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -80,7 +86,7 @@ def assign_nearest(jobs: Sequence[Job], robots: Sequence[Candidate],
     """
     free = {r.spec.id: r for r in robots}
     out: list[Assignment] = []
-    for job in sorted(jobs, key=lambda j: (-j.priority,
+    for job in sorted((j for j in jobs if j.ready_in_s <= 0), key=lambda j: (-j.priority,
                                            math.inf if j.deadline_s is None else j.deadline_s,
                                            j.order)):
         best: tuple[float, str] | None = None

@@ -6,7 +6,8 @@ Each entry is what the pair costs in seconds:
 
     cost = approach (wait until free + drive to the first station) + work
            + battery (using a low battery) + lateness (expected tardiness of the mission)
-           - priority - urgency (little deadline slack) - tail (work left after it) - waiting
+           - priority - urgency (little deadline slack) - tail (work left after it, and
+           work waiting for the cell it feeds or empties) - waiting
 
 The last four terms do not depend on the robot; with more tasks than robots they decide which
 tasks get one now. Pairs the robot cannot do (capability, payload, program, cell) or cannot
@@ -23,12 +24,13 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
+import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from fleet.dispatch.costs import CostWeights, TaskEstimate, affordable, estimate
+from fleet.dispatch.costs import CostWeights, affordable, estimate
 from fleet.dispatch.nearest import Assignment, Candidate, Job, assign_nearest, capable
 from fleet.dispatch.travel import Travel
-from fleet.model import RobotKind
+from fleet.model import RobotKind, battery_model
 
 __all__ = ["CostTerms", "Dispatcher", "NearestDispatcher", "OptimalDispatcher"]
 
@@ -51,6 +53,7 @@ class CostTerms:
     """One entry of the cost matrix, term by term (seconds), for the events' explanation."""
 
     approach_s: float
+    wait_s: float
     work_s: float
     battery_s: float
     late_s: float
@@ -62,12 +65,13 @@ class CostTerms:
     @property
     def total(self) -> float:
         """The entry itself."""
-        return (self.approach_s + self.work_s + self.battery_s + self.late_s - self.priority_s
-                - self.urgency_s - self.tail_s - self.waiting_s)
+        return (self.approach_s + self.wait_s + self.work_s + self.battery_s + self.late_s
+                - self.priority_s - self.urgency_s - self.tail_s - self.waiting_s)
 
     def explain(self) -> str:
         """The terms as a person reads them."""
-        return (f"cost {self.total:.0f} s = approach {self.approach_s:.0f} + work "
+        return (f"cost {self.total:.0f} s = approach {self.approach_s:.0f} + wait "
+                f"{self.wait_s:.0f} + work "
                 f"{self.work_s:.0f} + battery {self.battery_s:.0f} + late {self.late_s:.0f} "
                 f"- priority {self.priority_s:.0f} - urgency {self.urgency_s:.0f} - tail "
                 f"{self.tail_s:.0f} - waiting {self.waiting_s:.0f}")
@@ -79,70 +83,137 @@ class OptimalDispatcher:
 
     weights: CostWeights = field(default_factory=CostWeights)
     name: str = "optimal"
+    insertion: bool = True
+    """Also consider busy robots (their job is queued); False: free robots only."""
+    lookahead_s: float = 0.0
+    """Consider tasks that will be ready within this many seconds (their robot sets off
+    early and waits at the first station); 0 (default): ready tasks only. The coordinator
+    offers only ready tasks today; the benchmark's traffic-free model measured lookahead as
+    a net loss on the line (robots idle at stations while others wait)."""
 
     def assign(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
                travel: Travel) -> list[Assignment]:
         """The cheapest matching of jobs to robots, each with its cost terms as the reason."""
+        if not self.insertion:
+            robots = [r for r in robots if r.free_in_s <= 0]
+        jobs = [j for j in jobs if j.ready_in_s <= self.lookahead_s]
         if not jobs or not robots:
             return []
-        terms = self.costs(jobs, robots, now_s, travel)
-        matrix = np.full((len(jobs), len(robots)), _INFEASIBLE)
-        for (i, j), entry in terms.items():
-            matrix[i, j] = entry.total
+        terms = self.cost_terms(jobs, robots, now_s, travel)
+        total = terms.total()
+        feasible = np.isfinite(total)
+        matrix = np.where(feasible, total, _INFEASIBLE)
         rows, cols = linear_sum_assignment(matrix)
         out = []
         for i, j in zip(rows.tolist(), cols.tolist(), strict=True):
-            t = terms.get((i, j))
-            if t is None:
+            if not feasible[i, j]:
                 continue
             robot = robots[j]
             queued = (f"; queued behind its current task (free in {robot.free_in_s:.0f} s)"
                       if robot.free_in_s > 0 else "")
             out.append(Assignment(jobs[i], robot.spec.id,
                                   f"optimal assignment of {len(jobs)} ready tasks to "
-                                  f"{len(robots)} robots: {t.explain()}{queued}"))
+                                  f"{len(robots)} robots: {terms.at(i, j).explain()}{queued}"))
         return out
 
     def costs(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
               travel: Travel) -> dict[tuple[int, int], CostTerms]:
         """The feasible entries of the cost matrix, by (job index, robot index)."""
+        terms = self.cost_terms(jobs, robots, now_s, travel)
+        rows, cols = np.nonzero(np.isfinite(terms.total()))
+        return {(i, j): terms.at(i, j) for i, j in zip(rows.tolist(), cols.tolist(),
+                                                        strict=True)}
+
+    def cost_terms(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
+                   travel: Travel) -> _Terms:
+        """Every term for every (job, robot), as arrays; infeasible pairs are inf."""
         w = self.weights
+        n, m = len(jobs), len(robots)
         cells = np.array([r.cell for r in robots], dtype=np.int64).reshape(-1, 2)
-        speeds = [r.spec.max_speed_mps * w.speed_factor for r in robots]
-        estimates: dict[str, TaskEstimate] = {}
-        out: dict[tuple[int, int], CostTerms] = {}
+        speed = np.array([r.spec.max_speed_mps * w.speed_factor for r in robots])
+        free_in = np.array([r.free_in_s for r in robots])
+        battery = np.array([r.battery for r in robots])
+        fixed = np.array([r.spec.kind is RobotKind.FIXED_WELDER for r in robots])
+        models = [battery_model(r.spec.kind) for r in robots]
+        per_m = np.array([b.per_m for b in models])
+        per_idle = np.array([b.per_idle_s for b in models])
+        per_weld_s = np.array([b.per_weld_min / 60.0 for b in models])
+        reserve = np.array([b.reserve for b in models])
+        t = _Terms.empty(n, m)
+        able_cache: dict[tuple[object, ...], npt.NDArray[np.bool_]] = {}
         for i, job in enumerate(jobs):
             task = job.task
+            key = (task.kind, task.mass_kg, task.program, task.cell)
+            able = able_cache.get(key)
+            if able is None:
+                able = np.array([capable(r, task) for r in robots], dtype=bool)
+                able_cache[key] = able
+            if not able.any():
+                continue
             work = estimate(task, travel, w)
-            estimates[job.task.id] = work
-            approach_m = (travel.from_cells_m(cells, job.first_station) if job.first_station
-                          else np.zeros(len(robots)))
-            priority = w.priority_s * job.priority
-            waiting = w.waiting * max(0.0, now_s - job.ready_s)
-            tail = w.tail * job.tail_s
-            for j, robot in enumerate(robots):
-                if not capable(robot, task):
-                    continue
-                metres = 0.0 if robot.spec.kind is RobotKind.FIXED_WELDER else float(
-                    approach_m[j])
-                if not math.isfinite(metres):
-                    continue
-                ok, after = affordable(robot.spec, robot.battery, metres, work, travel)
-                if not ok:
-                    continue
-                approach = robot.free_in_s + metres / speeds[j]
-                work_s = work.seconds(speeds[j])
-                late = urgency = 0.0
-                if job.deadline_s is not None:
-                    finish = now_s + approach + work_s + job.tail_s
-                    late = w.lateness * max(0.0, finish - job.deadline_s)
-                    slack = job.deadline_s - (now_s + work_s + job.tail_s)
-                    urgency = w.urgency * min(w.urgency_horizon_s,
-                                              max(0.0, w.urgency_horizon_s - slack))
-                battery = w.battery_s * (1.0 - max(0.0, min(1.0, after)))
-                out[i, j] = CostTerms(approach, work_s, battery, late, priority, urgency, tail,
-                                      waiting)
-        return out
+            metres = (travel.from_cells_m(cells, job.first_station) if job.first_station
+                      else np.zeros(m))
+            metres = np.where(fixed, 0.0, metres)
+            # Battery: the job, then the way to a charger, must leave the reserve.
+            after = (battery - per_m * (metres + work.drive_m) - per_idle * work.handling_s
+                     - per_weld_s * work.weld_s)
+            home = per_m * travel.to_charger_m(work.end_station)
+            ok = able & np.isfinite(metres) & ((after - home >= reserve) | fixed)
+            if not ok.any():
+                continue
+            arrive = free_in + np.where(np.isfinite(metres), metres, 0.0) / speed
+            approach = np.maximum(arrive, job.ready_in_s)
+            work_s = work.drive_m / speed + work.handling_s + work.weld_s
+            fastest = work.drive_m / speed[able].max() + work.handling_s + work.weld_s
+            late = urgency = np.zeros(m)
+            if job.deadline_s is not None:
+                late = w.lateness * np.maximum(0.0, now_s + approach + work_s + job.tail_s
+                                               - job.deadline_s)
+                slack = job.deadline_s - (now_s + work_s + job.tail_s)
+                urgency = w.urgency * np.clip(w.urgency_horizon_s - slack, 0.0,
+                                              w.urgency_horizon_s)
+            inf = np.where(ok, 0.0, np.inf)
+            t.approach[i] = arrive + inf
+            t.wait[i] = approach - arrive
+            # Only what differs between robots counts as work: the task's own length must
+            # not decide which tasks go first (that would starve long jobs).
+            t.work[i] = work_s - fastest
+            t.battery[i] = np.where(fixed, 0.0, w.battery_s * (1.0 - np.clip(after, 0.0, 1.0)))
+            t.late[i] = late
+            t.priority[i] = w.priority_s * job.priority
+            t.urgency[i] = urgency
+            t.tail[i] = w.tail * job.tail_s + w.backlog * job.backlog_s
+            t.waiting[i] = w.waiting * max(0.0, now_s - job.ready_s)
+        return t
+
+
+@dataclass(slots=True)
+class _Terms:
+    """The cost matrix term by term: arrays of (jobs, robots), seconds."""
+
+    approach: npt.NDArray[np.float64]
+    wait: npt.NDArray[np.float64]
+    work: npt.NDArray[np.float64]
+    battery: npt.NDArray[np.float64]
+    late: npt.NDArray[np.float64]
+    priority: npt.NDArray[np.float64]
+    urgency: npt.NDArray[np.float64]
+    tail: npt.NDArray[np.float64]
+    waiting: npt.NDArray[np.float64]
+
+    @classmethod
+    def empty(cls, n: int, m: int) -> _Terms:
+        approach = np.full((n, m), np.inf)
+        return cls(approach, *(np.zeros((n, m)) for _ in range(8)))
+
+    def total(self) -> npt.NDArray[np.float64]:
+        return np.asarray(self.approach + self.wait + self.work + self.battery + self.late
+                          - self.priority - self.urgency - self.tail - self.waiting)
+
+    def at(self, i: int, j: int) -> CostTerms:
+        return CostTerms(*(float(getattr(self, f)[i, j]) for f in (
+            "approach", "wait", "work", "battery", "late", "priority", "urgency", "tail",
+            "waiting")))
 
 
 @dataclass(slots=True)
