@@ -13,7 +13,10 @@ from fleet.dispatch import (
     Job,
     NearestDispatcher,
     OptimalDispatcher,
+    cell_backlogs,
+    cell_of,
     mission_tails,
+    part_seconds,
     plan_charging,
 )
 from fleet.model import RobotKind, RobotSpec, Task, TaskKind, TransportCapability, WeldCapability
@@ -183,3 +186,29 @@ def test_two_hundred_tasks_over_fifty_robots_stays_interactive() -> None:
     got = OptimalDispatcher().assign(jobs, robots, 0.0, Corridor())
     assert len(got) == 50
     assert time.perf_counter() - start < 5.0
+
+
+def test_task_of_a_cell_others_wait_for_goes_first() -> None:
+    r = robot(agv("r"), 20)
+    jobs = [Job("m-a", Task("a", TaskKind.TRANSPORT, pickup="b", dropoff="a", load_id="a",
+                            mass_kg=1), 0, None, 0, "b"),
+            Job("m-b", Task("b", TaskKind.TRANSPORT, pickup="cell", dropoff="e", load_id="b",
+                            mass_kg=1), 0, None, 1, "cell", backlog_s=600.0)]
+    assert pairs(OptimalDispatcher().assign(jobs, [r], 0.0, Corridor())) == {"b": "r"}
+
+
+def test_cell_backlog_counts_parts_not_yet_brought_in() -> None:
+    bring = Task("bring", TaskKind.TRANSPORT, pickup="a", dropoff="cell")
+    weld = Task("weld", TaskKind.WELD, ("bring",), cell="cell", duration_s=90)
+    take = Task("take", TaskKind.TRANSPORT, ("weld",), pickup="cell", dropoff="e")
+    tasks = [bring, weld, take]
+
+    def holding(station: str) -> bool:
+        return station == "cell"
+
+    assert [cell_of(tasks, t, holding) for t in tasks] == ["cell"] * 3
+    assert cell_of(tasks, Task("x", TaskKind.TRANSPORT, pickup="a", dropoff="e"),
+                   holding) == ""
+    assert part_seconds(tasks, bring) == 150.0
+    assert cell_backlogs([("cell", 150.0), ("cell", 100.0), ("b", 5.0)]) == {
+        "cell": 250.0, "b": 5.0}
