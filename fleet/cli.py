@@ -48,6 +48,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--address", default="127.0.0.1:50051")
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
+    _dispatcher_option(s)
 
     s = sub.add_parser("sim", parents=[common], help="simulate a fleet finishing missions")
     s.add_argument("--map", default="plant")
@@ -65,6 +66,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="hold moving robots up 5-30 s, this often per robot-hour")
     s.add_argument("--stop", action="append", default=[], metavar="ROBOT@SECONDS",
                    help="break a robot down for good once it drives in an aisle after this time")
+    _dispatcher_option(s)
 
     s = sub.add_parser("check-log", parents=[common], help="check a trajectory log for collisions")
     s.add_argument("log")
@@ -110,6 +112,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _dispatcher_option(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--dispatcher", choices=("optimal", "nearest"), default="optimal",
+                   help="optimal: Hungarian assignment with queues, deadlines, batteries "
+                        "(default); nearest: the greedy nearest-free-robot baseline")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fleet` console command."""
     args = _parser().parse_args(argv)
@@ -144,8 +152,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         raise
 
 
-def _coordinator(map_file: str, db: str, sim_clock: bool):  # type: ignore[no-untyped-def]
+def _coordinator(map_file: str, db: str, sim_clock: bool,  # type: ignore[no-untyped-def]
+                 dispatcher: str = "optimal"):
     from fleet.coordinator import Coordinator, ManualClock, WallClock
+    from fleet.dispatch import NearestDispatcher, OptimalDispatcher
     from fleet.floor import load_floor
     from fleet.planning import warm_up
     from fleet.store import open_store
@@ -154,13 +164,14 @@ def _coordinator(map_file: str, db: str, sim_clock: bool):  # type: ignore[no-un
     floor = load_floor(map_file)
     store = open_store(db)
     clock = ManualClock() if sim_clock else WallClock()
-    return Coordinator(floor, store, clock)
+    chosen = NearestDispatcher() if dispatcher == "nearest" else OptimalDispatcher()
+    return Coordinator(floor, store, clock, dispatcher=chosen)
 
 
 async def _serve(args: argparse.Namespace) -> int:
     from fleet.api import create_server
 
-    coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock)
+    coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock, args.dispatcher)
     server = create_server(coordinator, args.address)
     await server.start()
     print(f"fleet: serving {coordinator.floor.name} on port {server.port} "
@@ -214,7 +225,7 @@ async def _sim(args: argparse.Namespace) -> int:
             db = os.path.join(tmpdir.name, "fleet.db")
         else:
             db = args.db
-        coordinator = _coordinator(map_file, db, sim_clock=True)
+        coordinator = _coordinator(map_file, db, sim_clock=True, dispatcher=args.dispatcher)
         server = create_server(coordinator, "127.0.0.1:0")
         await server.start()
         target = f"127.0.0.1:{server.port}"

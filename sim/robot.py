@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import grpc
 
-from fleet.model import Pose, RobotKind, RobotSpec
+from fleet.model import Pose, RobotKind, RobotSpec, battery_model
 from fleet.v1 import common_pb2, robot_link_pb2, robot_link_pb2_grpc
 
 __all__ = ["SimRobot"]
@@ -78,8 +78,8 @@ class SimRobot:
         self.seq = 0
         self.hold_until_s = 0.0
         """Fault injection: the robot stands still until then (something in its way)."""
-        self.fault = ""
-        """Fault injection: a fault the robot cannot clear; it stops for good."""
+        self.faults: list[str] = []
+        """Fault injection: while not empty the robot stands still and reports a fault."""
 
     # ---------------------------------------------------------------- motion
     @property
@@ -91,8 +91,10 @@ class SimRobot:
         """Advance the robot from t_s - dt_s to t_s."""
         start = t_s - dt_s
         busy = False
+        travelled = 0.0
         if self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
             busy = True
+            self._use_battery_acting(dt_s)
             self.action.remaining_s -= dt_s
             if self.action.remaining_s <= 1e-9:
                 self.action.status = common_pb2.ACTION_STATUS_SUCCEEDED
@@ -100,23 +102,38 @@ class SimRobot:
                     self.load_id = self.action.load_id
                 elif self.action.kind == robot_link_pb2.ACTION_KIND_DROP:
                     self.load_id = ""
-        elif self.fault:
+        elif self.faults:
             # The contract: a robot in fault keeps no released path past its current target.
             for index in [i for i in self.waypoints if i > self.reached + 1]:
                 del self.waypoints[index]
             self.speed = 0.0
+            self.battery -= battery_model(self.spec.kind).idle(dt_s)
         elif t_s <= self.hold_until_s:
             self.speed = 0.0
-        elif not self.paused and self.moving:
+            self.battery -= battery_model(self.spec.kind).idle(dt_s)
+        elif not self.paused and self.moving and self.battery > 0:
             busy = True
-            self._drive(start, dt_s)
+            travelled = self._drive(start, dt_s)
         else:
             self.speed = 0.0
+            self.battery -= battery_model(self.spec.kind).idle(dt_s)
         if busy:
             self.busy_s += dt_s
-        self.battery = max(0.0, self.battery - dt_s * (2e-5 if busy else 2e-6))
+        # The same consumption model the dispatcher plans with.
+        self.battery -= battery_model(self.spec.kind).drive(travelled)
+        self.battery = min(1.0, max(0.0, self.battery))
 
-    def _drive(self, start: float, dt_s: float) -> None:
+    def _use_battery_acting(self, dt_s: float) -> None:
+        assert self.action is not None
+        model = battery_model(self.spec.kind)
+        if self.action.kind == robot_link_pb2.ACTION_KIND_CHARGE:
+            self.battery += model.charge_per_s * dt_s
+        elif self.action.kind == robot_link_pb2.ACTION_KIND_WELD:
+            self.battery -= model.weld(dt_s)
+        else:
+            self.battery -= model.idle(dt_s)
+
+    def _drive(self, start: float, dt_s: float) -> float:
         t, remaining = start, dt_s
         travelled = 0.0
         while remaining > 1e-12 and self.moving:
@@ -148,6 +165,7 @@ class SimRobot:
                 travelled += speed * remaining
                 remaining = 0.0
         self.speed = travelled / dt_s
+        return travelled
 
     # ---------------------------------------------------------------- commands
     def apply(self, command: robot_link_pb2.RobotCommand) -> None:
@@ -174,7 +192,7 @@ class SimRobot:
     def state(self, t_s: float) -> robot_link_pb2.RobotState:
         """The state report for time t_s."""
         self.seq += 1
-        if self.fault:
+        if self.faults or (self.battery <= 0 and self.moving):
             mode = common_pb2.ROBOT_MODE_FAULT
         elif self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
             mode = common_pb2.ROBOT_MODE_ACTING
@@ -188,8 +206,9 @@ class SimRobot:
             robot_id=self.spec.id, stamp_s=t_s,
             pose=common_pb2.Pose(x=self.pose.x, y=self.pose.y, theta=self.pose.theta),
             speed_mps=self.speed, battery=self.battery, mode=mode, path_id=self.path_id,
-            waypoints_reached=self.reached, load_id=self.load_id, seq=self.seq,
-            faults=[self.fault] if self.fault else [])
+            waypoints_reached=self.reached, load_id=self.load_id, seq=self.seq)
+        if mode == common_pb2.ROBOT_MODE_FAULT:
+            msg.faults.extend(self.faults or ["battery empty"])
         if self.action is not None:
             msg.action_id = self.action.action_id
             msg.action_status = self.action.status

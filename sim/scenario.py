@@ -64,7 +64,9 @@ def make_missions(floor: FloorMap, count: int, rng: random.Random, *,
     """A mix of plain transports and weld jobs (bring the part, weld it, take it on)."""
     kinds = {s.id: s.kind for s in floor.stations.values()}
     sources = [s for s, k in kinds.items() if k in (StationKind.PICKUP, StationKind.BUFFER)]
-    sinks = [s for s, k in kinds.items() if k in (StationKind.DROPOFF, StationKind.BUFFER)]
+    # Buffers hold what is dropped until someone takes it (their capacity is enforced), so
+    # plain transports end at dropoffs, which the machines behind them empty.
+    sinks = [s for s, k in kinds.items() if k is StationKind.DROPOFF]
     cells = [s for s, k in kinds.items() if k is StationKind.WELD_CELL]
     if not sources or not sinks:
         raise InvalidInputError("the floor needs pickup and dropoff stations to generate "

@@ -189,17 +189,32 @@ def mission_from_wire(msg: missions_pb2.MissionSpec) -> Mission:
             tr = t.transport
             tasks.append(Task(t.task_id, TaskKind.TRANSPORT, tuple(t.depends_on),
                               pickup=tr.pickup_station, dropoff=tr.dropoff_station,
-                              load_id=tr.load_id, mass_kg=tr.mass_kg))
+                              load_id=tr.load_id, mass_kg=tr.mass_kg,
+                              delay_s=_delay(i, t.start_delay_s)))
         elif which == "weld":
             w = t.weld
             tasks.append(Task(t.task_id, TaskKind.WELD, tuple(t.depends_on), cell=w.cell_station,
-                              program=w.program, duration_s=w.duration_s))
+                              program=w.program, duration_s=w.duration_s,
+                              load_id=w.part_load_id, delay_s=_delay(i, t.start_delay_s)))
         else:
             raise InvalidInputError(f"mission.tasks[{i}] is neither a transport nor a weld",
                                     field=f"mission.tasks[{i}]", value=t.task_id)
     deadline = _finite("mission.deadline_s", msg.deadline_s)
+    release = _finite("mission.release_s", msg.release_s)
+    if release < 0:
+        raise InvalidInputError(f"mission.release_s {release} is negative",
+                                field="mission.release_s", value=release)
     return Mission(msg.mission_id, tuple(tasks), msg.priority,
-                   deadline if deadline != 0 else None, labels=dict(msg.labels))
+                   deadline if deadline != 0 else None, labels=dict(msg.labels),
+                   release_s=release if release != 0 else None)
+
+
+def _delay(index: int, value: float) -> float:
+    field = f"mission.tasks[{index}].start_delay_s"
+    delay = _finite(field, value)
+    if delay < 0:
+        raise InvalidInputError(f"{field} {delay} is negative", field=field, value=delay)
+    return delay
 
 
 def mission_state_from_wire(value: int) -> MissionState:
@@ -212,14 +227,16 @@ def mission_state_from_wire(value: int) -> MissionState:
 
 
 def _task_spec(task: Task) -> missions_pb2.TaskSpec:
-    out = missions_pb2.TaskSpec(task_id=task.id, depends_on=list(task.depends_on))
+    out = missions_pb2.TaskSpec(task_id=task.id, depends_on=list(task.depends_on),
+                                start_delay_s=task.delay_s)
     if task.kind is TaskKind.TRANSPORT:
         out.transport.CopyFrom(missions_pb2.TransportTask(
             pickup_station=task.pickup, dropoff_station=task.dropoff, load_id=task.load_id,
             mass_kg=task.mass_kg))
     else:
         out.weld.CopyFrom(missions_pb2.WeldTask(cell_station=task.cell, program=task.program,
-                                                duration_s=task.duration_s))
+                                                duration_s=task.duration_s,
+                                                part_load_id=task.load_id))
     return out
 
 
@@ -229,7 +246,7 @@ def mission_to_wire(record: MissionRecord) -> missions_pb2.MissionStatus:
     out = missions_pb2.MissionStatus(
         mission_id=m.id, state=_MISSION_STATE_TO_WIRE[record.state], priority=m.priority,
         deadline_s=m.deadline_s or 0.0, reason=record.reason, submitted_s=m.submitted_s,
-        finished_s=record.finished_s, labels=m.labels)
+        finished_s=record.finished_s, labels=m.labels, release_s=m.release_s or 0.0)
     for t in record.tasks.values():
         out.tasks.add(spec=_task_spec(t.task), state=_TASK_STATE_TO_WIRE[t.state],
                       robot_id=t.robot_id, steps_done=t.steps_done,

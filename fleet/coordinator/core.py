@@ -17,8 +17,11 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from fleet.coordinator.clock import Clock
 from fleet.coordinator.records import (
+    Act,
     Channel,
     Go,
     MissionRecord,
@@ -27,9 +30,21 @@ from fleet.coordinator.records import (
     Work,
     steps_for,
 )
-from fleet.dispatch import Candidate, Job, assign_nearest, capable
+from fleet.dispatch import (
+    Candidate,
+    CostWeights,
+    Dispatcher,
+    GridTravel,
+    Job,
+    OptimalDispatcher,
+    capable,
+    estimate,
+    mission_tails,
+    plan_charging,
+)
 from fleet.floor import FloorMap, OccupancyGrid, Station, StationKind, rasterize
 from fleet.model import (
+    ActionKind,
     ActionStatus,
     AlreadyExistsError,
     Cell,
@@ -54,6 +69,7 @@ from fleet.model import (
     TaskKind,
     TaskState,
     TimedWaypoint,
+    battery_model,
     check_id,
 )
 from fleet.planning import DistanceTables
@@ -66,7 +82,10 @@ log = logging.getLogger(__name__)
 
 _PICKUP_KINDS = {StationKind.PICKUP, StationKind.BUFFER, StationKind.WELD_CELL,
                  StationKind.DROPOFF}
-_REST_KINDS = {StationKind.PARKING, StationKind.CHARGER}
+_REST_KINDS = {StationKind.PARKING}
+"""Where idle robots may stay; chargers are kept free for robots that need them."""
+_HOLDING_KINDS = {StationKind.BUFFER, StationKind.WELD_CELL}
+"""Stations whose capacity a transport into them must respect."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,13 +112,16 @@ class CoordinatorConfig:
     make_way_after_s: float = 5.0
     """A robot that cannot get a path this long while it stands on a work station leaves it
     for a parking place first (two robots each waiting for the other's station)."""
+    reassign_unstarted_after_s: float = 5.0
+    """A robot silent this long loses the tasks it was given but has not started."""
 
 
 class Coordinator:
     """Missions in, robot commands out; see the module docstring."""
 
     def __init__(self, floor: FloorMap, store: EventStore, clock: Clock,
-                 config: CoordinatorConfig | None = None) -> None:
+                 config: CoordinatorConfig | None = None,
+                 dispatcher: Dispatcher | None = None) -> None:
         self.floor = floor
         self.store = store
         self.clock = clock
@@ -111,6 +133,16 @@ class Coordinator:
                                distances=self.distances)
         self.station_cells: dict[str, Cell] = {
             s.id: self.grid.cell_of(s.pose.x, s.pose.y) for s in floor.stations.values()}
+        self.chargers = sorted(s.id for s in floor.stations.values()
+                               if s.kind is StationKind.CHARGER)
+        self.travel = GridTravel(self.distances, self.station_cells, self.chargers,
+                                 floor.resolution_m)
+        self.dispatcher: Dispatcher = dispatcher or OptimalDispatcher()
+        self.weights = getattr(self.dispatcher, "weights", CostWeights())
+        self.contents: dict[str, list[str]] = {s: [] for s in floor.stations}
+        """Loads standing at each station (dropped and not yet picked), oldest first."""
+        self._tails: dict[str, dict[str, float]] = {}
+        self._charges = 0
         self.robots: dict[str, RobotRecord] = {}
         self.missions: dict[str, MissionRecord] = {}
         self._events: list[MissionEvent] = []
@@ -132,20 +164,26 @@ class Coordinator:
             self.missions[mission.id] = self._new_record(mission, order)
         for event in self.store.events():
             self._apply_stored(event)
-        for record in self.missions.values():
-            if record.state.finished:
-                continue
-            for task in record.tasks.values():
-                if task.state in (TaskState.ASSIGNED, TaskState.ACTIVE):
+        # Started tasks first: they are the robots' current work, the rest wait in queues.
+        for wanted in (TaskState.ACTIVE, TaskState.ASSIGNED):
+            for record in self.missions.values():
+                if record.state.finished:
+                    continue
+                for task in record.tasks.values():
+                    if task.state is not wanted:
+                        continue
                     robot = self.robots.get(task.robot_id)
                     if robot is None:
                         task.state, task.robot_id = TaskState.PENDING, ""
                         continue
                     steps = steps_for(task.task, robot.spec, self.station_cells,
                                       robot.spec.kind is RobotKind.FIXED_WELDER)
-                    robot.work = Work(record.mission.id, task.task.id, steps,
-                                      index=task.steps_done,
-                                      started=task.state is TaskState.ACTIVE)
+                    work = Work(record.mission.id, task.task.id, steps,
+                                index=task.steps_done, started=wanted is TaskState.ACTIVE)
+                    if robot.work is None:
+                        robot.work = work
+                    else:
+                        robot.queue.append(work)
         self._recovering = bool(self.robots)
         if self.missions:
             log.info("recovered %d missions (%d open) and %d robots from the store",
@@ -166,13 +204,16 @@ class Coordinator:
             record.state = MissionState.ACTIVE
         elif e.kind is EventKind.STEP_DONE and task:
             task.steps_done = e.step + 1
+            self._load_moved(task.task, e.step)
         elif e.kind is EventKind.TASK_DONE and task:
-            task.state = TaskState.DONE
+            task.state, task.done_s = TaskState.DONE, e.time_s
         elif e.kind in (EventKind.COMPLETED, EventKind.FAILED, EventKind.CANCELLED):
             record.state = {EventKind.COMPLETED: MissionState.COMPLETED,
                             EventKind.FAILED: MissionState.FAILED,
                             EventKind.CANCELLED: MissionState.CANCELLED}[e.kind]
             record.reason, record.finished_s = e.detail, e.time_s
+            if e.kind is not EventKind.COMPLETED:
+                self._clear_loads(record)
             for t in record.tasks.values():
                 if not t.state.finished:
                     t.state = (TaskState.FAILED if e.kind is EventKind.FAILED and t.task.id ==
@@ -435,18 +476,20 @@ class Coordinator:
         work.index += 1
         if work.parking:
             if work.index >= len(work.steps):
-                robot.work = None
+                robot.work = robot.queue.pop(0) if robot.queue else None
             return
         record = self.missions[work.mission_id]
         task = record.tasks[work.task_id]
         task.steps_done = work.index
+        if robot.spec.kind is not RobotKind.FIXED_WELDER:
+            self._load_moved(task.task, work.index - 1)
         self._events.append(MissionEvent(EventKind.STEP_DONE, work.mission_id, now,
                                          work.task_id, robot.spec.id, work.index - 1,
                                          step.name))
         if work.index < len(work.steps):
             return
-        robot.work = None
-        task.state = TaskState.DONE
+        robot.work = robot.queue.pop(0) if robot.queue else None
+        task.state, task.done_s = TaskState.DONE, now
         self._events.append(MissionEvent(EventKind.TASK_DONE, work.mission_id, now,
                                          work.task_id, robot.spec.id))
         if all(t.state is TaskState.DONE for t in record.tasks.values()):
@@ -509,23 +552,33 @@ class Coordinator:
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, now: float) -> None:
-        jobs: list[Job] = []
-        for record in self.missions.values():
-            if record.state.finished:
-                continue
-            for task in record.tasks.values():
-                if task.state is not TaskState.PENDING:
-                    continue
-                if all(record.tasks[d].state is TaskState.DONE for d in task.task.depends_on):
-                    first = (task.task.pickup if task.task.kind is TaskKind.TRANSPORT
-                             else task.task.cell)
-                    jobs.append(Job(record.mission.id, task.task, record.mission.priority,
-                                    record.mission.deadline_s, record.order, first))
-        if not jobs:
+        """Charge robots that need it, then let the dispatcher match ready tasks and robots."""
+        jobs = self._ready_jobs(now)
+        candidates = self._candidates()
+        # Only robots with no work at all may be sent to charge: a busy robot whose time
+        # estimate has run out is still busy, and its task must not be overwritten.
+        free = [c for c in candidates
+                if c.free_in_s <= 0 and self.robots[c.spec.id].work is None]
+        if free:
+            on_charger = {c.spec.id: s for c in free
+                          for s in self._stations_at(self.robots[c.spec.id])
+                          if self.floor.stations[s].kind is StationKind.CHARGER}
+            orders = plan_charging(free, jobs, self._free_chargers(), self.travel,
+                                   self.weights, on_charger)
+            for order in orders:
+                robot = self.robots[order.robot_id]
+                self._charges += 1
+                robot.work = Work("", f"charge-{self._charges}", [
+                    Go(order.charger, self.station_cells[order.charger],
+                       f"go to {order.charger}"),
+                    Act(ActionKind.CHARGE, order.charger, "charge",
+                        duration_s=order.duration_s)])
+                log.info("robot %s: %s", order.robot_id, order.reason)
+            charging = {o.robot_id for o in orders}
+            candidates = [c for c in candidates if c.spec.id not in charging]
+        if not jobs or not candidates:
             return
-        free = [Candidate(r.spec, r.home_station) for rid, r in sorted(self.robots.items())
-                if self._available(r)]
-        for a in assign_nearest(jobs, free, self._travel_m):
+        for a in self.dispatcher.assign(jobs, candidates, now, self.travel):
             robot = self.robots[a.robot_id]
             record = self.missions[a.job.mission_id]
             task = record.tasks[a.job.task.id]
@@ -533,9 +586,158 @@ class Coordinator:
             steps = steps_for(task.task, robot.spec, self.station_cells, fixed)
             task.state, task.robot_id, task.steps_total = (TaskState.ASSIGNED, a.robot_id,
                                                            len(steps))
-            robot.work = Work(record.mission.id, task.task.id, steps)
+            work = Work(record.mission.id, task.task.id, steps)
+            if robot.work is None:
+                robot.work = work
+            else:
+                robot.queue.append(work)
             self._events.append(MissionEvent(EventKind.ASSIGNED, record.mission.id, now,
-                                             task.task.id, a.robot_id, detail=a.reason))
+                                             task.task.id, a.robot_id,
+                                             detail=f"{self.dispatcher.name}: {a.reason}"))
+
+    def _ready_jobs(self, now: float) -> list[Job]:
+        """Pending tasks whose mission is released, whose dependencies are done (and their
+        start delay over), whose part is in place and whose destination has room."""
+        jobs: list[Job] = []
+        holding = self._holding()
+        for record in self.missions.values():
+            mission = record.mission
+            if record.state.finished or (mission.release_s or 0.0) > now:
+                continue
+            for task in record.tasks.values():
+                if task.state is not TaskState.PENDING:
+                    continue
+                t = task.task
+                deps = [record.tasks[d] for d in t.depends_on]
+                if not all(d.state is TaskState.DONE for d in deps):
+                    continue
+                ready_s = max([mission.release_s or mission.submitted_s,
+                               *((d.done_s or 0.0) + t.delay_s for d in deps)])
+                if ready_s > now + 1e-9:
+                    continue
+                if t.kind is TaskKind.WELD and t.load_id and t.load_id not in self.contents[
+                        t.cell]:
+                    continue
+                if t.kind is TaskKind.TRANSPORT and \
+                        self.floor.stations[t.dropoff].kind in _HOLDING_KINDS:
+                    # Offer no more transports into a cell or buffer than it has room for.
+                    if holding.get(t.dropoff, 0) >= self.floor.stations[t.dropoff].capacity:
+                        continue
+                    holding[t.dropoff] = holding.get(t.dropoff, 0) + 1
+                first = t.pickup if t.kind is TaskKind.TRANSPORT else t.cell
+                jobs.append(Job(mission.id, t, mission.priority, mission.deadline_s,
+                                record.order, first, ready_s, self._tail(record, t.id)))
+        return jobs
+
+    def _holding(self) -> dict[str, int]:
+        """Loads at each station plus the transports on their way to drop one there."""
+        out = {s: len(loads) for s, loads in self.contents.items()}
+        for record in self.missions.values():
+            if record.state.finished:
+                continue
+            for task in record.tasks.values():
+                if (task.task.kind is TaskKind.TRANSPORT and task.state in (
+                        TaskState.ASSIGNED, TaskState.ACTIVE) and task.steps_done < 4):
+                    out[task.task.dropoff] = out.get(task.task.dropoff, 0) + 1
+        return out
+
+    def _tail(self, record: MissionRecord, task_id: str) -> float:
+        tails = self._tails.get(record.mission.id)
+        if tails is None:
+            speed = self.config.nominal_speed_mps * self.weights.speed_factor
+            tails = dict(mission_tails(
+                record.mission.tasks,
+                lambda t: estimate(t, self.travel, self.weights).seconds(speed)))
+            self._tails[record.mission.id] = tails
+        return tails.get(task_id, 0.0)
+
+    def _candidates(self) -> list[Candidate]:
+        """Free robots, and busy ones whose queue is empty (they may take a follow-up)."""
+        out = []
+        for rid in sorted(self.robots):
+            robot = self.robots[rid]
+            if not robot.connected or robot.state is None or robot.queue:
+                continue
+            if robot.state.mode is RobotMode.FAULT:
+                continue
+            battery = robot.state.battery
+            if robot.work is None:
+                if self._available(robot):
+                    out.append(Candidate(robot.spec, robot.home_station, self._cell(robot),
+                                         0.0, battery))
+            elif not robot.work.parking and robot.work.detour is None:
+                free_in_s, cell, after = self._remaining(robot, robot.work)
+                out.append(Candidate(robot.spec, robot.home_station, cell, free_in_s, after))
+        return out
+
+    def _cell(self, robot: RobotRecord) -> Cell:
+        if robot.placed:
+            return self.traffic.cell_of(robot.spec.id)
+        return self.station_cells.get(robot.home_station, (0, 0))
+
+    def _remaining(self, robot: RobotRecord, work: Work) -> tuple[float, Cell, float]:
+        """Seconds until the robot's work is done, where it will stand, and its charge then."""
+        assert robot.state is not None
+        speed = robot.spec.max_speed_mps * self.weights.speed_factor
+        model = battery_model(robot.spec.kind)
+        cell = self._cell(robot)
+        metres = handling = weld = 0.0
+        here = ""
+        for k, step in enumerate(work.steps[work.index:]):
+            if isinstance(step, Go):
+                metres += (self.travel.from_cell_m(cell, step.station_id) if not here
+                           else self.travel.between_m(here, step.station_id))
+                here = step.station_id
+                continue
+            left = 1.0
+            if k == 0 and robot.state.action_id == work.action_id():
+                left = max(0.0, 1.0 - robot.state.action_progress)
+            if step.kind is ActionKind.WELD:
+                weld += left * step.duration_s
+            else:
+                handling += left * (step.duration_s or self.weights.handling_s)
+        if not math.isfinite(metres):
+            metres = 0.0
+        seconds = metres / speed + handling + weld
+        after = (robot.state.battery - model.drive(metres) - model.idle(handling)
+                 - model.weld(weld))
+        return seconds, self.station_cells[here] if here else cell, after
+
+    def _free_chargers(self) -> list[str]:
+        """Chargers nobody stands on or is heading for."""
+        taken = {step.station_id for r in self.robots.values()
+                 for w in (r.work, *r.queue) if w is not None
+                 for step in (w.detour, *w.steps[w.index:]) if isinstance(step, Go)}
+        occupied = {self.traffic.cell_of(rid) for rid, r in self.robots.items() if r.placed}
+        return [c for c in self.chargers
+                if c not in taken and self.station_cells[c] not in occupied]
+
+    def _stations_at(self, robot: RobotRecord) -> list[str]:
+        if not robot.placed:
+            return []
+        cell = self.traffic.cell_of(robot.spec.id)
+        return [s for s, c in self.station_cells.items() if c == cell]
+
+    def _load_moved(self, task: Task, step: int) -> None:
+        """Keep station contents: step 1 of a transport picks its load, step 3 drops it."""
+        if task.kind is not TaskKind.TRANSPORT:
+            return
+        if step == 1 and task.load_id in self.contents.get(task.pickup, []):
+            self.contents[task.pickup].remove(task.load_id)
+        elif step == 3 and self.floor.stations[task.dropoff].kind in _HOLDING_KINDS:
+            # Only buffers and weld cells hold loads; a dropoff's machine takes them in.
+            self.contents[task.dropoff].append(task.load_id)
+
+    def _clear_loads(self, record: MissionRecord) -> None:
+        """A failed or cancelled mission's parts are taken off the stations (by people), so
+        they do not hold a cell for ever."""
+        loads = {t.load_id for t in record.mission.tasks if t.load_id}
+        for station, held in self.contents.items():
+            kept = [x for x in held if x not in loads]
+            if len(kept) != len(held):
+                log.warning("mission %s ended: its loads at %s are to be cleared by hand",
+                            record.mission.id, station)
+                self.contents[station] = kept
 
     def _available(self, robot: RobotRecord) -> bool:
         if not robot.connected or robot.state is None or robot.work is not None:
@@ -543,11 +745,6 @@ class Coordinator:
         if robot.state.mode is RobotMode.FAULT or robot.state.load_id:
             return False
         return not robot.placed or self.traffic.arrived(robot.spec.id)
-
-    def _travel_m(self, robot_id: str, station_id: str) -> float:
-        cell = self.traffic.cell_of(robot_id)
-        steps = float(self.distances.get(self.station_cells[station_id])[cell])
-        return steps * self.floor.resolution_m
 
     def _send_parking(self, now: float, now_step: int) -> None:
         """Robots with nothing to do leave work stations for a free parking place."""
@@ -557,11 +754,42 @@ class Coordinator:
                     or not self.traffic.arrived(rid) or not self._on_work_station(rid)):
                 continue
             spot = self._free_parking(rid)
-            if spot is None:
-                continue
-            robot.work = Work("", "park", [Go(spot, self.station_cells[spot],
-                                              f"park at {spot}")])
+            if spot is not None:
+                go = Go(spot, self.station_cells[spot], f"park at {spot}")
+            else:
+                cell = self._open_floor_cell(rid)
+                if cell is None:
+                    continue
+                go = Go("", cell, f"wait on the open floor at {cell}")
+            robot.work = Work("", "park", [go])
             self._advance(robot, now, now_step)
+
+    def _open_floor_cell(self, robot_id: str) -> Cell | None:
+        """The nearest free cell in the open (no station, all four neighbours drivable) that
+        nobody stands on or is heading for: where a robot waits when every rest place is
+        taken, rather than block a work station."""
+        free = self.grid.free
+        rows, cols = free.shape
+        stations = set(self.station_cells.values())
+        taken = {self.traffic.cell_of(rid) for rid, r in self.robots.items() if r.placed}
+        taken |= {step.cell for r in self.robots.values() if r.work is not None
+                  for step in (r.work.detour, *r.work.steps[r.work.index:])
+                  if isinstance(step, Go)}
+        distance = self.distances.get(self.traffic.cell_of(robot_id))
+        best: tuple[float, Cell] | None = None
+        for r, c in zip(*np.nonzero(np.isfinite(distance) & free), strict=True):
+            cell = (int(r), int(c))
+            if cell in stations or cell in taken:
+                continue
+            around = [(cell[0] + dr, cell[1] + dc) for dr, dc in ((1, 0), (-1, 0), (0, 1),
+                                                                  (0, -1))]
+            if any(not (0 <= a < rows and 0 <= b < cols) or not free[a, b] or (a, b) in stations
+                   for a, b in around):
+                continue
+            key = (float(distance[cell]), cell)
+            if best is None or key < best:
+                best = key
+        return None if best is None else best[1]
 
     def _make_way(self, robot: RobotRecord, work: Work, now: float) -> None:
         """Leave a work station for a parking place before going on with the work."""
@@ -600,16 +828,49 @@ class Coordinator:
 
     # ------------------------------------------------------------------ failures
     def _check_lost_robots(self, now: float) -> None:
+        """Faulted robots lose their work at once; silent ones lose what they have not
+        started after `reassign_unstarted_after_s` and the rest after `disconnect_timeout_s`."""
         for rid in sorted(self.robots):
             robot = self.robots[rid]
-            if (robot.work is not None and not robot.connected
-                    and robot.disconnected_at is not None
-                    and now - robot.disconnected_at >= self.config.disconnect_timeout_s):
-                self._robot_lost(robot, now, f"robot {rid} disconnected for "
-                                 f"{now - robot.disconnected_at:.0f} s")
+            if robot.work is None and not robot.queue:
+                continue
+            if robot.connected and robot.state is not None and \
+                    robot.state.mode is RobotMode.FAULT:
+                self._robot_lost(robot, now, f"robot {rid} reports a fault: "
+                                 f"{', '.join(robot.state.faults) or 'unspecified'}")
+                continue
+            if robot.connected or robot.disconnected_at is None:
+                continue
+            silent = now - robot.disconnected_at
+            if silent >= self.config.disconnect_timeout_s:
+                self._robot_lost(robot, now, f"robot {rid} disconnected for {silent:.0f} s")
+            elif silent >= self.config.reassign_unstarted_after_s:
+                reason = f"robot {rid} disconnected for {silent:.0f} s"
+                self._give_back_queue(robot, now, reason)
+                work = robot.work
+                if work is not None and not work.parking and not work.started:
+                    robot.work = None
+                    self._give_back(robot, work, now, reason)
+
+    def _give_back_queue(self, robot: RobotRecord, now: float, reason: str) -> None:
+        queued, robot.queue = robot.queue, []
+        for work in queued:
+            self._give_back(robot, work, now, reason)
+
+    def _give_back(self, robot: RobotRecord, work: Work, now: float, reason: str) -> None:
+        """An unstarted task goes back to the dispatcher, with an event saying why."""
+        record = self.missions[work.mission_id]
+        task = record.tasks[work.task_id]
+        task.state, task.robot_id, task.steps_done = TaskState.PENDING, "", 0
+        self._events.append(MissionEvent(EventKind.UNASSIGNED, record.mission.id, now,
+                                         task.task.id, robot.spec.id, detail=reason))
+        log.warning("%s: task %s/%s goes back to the queue", reason, record.mission.id,
+                    task.task.id)
 
     def _robot_lost(self, robot: RobotRecord, now: float, reason: str) -> None:
-        """A robot cannot go on: give back a task it has not started, fail one it has."""
+        """A robot cannot go on: give back its queue and a task it has not started, fail one
+        it has (the load is on board or the weld under way)."""
+        self._give_back_queue(robot, now, reason)
         work = robot.work
         if work is None:
             return
@@ -620,12 +881,10 @@ class Coordinator:
             return
         record = self.missions[work.mission_id]
         task = record.tasks[work.task_id]
+        # Rule: nothing handled yet (still driving to the first station) means another robot
+        # can resume it from scratch; otherwise the load is on board or the weld under way.
         if task.steps_done == 0 and not work.action_sent:
-            task.state, task.robot_id = TaskState.PENDING, ""
-            self._events.append(MissionEvent(EventKind.UNASSIGNED, record.mission.id, now,
-                                             task.task.id, robot.spec.id, detail=reason))
-            log.warning("%s: task %s/%s goes back to the queue", reason, record.mission.id,
-                        task.task.id)
+            self._give_back(robot, work, now, reason)
             return
         self._finish_mission(record, MissionState.FAILED, reason, task.task.id)
 
@@ -641,6 +900,9 @@ class Coordinator:
                         task_id: str) -> None:
         now = self.clock.now()
         record.state, record.reason, record.finished_s = state, reason, now
+        for other in self.robots.values():
+            other.queue = [w for w in other.queue if w.mission_id != record.mission.id]
+        self._clear_loads(record)
         for task in record.tasks.values():
             if task.state.finished:
                 continue
@@ -649,7 +911,7 @@ class Coordinator:
             robot = self.robots.get(task.robot_id)
             if robot is not None and robot.work is not None and \
                     robot.work.mission_id == record.mission.id:
-                robot.work = None
+                robot.work = robot.queue.pop(0) if robot.queue else None
                 if robot.placed:
                     self.traffic.hold(robot.spec.id)
                 if robot.connected:
@@ -762,6 +1024,9 @@ class Coordinator:
         if mission.deadline_s is not None and not (mission.deadline_s >= 0):
             raise InvalidInputError(f"mission.deadline_s {mission.deadline_s} is negative",
                                     field="mission.deadline_s", value=mission.deadline_s)
+        if mission.release_s is not None and not (mission.release_s >= 0):
+            raise InvalidInputError(f"mission.release_s {mission.release_s} is negative",
+                                    field="mission.release_s", value=mission.release_s)
         ids: set[str] = set()
         for i, task in enumerate(mission.tasks):
             where = f"mission.tasks[{i}]"
@@ -797,6 +1062,13 @@ class Coordinator:
                                     field="mission.tasks.depends_on", value=cyclic)
 
     def _validate_task(self, task: Task, where: str) -> None:
+        if task.kind in (TaskKind.CHARGE, TaskKind.PARK):
+            raise InvalidInputError(f"{where}: {task.kind.value} tasks are inserted by the "
+                                    "coordinator, not submitted", field=where, value=task.id)
+        if not (math.isfinite(task.delay_s) and task.delay_s >= 0):
+            raise InvalidInputError(f"{where}.start_delay_s {task.delay_s} must be a "
+                                    "non-negative number of seconds",
+                                    field=f"{where}.start_delay_s", value=task.delay_s)
         if task.kind is TaskKind.TRANSPORT:
             for name, station_id in (("pickup_station", task.pickup),
                                      ("dropoff_station", task.dropoff)):
@@ -823,6 +1095,8 @@ class Coordinator:
                                         f"{station.kind.value}, not a weld cell",
                                         field=f"{where}.weld.cell_station", value=task.cell)
             check_id(f"{where}.weld.program", task.program)
+            if task.load_id:
+                check_id(f"{where}.weld.part_load_id", task.load_id)
             if not (math.isfinite(task.duration_s) and task.duration_s > 0):
                 raise InvalidInputError(f"{where}.weld.duration_s {task.duration_s} must be "
                                         "positive", field=f"{where}.weld.duration_s",

@@ -31,6 +31,8 @@ class TaskRecord:
     robot_id: str = ""
     steps_done: int = 0
     steps_total: int = 0
+    done_s: float | None = None
+    """Coordinator-clock seconds when it was done."""
 
 
 @dataclass(slots=True)
@@ -83,7 +85,7 @@ class Work:
 
     @property
     def parking(self) -> bool:
-        """True for the coordinator's own parking trips."""
+        """True for the coordinator's own trips: parking, making way, charging."""
         return not self.mission_id
 
     @property
@@ -128,6 +130,8 @@ class RobotRecord:
     state: RobotState | None = None
     disconnected_at: float | None = None
     work: Work | None = None
+    queue: list[Work] = field(default_factory=list)
+    """Mission tasks given to the robot to do after `work` (not started)."""
     home_station: str = ""
     """For a fixed welder, its weld cell."""
     placed: bool = False

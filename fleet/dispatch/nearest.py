@@ -1,6 +1,8 @@
-"""The foundation's dispatcher: each ready task, most urgent first, to the nearest capable robot.
+"""The greedy baseline: each ready task, most urgent first, to the nearest capable free robot.
 
-Later dispatchers replace `assign_nearest` behind the same inputs and outputs.
+This is what many fleet managers do by default (openTCS's nearest-idle-vehicle strategy);
+`fleet.dispatch.optimizer` replaces it behind the `Dispatcher` protocol and the benchmark
+compares the two.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from fleet.model import RobotKind, RobotSpec, Task, TaskKind
+from fleet.model import Cell, RobotKind, RobotSpec, Task, TaskKind
 
 __all__ = ["Assignment", "Candidate", "Job", "assign_nearest", "capable"]
 
@@ -26,6 +28,16 @@ class Job:
     """Submission order, for ties."""
     first_station: str
     """Where a robot must go first; empty if it works where it is."""
+    ready_s: float = 0.0
+    """When the task became ready (dependencies done, released), seconds."""
+    tail_s: float = 0.0
+    """Estimated seconds of the mission's work still to do after this task (longest chain)."""
+    backlog_s: float = 0.0
+    """Seconds of other missions' work waiting for the cell this task feeds, works in or
+    empties: high on the line's bottleneck."""
+    ready_in_s: float = 0.0
+    """0 for a task ready now; for one whose predecessors are under way (or whose start delay
+    runs), the estimated seconds until it is ready: its robot may set off and wait there."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +47,13 @@ class Candidate:
     spec: RobotSpec
     home_station: str = ""
     """For a fixed welder, the weld cell it is bolted to."""
+    cell: Cell = (0, 0)
+    """The planning cell the robot stands on, or will stand on once its current task is done."""
+    free_in_s: float = 0.0
+    """0 for a free robot; for a busy one, the estimated seconds until its current task ends
+    (a task given to it then waits in its queue)."""
+    battery: float = 1.0
+    """State of charge (0 to 1) now, or estimated at the end of its current task."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +86,7 @@ def assign_nearest(jobs: Sequence[Job], robots: Sequence[Candidate],
     """
     free = {r.spec.id: r for r in robots}
     out: list[Assignment] = []
-    for job in sorted(jobs, key=lambda j: (-j.priority,
+    for job in sorted((j for j in jobs if j.ready_in_s <= 0), key=lambda j: (-j.priority,
                                            math.inf if j.deadline_s is None else j.deadline_s,
                                            j.order)):
         best: tuple[float, str] | None = None

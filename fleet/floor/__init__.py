@@ -15,12 +15,16 @@ all in the floor's `map` frame (x to the right, y up, as a ROS map)::
       - {id: crane-bay, kind: keep_out, polygon: [...]}
     stations:                                # optional
       - {id: cut-out-1, kind: pickup, pose: [12.5, 38.5, 0.0], area: cutting}
+      - {id: buf-1, kind: buffer, pose: [3.5, 11.5], capacity: 4}   # loads held, default 1
 
 Polygons are lists of at least three [x, y] points (a repeated closing point is optional)
 and must be valid simple polygons. Obstacle `label` and station `area` are free text for
 people; `theta` in a pose may be left out (0). Zone kinds: `keep_out` (robots never enter)
 and `speed_limit` (needs `speed_limit_mps` > 0). Station kinds: `pickup`, `dropoff`,
-`buffer`, `weld_cell`, `charger`, `parking`. Ids are letters, digits and `_ . : -`, unique
+`buffer`, `weld_cell`, `charger`, `parking`. A station's optional `capacity` (a whole number,
+at least 1, default 1) is how many loads it holds at once; dispatch keeps transports into a
+full `buffer` or `weld_cell` waiting (pickups and dropoffs are a machine's in- and outfeed,
+which the machine empties). Ids are letters, digits and `_ . : -`, unique
 across obstacles, zones and stations.
 
 A map is rejected with a `FloorMapError` whose `field` names the element (for example

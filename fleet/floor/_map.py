@@ -48,6 +48,9 @@ class Station:
     pose: Pose
     area: str = ""
     """The part of the plant it belongs to ("cutting", "paint"), for people and reports."""
+    capacity: int = 1
+    """Loads the station holds at once: a weld cell's fixture holds one part, a buffer rack
+    may hold several. Transports into a full buffer or weld cell wait."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -131,7 +131,8 @@ def _zone(item: object, index: int, seen: dict[str, str]) -> Zone:
 
 def _station(item: object, index: int, seen: dict[str, str]) -> Station:
     element, ident, field = _element(
-        item, "stations", index, seen, required={"id", "kind", "pose"}, optional={"area"}
+        item, "stations", index, seen, required={"id", "kind", "pose"},
+        optional={"area", "capacity"},
     )
     kind = _kind(element["kind"], StationKind, f"{field}.kind")
     raw_pose = element["pose"]
@@ -141,7 +142,12 @@ def _station(item: object, index: int, seen: dict[str, str]) -> Station:
         )
     x, y, *theta = (_number(v, f"{field}.pose") for v in raw_pose)
     area = _text(element.get("area", ""), f"{field}.area", allow_empty=True)
-    return Station(id=ident, kind=kind, pose=Pose(x, y, theta[0] if theta else 0.0), area=area)
+    capacity = element.get("capacity", 1)
+    if isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1:
+        raise floor_error(f"{field}.capacity", "must be a whole number of loads, at least 1",
+                          capacity)
+    return Station(id=ident, kind=kind, pose=Pose(x, y, theta[0] if theta else 0.0), area=area,
+                   capacity=capacity)
 
 
 def _element(

@@ -8,6 +8,7 @@ from fleet.model.commands import (
     StopAction,
     TimedWaypoint,
 )
+from fleet.model.energy import BatteryModel, battery_model
 from fleet.model.errors import (
     AlreadyExistsError,
     FleetError,
@@ -40,6 +41,7 @@ __all__ = [
     "ActionKind",
     "ActionStatus",
     "AlreadyExistsError",
+    "BatteryModel",
     "Cell",
     "Command",
     "EventKind",
@@ -64,5 +66,6 @@ __all__ = [
     "TimedWaypoint",
     "TransportCapability",
     "WeldCapability",
+    "battery_model",
     "check_id",
 ]

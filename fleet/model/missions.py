@@ -21,6 +21,10 @@ class TaskKind(enum.Enum):
 
     TRANSPORT = "transport"
     WELD = "weld"
+    CHARGE = "charge"
+    """Recharge at a charger; the coordinator inserts these itself."""
+    PARK = "park"
+    """Leave the work stations for a parking place; the coordinator inserts these itself."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,7 +32,9 @@ class Task:
     """One job inside a mission.
 
     A transport moves load `load_id` of `mass_kg` kilograms from station `pickup` to station
-    `dropoff`; a weld runs `program` for `duration_s` seconds at weld cell `cell`.
+    `dropoff`; a weld runs `program` for `duration_s` seconds at weld cell `cell` on the part
+    `load_id` (if given, the weld waits until that part is in the cell). A charge or park task
+    sends a robot to station `cell`.
     """
 
     id: str
@@ -41,6 +47,9 @@ class Task:
     cell: str = ""
     program: str = ""
     duration_s: float = 0.0
+    delay_s: float = 0.0
+    """Seconds to wait after the last dependency is done (a machine's process time: paint,
+    curing) before the task may start."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +63,9 @@ class Mission:
     deadline_s: float | None = None
     """Seconds on the coordinator's clock by which the mission should be done."""
     submitted_s: float = 0.0
+    release_s: float | None = None
+    """Seconds on the coordinator's clock before which no task starts (the part is not there
+    yet)."""
     labels: dict[str, str] = field(default_factory=dict)
 
 

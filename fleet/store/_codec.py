@@ -42,6 +42,7 @@ def encode_mission(mission: Mission) -> str:
         "priority": mission.priority,
         "deadline_s": mission.deadline_s,
         "submitted_s": mission.submitted_s,
+        "release_s": mission.release_s,
         "labels": dict(mission.labels),
     }
     return json.dumps(document, separators=(",", ":"))
@@ -59,6 +60,9 @@ def decode_mission(text: str) -> Mission:
             priority=_int(document["priority"], "priority"),
             deadline_s=None if deadline is None else _float(deadline, "deadline_s"),
             submitted_s=_float(document["submitted_s"], "submitted_s"),
+            # Absent in documents written before release times existed.
+            release_s=None if document.get("release_s") is None
+            else _float(document["release_s"], "release_s"),
             labels={_str(k, "labels"): _str(v, "labels") for k, v in labels.items()},
         )
     except (KeyError, TypeError, ValueError) as error:
@@ -131,6 +135,7 @@ def _task_to_dict(task: Task) -> dict[str, Any]:
         "cell": task.cell,
         "program": task.program,
         "duration_s": task.duration_s,
+        "delay_s": task.delay_s,
     }
 
 
@@ -146,6 +151,7 @@ def _task_from_dict(document: Mapping[str, Any]) -> Task:
         cell=_str(document["cell"], "task.cell"),
         program=_str(document["program"], "task.program"),
         duration_s=_float(document["duration_s"], "task.duration_s"),
+        delay_s=_float(document.get("delay_s", 0.0), "task.delay_s"),
     )
 
 

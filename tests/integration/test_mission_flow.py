@@ -131,7 +131,7 @@ def test_weld_mission_runs_in_dependency_order_with_explained_events(
     assigned = {e.task_id: e for e in log if e.kind == EV.MISSION_EVENT_ASSIGNED}
     assert assigned["weld"].robot_id.startswith("welder")
     assert assigned["bring"].robot_id.startswith("agv")
-    assert "nearest" in assigned["bring"].detail
+    assert "optimal" in assigned["bring"].detail and "approach" in assigned["bring"].detail
     steps = [e.detail for e in log if e.kind == EV.MISSION_EVENT_STEP_DONE and
              e.task_id == "weld"]
     assert steps[1] == "weld BOOM-A"

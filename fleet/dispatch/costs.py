@@ -1,0 +1,131 @@
+"""The cost model: how long a task takes, what it drains, and whether a robot can afford it."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+
+from fleet.dispatch.travel import Travel
+from fleet.model import RobotKind, RobotSpec, Task, TaskKind, battery_model
+
+__all__ = ["CostWeights", "TaskEstimate", "affordable", "cell_backlogs", "cell_of", "estimate",
+           "mission_tails", "part_seconds", "tail_s"]
+
+
+@dataclass(frozen=True, slots=True)
+class CostWeights:
+    """What the optimizer trades against travel time; every term is in seconds."""
+
+    priority_s: float = 300.0
+    """Seconds of travel one level of mission priority is worth."""
+    lateness: float = 3.0
+    """Cost per second a mission is expected to finish after its deadline."""
+    urgency: float = 0.5
+    """Bonus per second of deadline slack below `urgency_horizon_s`."""
+    urgency_horizon_s: float = 900.0
+    tail: float = 0.5
+    """Bonus per second of mission work left after the task: the longest chain goes first,
+    which shortens the makespan."""
+    backlog: float = 0.5
+    """Bonus per second of work waiting for the cell the task feeds, works in or empties, so
+    the bottleneck cells never stand still."""
+    waiting: float = 0.1
+    """Bonus per second a ready task has waited, so nothing starves."""
+    battery_s: float = 30.0
+    """Cost of taking a job with an empty rather than a full battery."""
+    handling_s: float = 20.0
+    """Seconds a pick or a drop takes."""
+    speed_factor: float = 0.8
+    """Average speed as a fraction of a robot's top speed (turns, waits, speed zones)."""
+
+
+@dataclass(frozen=True, slots=True)
+class TaskEstimate:
+    """A task's own work, without the drive to its first station."""
+
+    drive_m: float
+    """Metres driven between its stations."""
+    handling_s: float
+    """Seconds of picking and dropping."""
+    weld_s: float
+    """Seconds of welding."""
+    end_station: str
+    """Where the robot stands when it is done."""
+
+    def seconds(self, speed_mps: float) -> float:
+        """The whole task in seconds at this average speed."""
+        return self.drive_m / speed_mps + self.handling_s + self.weld_s
+
+
+def estimate(task: Task, travel: Travel, weights: CostWeights) -> TaskEstimate:
+    """The work in a task once the robot stands at its first station."""
+    if task.kind is TaskKind.TRANSPORT:
+        return TaskEstimate(travel.between_m(task.pickup, task.dropoff), 2 * weights.handling_s,
+                            0.0, task.dropoff)
+    if task.kind is TaskKind.WELD:
+        return TaskEstimate(0.0, 0.0, task.duration_s, task.cell)
+    return TaskEstimate(0.0, 0.0, 0.0, task.cell)
+
+
+def affordable(spec: RobotSpec, battery: float, approach_m: float, work: TaskEstimate,
+               travel: Travel) -> tuple[bool, float]:
+    """Whether the robot can do the job and still reach a charger above its reserve.
+
+    Returns (affordable, state of charge expected when the job is done).
+    """
+    model = battery_model(spec.kind)
+    if spec.kind is RobotKind.FIXED_WELDER:
+        return True, battery
+    after = (battery - model.drive(approach_m + work.drive_m) - model.idle(work.handling_s)
+             - model.weld(work.weld_s))
+    home = model.drive(travel.to_charger_m(work.end_station))
+    return after - home >= model.reserve, after
+
+
+def tail_s(tasks: Sequence[Task], task_id: str, seconds_of: Callable[[Task], float],
+           memo: dict[str, float] | None = None) -> float:
+    """Longest chain of work (task seconds and start delays) after `task_id` in its mission."""
+    memo = {} if memo is None else memo
+    if task_id in memo:
+        return memo[task_id]
+    followers = [t for t in tasks if task_id in t.depends_on]
+    best = max((t.delay_s + seconds_of(t) + tail_s(tasks, t.id, seconds_of, memo)
+                for t in followers), default=0.0)
+    memo[task_id] = best
+    return best
+
+
+def mission_tails(tasks: Sequence[Task], seconds_of: Callable[[Task], float]
+                  ) -> Mapping[str, float]:
+    """`tail_s` of every task of a mission."""
+    memo: dict[str, float] = {}
+    for t in tasks:
+        tail_s(tasks, t.id, seconds_of, memo)
+    return memo
+
+
+def cell_of(tasks: Sequence[Task], task: Task, holding: Callable[[str], bool]) -> str:
+    """The holding cell (weld cell, buffer) a task feeds, works in or empties; "" if none."""
+    if task.kind is TaskKind.WELD:
+        return task.cell
+    if task.kind is TaskKind.TRANSPORT:
+        if holding(task.dropoff):
+            return task.dropoff
+        if holding(task.pickup):
+            return task.pickup
+    return ""
+
+
+def cell_backlogs(waiting: Sequence[tuple[str, float]]) -> dict[str, float]:
+    """Work waiting per cell, from (cell, seconds) of each part not yet brought into it."""
+    out: dict[str, float] = {}
+    for cell, seconds in waiting:
+        out[cell] = out.get(cell, 0.0) + seconds
+    return out
+
+
+def part_seconds(tasks: Sequence[Task], into: Task) -> float:
+    """Rough seconds a part brought by transport `into` keeps its cell: the welds there and
+    the drop and the pick (the cell's cycle for this part)."""
+    welds = sum(t.duration_s for t in tasks if t.kind is TaskKind.WELD and t.cell == into.dropoff)
+    return welds + 60.0

@@ -1,0 +1,195 @@
+"""Production-aware dispatch through the real gRPC API, with simulated robots in lockstep."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+
+from fleet.model import Pose, RobotKind, RobotSpec, TransportCapability, WeldCapability
+from fleet.v1 import common_pb2, missions_pb2, missions_pb2_grpc, robot_link_pb2, simulation_pb2
+from sim.robot import SimRobot
+from tests.conftest import Served
+from tests.integration.test_mission_flow import drive, events, register
+
+EV = missions_pb2
+PARKS = [(7.5, 1.5), (9.5, 1.5), (11.5, 1.5), (13.5, 1.5), (15.5, 1.5), (17.5, 1.5)]
+
+
+def agv(name: str, spot: int, payload: float = 1000.0, battery: float = 1.0) -> SimRobot:
+    x, y = PARKS[spot]
+    robot = SimRobot(RobotSpec(name, RobotKind.AGV, 0.45, 1.0,
+                               transport=TransportCapability(payload)), Pose(x, y, 0.0))
+    robot.battery = battery
+    return robot
+
+
+def welder(name: str, spot: int, programs: tuple[str, ...] = ("BOOM-A",)) -> SimRobot:
+    x, y = PARKS[spot]
+    return SimRobot(RobotSpec(name, RobotKind.MOBILE_WELDER, 0.45, 1.0,
+                              weld=WeldCapability(frozenset(programs))), Pose(x, y, 0.0))
+
+
+def move(mission_id: str, pickup: str, dropoff: str, *, mass: float = 100.0,
+         **fields: object) -> missions_pb2.MissionSpec:
+    spec = missions_pb2.MissionSpec(mission_id=mission_id, **fields)  # type: ignore[arg-type]
+    spec.tasks.add(task_id="move", transport=missions_pb2.TransportTask(
+        pickup_station=pickup, dropoff_station=dropoff, load_id=f"{mission_id}-load",
+        mass_kg=mass))
+    return spec
+
+
+def weld_job(mission_id: str, cell: str, *, program: str = "BOOM-A",
+             delay_s: float = 0.0) -> missions_pb2.MissionSpec:
+    part = f"{mission_id}-part"
+    spec = missions_pb2.MissionSpec(mission_id=mission_id)
+    spec.tasks.add(task_id="bring", transport=missions_pb2.TransportTask(
+        pickup_station="in-1", dropoff_station=cell, load_id=part, mass_kg=300))
+    spec.tasks.add(task_id="weld", depends_on=["bring"], weld=missions_pb2.WeldTask(
+        cell_station=cell, program=program, duration_s=20, part_load_id=part))
+    spec.tasks.add(task_id="take", depends_on=["weld"], start_delay_s=delay_s,
+                   transport=missions_pb2.TransportTask(
+                       pickup_station=cell, dropoff_station="out-1", load_id=part,
+                       mass_kg=300))
+    return spec
+
+
+def run(served: Served, robots: list[SimRobot], specs: list[missions_pb2.MissionSpec],
+        until_s: float = 1500.0,
+        each_tick: Callable[[simulation_pb2.AdvanceReply], None] | None = None) -> float:
+    """Register the robots, submit the missions, drive until every mission has ended."""
+    missions = missions_pb2_grpc.MissionsStub(served.channel)
+
+    def stop(reply: simulation_pb2.AdvanceReply) -> bool:
+        if each_tick is not None:
+            each_tick(reply)
+        return reply.open_missions == 0
+
+    async def go() -> float:
+        await register(served.address, robots)
+        for spec in specs:
+            missions.Submit(missions_pb2.SubmitMissionRequest(mission=spec), timeout=10)
+        return await drive(served.address, robots, until_s, stop=stop)
+
+    return asyncio.run(go())
+
+
+def status(served: Served, mission_id: str) -> missions_pb2.MissionStatus:
+    return missions_pb2_grpc.MissionsStub(served.channel).Get(
+        missions_pb2.GetMissionRequest(mission_id=mission_id), timeout=10)
+
+
+def first(log: list[missions_pb2.MissionEventMessage], kind: int,
+          task_id: str = "") -> missions_pb2.MissionEventMessage:
+    return next(e for e in log if e.kind == kind and (not task_id or e.task_id == task_id))
+
+
+def test_dependencies_release_tasks_after_their_start_delay_and_release_time(
+        small_server: Served) -> None:
+    late = move("late", "press-out-1", "out-1", release_s=60.0)
+    run(small_server, [agv("agv-1", 0), welder("welder-1", 1)],
+        [weld_job("w", "weld-1", delay_s=30.0), late])
+    assert status(small_server, "w").state == EV.MISSION_STATE_COMPLETED
+    assert status(small_server, "late").state == EV.MISSION_STATE_COMPLETED
+    log = events(small_server, "w")
+    # The weld waits for the part in the cell; the take waits 30 s after the weld.
+    assert first(log, EV.MISSION_EVENT_ASSIGNED, "weld").seq > first(
+        log, EV.MISSION_EVENT_TASK_DONE, "bring").seq
+    weld_done = first(log, EV.MISSION_EVENT_TASK_DONE, "weld").time_s
+    assert first(log, EV.MISSION_EVENT_ASSIGNED, "take").time_s >= weld_done + 30.0
+    assert first(events(small_server, "late"), EV.MISSION_EVENT_ASSIGNED).time_s >= 60.0
+    assert status(small_server, "late").release_s == 60.0
+
+
+def test_capability_and_payload_pick_the_robot(small_server: Served) -> None:
+    robots = [agv("light", 0, payload=500), agv("heavy", 3, payload=2000),
+              welder("welder-a", 1, ("ARM-B",)), welder("welder-b", 4, ("BOOM-A",))]
+    run(small_server, robots, [move("heavy-load", "in-1", "out-1", mass=1500),
+                               weld_job("w", "weld-2", program="BOOM-A")])
+    heavy = first(events(small_server, "heavy-load"), EV.MISSION_EVENT_ASSIGNED)
+    assert heavy.robot_id == "heavy"
+    log = events(small_server, "w")
+    assert first(log, EV.MISSION_EVENT_ASSIGNED, "weld").robot_id == "welder-b"
+    assert status(small_server, "w").state == EV.MISSION_STATE_COMPLETED
+
+
+def test_transport_waits_for_full_cell(small_server: Served) -> None:
+    robots = [agv("agv-1", 0), agv("agv-2", 1), welder("welder-1", 2)]
+    run(small_server, robots, [weld_job("first", "weld-1"), weld_job("second", "weld-1")])
+    a, b = events(small_server, "first"), events(small_server, "second")
+    assert status(small_server, "second").state == EV.MISSION_STATE_COMPLETED
+    # The fixture holds one part: the second part comes only after the first one left.
+    first_out = next(e for e in a if e.kind == EV.MISSION_EVENT_STEP_DONE
+                     and e.task_id == "take" and e.step == 1)
+    second_in = first(b, EV.MISSION_EVENT_ASSIGNED, "bring")
+    assert second_in.seq > first_out.seq
+
+
+def test_priority_then_deadline_order_the_only_robot(small_server: Served) -> None:
+    specs = [move("plain", "in-1", "out-1"),
+             move("loose", "press-out-1", "out-1", deadline_s=5000.0),
+             move("tight", "press-out-1", "press-in-1", deadline_s=400.0),
+             move("urgent", "in-1", "press-in-1", priority=2)]
+    run(small_server, [agv("agv-1", 0)], specs)
+    order = sorted(specs, key=lambda s: first(events(small_server, s.mission_id),
+                                              EV.MISSION_EVENT_ASSIGNED).seq)
+    assert [s.mission_id for s in order][:2] == ["urgent", "tight"]
+    detail = first(events(small_server, "urgent"), EV.MISSION_EVENT_ASSIGNED).detail
+    assert "priority 600" in detail
+
+
+def test_low_battery_robot_charges_before_it_works(small_server: Served) -> None:
+    robot = agv("agv-1", 0, battery=0.2)
+    peak = [0.0]
+
+    def watch(reply: simulation_pb2.AdvanceReply) -> None:
+        peak[0] = max(peak[0], robot.battery)
+
+    run(small_server, [robot], [move("job", "in-1", "out-1")], each_tick=watch)
+    assert status(small_server, "job").state == EV.MISSION_STATE_COMPLETED
+    assert peak[0] >= 0.85
+    started = first(events(small_server, "job"), EV.MISSION_EVENT_STARTED)
+    assert started.time_s > 100.0  # (0.9 - 0.2) / 0.005 s per unit of charge = 140 s
+
+
+def test_unstarted_task_moves_to_another_robot_when_its_robot_faults(
+        small_server: Served) -> None:
+    robots = [agv("near", 0), agv("far", 5)]
+    faulted_at: list[float] = []
+    t = [0.0]
+
+    def fault_near(reply: simulation_pb2.AdvanceReply) -> None:
+        t[0] += 0.5
+        if not faulted_at:
+            robots[0].faults = ["drive motor overcurrent"]
+            faulted_at.append(t[0])
+        elif t[0] >= 20.0:
+            # Cleared: it drives to the end of what was released to it (traffic keeps those
+            # cells for it), stops and leaves the aisle; the other robot goes on.
+            robots[0].faults = []
+
+    run(small_server, robots, [move("job", "in-1", "out-1")], each_tick=fault_near)
+    log = events(small_server, "job")
+    assigned = [e for e in log if e.kind == EV.MISSION_EVENT_ASSIGNED]
+    assert [e.robot_id for e in assigned] == ["near", "far"]
+    back = first(log, EV.MISSION_EVENT_UNASSIGNED)
+    assert "drive motor overcurrent" in back.detail
+    assert back.time_s - faulted_at[0] <= 1.0
+    assert assigned[1].time_s - back.time_s <= 1.0
+    assert status(small_server, "job").state == EV.MISSION_STATE_COMPLETED
+
+
+def test_failed_weld_fails_its_mission_with_the_reason(small_server: Served) -> None:
+    robots = [agv("agv-1", 0), welder("welder-1", 1)]
+
+    def break_weld(reply: simulation_pb2.AdvanceReply) -> None:
+        w = robots[1]
+        if (w.action is not None and w.action.kind == robot_link_pb2.ACTION_KIND_WELD
+                and w.action.status == common_pb2.ACTION_STATUS_RUNNING):
+            w.action.status = common_pb2.ACTION_STATUS_FAILED
+
+    run(small_server, robots, [weld_job("w", "weld-1")], each_tick=break_weld)
+    st = status(small_server, "w")
+    assert st.state == EV.MISSION_STATE_FAILED
+    assert "weld BOOM-A failed" in st.reason
+    assert [t.state for t in st.tasks] == [EV.TASK_STATE_DONE, EV.TASK_STATE_FAILED,
+                                           EV.TASK_STATE_CANCELLED]
