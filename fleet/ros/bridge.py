@@ -9,7 +9,10 @@ the bridge keeps one RobotLink session with the coordinator: Register with the r
 - A robot silent for `silence_timeout_s` (no odom) has its stream closed: the coordinator's
   disconnect rules take over its jobs. It registers again when it speaks again.
 - A robot whose node restarted (a new boot_id in `robot_info`) has lost its plan and action:
-  its stream is closed and it registers again, so the coordinator plans for it afresh.
+  its stream is closed (the coordinator holds its released cells), the bridge hands it the
+  rest of its released path again (a new plan from where it stands), and once it has driven
+  to the end of it, it registers again and the coordinator plans for it afresh. That keeps
+  the contract of a dropped stream: finish what was released, stop, register again.
 - If the coordinator goes away, every robot registers again once it is back.
 - Malformed, out-of-order and duplicate messages are logged, dropped and counted.
 
@@ -130,6 +133,9 @@ class _Robot:
     plans: dict[str, str] = field(default_factory=dict)
     action_seq: int = 0
     sent_at: dict[int, float] = field(default_factory=dict)
+    recovery: list[PlanPose] = field(default_factory=list)
+    recovery_stamp: str = ""
+    recovery_sent: float = 0.0
     publishers: dict[str, Any] = field(default_factory=dict)
     subscriptions: list[Any] = field(default_factory=list)
 
@@ -259,6 +265,20 @@ class RosBridge:
             except MalformedMessage as err:
                 self.stats.drop(f"malformed {kind}", r.robot_id, err)
 
+    def _remaining_plan(self, r: _Robot) -> list[PlanPose]:
+        """The released waypoints the robot has not reached yet (by its last report)."""
+        if r.recovery:  # restarted again while recovering
+            report = r.report
+            if r.recovery_stamp and report is not None and report.plan_stamp == r.recovery_stamp:
+                return r.recovery[report.waypoints_reached:]
+            return r.recovery
+        if not r.plan or r.report is None:
+            return []
+        reached = 0
+        if r.plans.get(r.report.plan_stamp) == r.path_id and r.path_id:
+            reached = r.report.waypoints_reached
+        return r.plan[reached + 1:]
+
     def _on_robot_info(self, r: _Robot, msg: String) -> None:
         info = contract.from_json_message("robot_info", msg)
         expected = info.get("namespace") or contract.default_namespace(info["robot_id"])
@@ -270,6 +290,8 @@ class RosBridge:
             self.stats.restarts += 1
             log.warning("robot %s: node restarted (boot %s): registering again", r.robot_id,
                         info.get("boot_id"))
+            r.recovery = self._remaining_plan(r)
+            r.recovery_stamp = ""
             self._close(r, "robot node restarted")
             r.report, r.odom = None, None
             r.forwarded_stamp = -math.inf
@@ -355,6 +377,8 @@ class RosBridge:
                 if (r.pending_since is not None
                         and now - r.pending_since >= self.options.pair_wait_s):
                     self._try_forward(r, force=True)
+                if r.recovery:
+                    self._recover(r, now)
                 if (r.session is not None and not r.session.closing
                         and now - r.odom_seen > self.options.silence_timeout_s):
                     self.stats.silent_closes += 1
@@ -367,7 +391,34 @@ class RosBridge:
     # ---------------------------------------------------------------- the session
     def _ready(self, r: _Robot) -> bool:
         return (r.info is not None and r.info is not r.rejected and r.odom is not None
+                and not r.recovery
                 and time.monotonic() - r.odom_seen <= self.options.silence_timeout_s)
+
+    def _recover(self, r: _Robot, now: float) -> None:
+        """Drive a restarted robot to the end of what was released before it may register."""
+        if r.odom is None:
+            return
+        report = r.report
+        if r.recovery_stamp and report is not None and report.plan_stamp == r.recovery_stamp:
+            if report.waypoints_reached >= len(r.recovery):
+                log.info("robot %s finished its released path after a restart", r.robot_id)
+                r.recovery, r.recovery_stamp = [], ""
+                r.wake.set()
+            return
+        if now - r.recovery_sent < 0.5:
+            return
+        # (Re)send until the restarted robot's subscription has it: published before the
+        # robot's subscriber matched, a message is lost.
+        if not r.recovery_stamp:
+            stamp_s, pose, _ = r.odom
+            r.plan_stamp = self._new_plan_stamp(r, stamp_s)
+            r.recovery_stamp = contract.stamp_key(r.plan_stamp)
+            r.plan = [PlanPose(pose.x, pose.y, pose.theta, stamp_s), *r.recovery]
+            log.info("robot %s restarted mid-path: sending the %d released waypoints left",
+                     r.robot_id, len(r.recovery))
+        assert r.plan_stamp is not None
+        r.publishers["plan"].publish(contract.plan_message(r.plan_stamp, r.plan))
+        r.recovery_sent = now
 
     async def _run_robot(self, r: _Robot) -> None:
         backoff = 0.2
@@ -402,6 +453,8 @@ class RosBridge:
             if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
                 log.error("robot %s: the coordinator refused it: %s", r.robot_id, err.details())
                 r.rejected = info
+            elif err.code() == grpc.StatusCode.FAILED_PRECONDITION:
+                log.debug("robot %s: register: %s", r.robot_id, err.details())
             else:
                 log.info("robot %s: register: %s %s", r.robot_id, err.code(), err.details())
             return None
@@ -497,15 +550,21 @@ class RosBridge:
             "seq": command.seq, "action_seq": r.action_seq, "plan_length": len(r.plan),
             "plan_stamp": contract.stamp_key(r.plan_stamp) if r.plan_stamp else ""}))
 
+    @staticmethod
+    def _new_plan_stamp(r: _Robot, stamp_s: float) -> Time:
+        """A plan stamp at stamp_s, later than any earlier plan of this robot."""
+        stamp = contract.time_of(stamp_s)
+        last = r.plan_stamp
+        if last is not None and (stamp.sec, stamp.nanosec) <= (last.sec, last.nanosec):
+            ns = last.sec * 1_000_000_000 + last.nanosec + 1
+            stamp = Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+        return stamp
+
     def _plan_down(self, r: _Robot, fp: robot_link_pb2.FollowPath) -> bool:
         if fp.path_id != r.path_id:
             # A new path: poses[0] is where the robot stands; its stamp names the plan.
             stamp_s, pose, _ = r.odom or (0.0, Pose(0.0, 0.0, 0.0), 0.0)
-            stamp = contract.time_of(stamp_s)
-            if r.plan_stamp is not None and (stamp.sec, stamp.nanosec) <= (
-                    r.plan_stamp.sec, r.plan_stamp.nanosec):
-                ns = r.plan_stamp.sec * 1_000_000_000 + r.plan_stamp.nanosec + 1
-                stamp = Time(sec=ns // 1_000_000_000, nanosec=ns % 1_000_000_000)
+            stamp = self._new_plan_stamp(r, stamp_s)
             r.path_id, r.plan_stamp = fp.path_id, stamp
             r.plan = [PlanPose(pose.x, pose.y, pose.theta, stamp_s)]
             r.plans[contract.stamp_key(stamp)] = fp.path_id
