@@ -43,7 +43,8 @@ class RosNode:
         except ExternalShutdownException:
             pass
         except Exception:  # the spin thread must say why it died, not vanish
-            log.exception("ROS executor stopped")
+            if self.context.ok():
+                log.exception("ROS executor stopped")
 
     def call(self, fn: Callable[[], T], timeout_s: float = 10.0) -> T:
         """Run `fn` on the executor's thread and return its result.

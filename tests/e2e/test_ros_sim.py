@@ -5,6 +5,7 @@ Each test runs in its own ROS domain (random ROS_DOMAIN_ID, localhost discovery 
 
 from __future__ import annotations
 
+import hashlib
 import os
 import random
 import signal
@@ -119,3 +120,17 @@ def test_serve_with_the_bridge_in_process(tmp_path: Path, env: dict[str, str],
     assert "missions done     4 of 4" in out.stdout
     assert check_log(log).ok
     stop(server)
+
+
+def test_ros_sim_in_one_process_is_repeatable(tmp_path: Path, env: dict[str, str]) -> None:
+    digests = []
+    for i in range(2):
+        log = tmp_path / f"run{i}.jsonl"
+        out = subprocess.run(
+            [sys.executable, "-m", "fleet.cli", "sim", "--ros", "--map", str(SMALL_MAP),
+             "--robots", "3", "--missions", "4", "--seed", "7", "--log", str(log),
+             "--no-progress"], capture_output=True, text=True, env=env, cwd=ROOT, timeout=600)
+        assert out.returncode == 0, out.stdout + out.stderr
+        assert "missions done     4 of 4" in out.stdout
+        digests.append(hashlib.sha256(log.read_bytes()).hexdigest())
+    assert digests[0] == digests[1]
