@@ -69,7 +69,7 @@ class StandInCoordinator(robot_link_pb2_grpc.RobotLinkServicer):  # type: ignore
             self.connected.discard(robot_id)
 
 
-def robots_main(count: int, rate_hz: float, seconds: float) -> None:
+def robots_main(count: int, rate_hz: float, seconds: float, executor: str) -> None:
     """The robots' process: one node, `count` namespaced robots; prints latencies as JSON."""
     from diagnostic_msgs.msg import DiagnosticArray
     from nav_msgs.msg import Odometry
@@ -80,7 +80,7 @@ def robots_main(count: int, rate_hz: float, seconds: float) -> None:
     from fleet.ros import contract
     from fleet.ros.node import RosNode
 
-    ros = RosNode("bench_robots")
+    ros = RosNode("bench_robots", executor=executor)
     node = ros.node
     latencies: list[float] = []
 
@@ -131,7 +131,8 @@ def cpu_s(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
-async def run(count: int, rate_hz: float, seconds: float) -> dict[str, float]:
+async def run(count: int, rate_hz: float, seconds: float, executor: str
+              ) -> dict[str, Any]:
     env = {**os.environ, "PYTHONPATH": str(ROOT), "ROS_DOMAIN_ID": str(random.randint(1, 100)),
            "ROS_AUTOMATIC_DISCOVERY_RANGE": "LOCALHOST"}
     coordinator = StandInCoordinator()
@@ -140,10 +141,11 @@ async def run(count: int, rate_hz: float, seconds: float) -> dict[str, float]:
     port = server.add_insecure_port("127.0.0.1:0")
     await server.start()
     bridge = subprocess.Popen([sys.executable, "-m", "fleet.cli", "ros-bridge", "--server",
-                               f"127.0.0.1:{port}"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.DEVNULL)
+                               f"127.0.0.1:{port}", "--ros-executor", executor], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     robots = subprocess.Popen([sys.executable, __file__, "--robots-process", str(count),
-                               "--rate", str(rate_hz), "--seconds", str(seconds + 60)],
+                               "--rate", str(rate_hz), "--seconds", str(seconds + 60),
+                               "--executor", executor],
                               env=env, stdout=subprocess.PIPE, text=True)
     assert robots.stdout is not None
     try:
@@ -168,7 +170,7 @@ async def run(count: int, rate_hz: float, seconds: float) -> dict[str, float]:
         await server.stop(0)
     lines = [line for line in out.splitlines() if line.startswith("{")]
     latencies = sorted(json.loads(lines[-1])["latencies"]) if lines else []
-    return {"robots": count, "offered": count * rate_hz,
+    return {"robots": count, "executor": executor, "offered": count * rate_hz,
             "states_per_s": (states1 - states0) / (t1 - t0),
             "bridge_cpu": (cpu1 - cpu0) / (t1 - t0),
             "robots_cpu": (robots_cpu1 - robots_cpu0) / (t1 - t0),
@@ -184,16 +186,21 @@ def main() -> None:
     p.add_argument("--robots", type=int, action="append")
     p.add_argument("--rate", type=float, default=10.0, help="state messages per robot per s")
     p.add_argument("--seconds", type=float, default=10.0, help="measuring window")
+    p.add_argument("--executor", action="append", choices=("events", "single"),
+                   help="rclpy executor of the bridge and the robots (default: both, in turn)")
     p.add_argument("--robots-process", type=int, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.robots_process:
-        robots_main(args.robots_process, args.rate, args.seconds)
+        executor = (args.executor or ["events"])[0]
+        robots_main(args.robots_process, args.rate, args.seconds, executor)
         return
-    rows = [asyncio.run(run(n, args.rate, args.seconds)) for n in args.robots or [50, 200]]
-    print(f"{'robots':>6} {'offered/s':>9} {'states/s':>9} {'bridge CPU':>10} "
+    rows = [asyncio.run(run(n, args.rate, args.seconds, executor))
+            for executor in args.executor or ["events", "single"]
+            for n in args.robots or [50, 200]]
+    print(f"{'executor':>8} {'robots':>6} {'offered/s':>9} {'states/s':>9} {'bridge CPU':>10} "
           f"{'cmd p50 ms':>10} {'p95 ms':>7} {'max ms':>7} {'commands':>8} {'robots CPU':>10}")
     for r in rows:
-        print(f"{r['robots']:>6} {r['offered']:>9.0f} {r['states_per_s']:>9.0f} "
+        print(f"{r['executor']:>8} {r['robots']:>6} {r['offered']:>9.0f} {r['states_per_s']:>9.0f} "
               f"{100 * r['bridge_cpu']:>9.0f}% {r['p50_ms']:>10.1f} {r['p95_ms']:>7.1f} "
               f"{r['max_ms']:>7.1f} {r['commands']:>8} {100 * r['robots_cpu']:>9.0f}%")
 

@@ -101,6 +101,8 @@ def _bridge_options(s: argparse.ArgumentParser) -> None:
                    help="relay only the robots of --robots, do not look for robot_info topics")
     s.add_argument("--silence-timeout", type=float, default=3.0, metavar="SECONDS",
                    help="close a ROS robot's stream after this long without odometry")
+    s.add_argument("--ros-executor", choices=("events", "single"), default="events",
+                   help="rclpy executor of the bridge's node (default: events, the faster)")
 
 
 def _bridge(args: argparse.Namespace, target: str):  # type: ignore[no-untyped-def]
@@ -119,7 +121,8 @@ def _bridge(args: argparse.Namespace, target: str):  # type: ignore[no-untyped-d
         raise InvalidInputError(str(err), field="robots-file", value=path) from err
     return RosBridge(BridgeOptions(
         target=target, robots=robots, discover=not getattr(args, "no_discover", False),
-        silence_timeout_s=getattr(args, "silence_timeout", 3.0)))
+        silence_timeout_s=getattr(args, "silence_timeout", 3.0),
+        executor=getattr(args, "ros_executor", "events")))
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -81,6 +81,8 @@ class BridgeOptions:
     pair_wait_s: float = 0.1
     discovery_period_s: float = 0.5
     domain_id: int | None = None
+    executor: str = "events"
+    """rclpy executor: 'events' (rclpy.experimental.EventsExecutor) or 'single'."""
 
 
 @dataclass(slots=True)
@@ -169,7 +171,7 @@ class RosBridge:
     async def start(self) -> None:
         """Open the ROS node and the gRPC channel; start discovery and the robots' sessions."""
         self._loop = asyncio.get_running_loop()
-        self._ros = RosNode("fleet_bridge", self.options.domain_id)
+        self._ros = RosNode("fleet_bridge", self.options.domain_id, self.options.executor)
         self._channel = grpc.aio.insecure_channel(self.options.target, options=[
             ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
         self._stub = robot_link_pb2_grpc.RobotLinkStub(self._channel)
