@@ -105,7 +105,8 @@ def _bridge_options(s: argparse.ArgumentParser) -> None:
                    help="rclpy executor of the bridge's node (default: events, the faster)")
 
 
-def _bridge(args: argparse.Namespace, target: str):  # type: ignore[no-untyped-def]
+def _bridge(args: argparse.Namespace, target: str,  # type: ignore[no-untyped-def]
+            silence_timeout_s: float | None = None):
     """A RosBridge for these arguments; a plain error if the ROS extra is missing."""
     try:
         from fleet.ros.bridge import BridgeOptions, RosBridge, load_robots_file
@@ -121,7 +122,7 @@ def _bridge(args: argparse.Namespace, target: str):  # type: ignore[no-untyped-d
         raise InvalidInputError(str(err), field="robots-file", value=path) from err
     return RosBridge(BridgeOptions(
         target=target, robots=robots, discover=not getattr(args, "no_discover", False),
-        silence_timeout_s=getattr(args, "silence_timeout", 3.0),
+        silence_timeout_s=float(silence_timeout_s or getattr(args, "silence_timeout", 3.0)),
         executor=getattr(args, "ros_executor", "events")))
 
 
@@ -248,7 +249,8 @@ async def _sim(args: argparse.Namespace) -> int:
     bridge = None
     try:
         if args.ros and args.server is None:
-            bridge = _bridge(args, target)
+            # Lockstep robots speak once per tick: a slow planning step is not silence.
+            bridge = _bridge(args, target, silence_timeout_s=30.0)
             await bridge.start()
         with _progress_bar(len(scenario.missions),
                            sys.stderr.isatty() and not args.no_progress) as update:
