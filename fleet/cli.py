@@ -120,9 +120,11 @@ def _bridge(args: argparse.Namespace, target: str,  # type: ignore[no-untyped-de
         robots = load_robots_file(path) if path else ()
     except ValueError as err:
         raise InvalidInputError(str(err), field="robots-file", value=path) from err
+    if silence_timeout_s is None:
+        silence_timeout_s = float(getattr(args, "silence_timeout", 3.0))
     return RosBridge(BridgeOptions(
         target=target, robots=robots, discover=not getattr(args, "no_discover", False),
-        silence_timeout_s=float(silence_timeout_s or getattr(args, "silence_timeout", 3.0)),
+        silence_timeout_s=silence_timeout_s,
         executor=getattr(args, "ros_executor", "events")))
 
 
