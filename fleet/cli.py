@@ -67,16 +67,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--ros", action="store_true",
                    help="robots are ROS 2 nodes' topics relayed by a bridge (needs fleet[ros]); "
                    "without --server the bridge runs in this process")
+    s.add_argument("--delays", type=float, default=0.0, metavar="PER_HOUR",
+                   help="hold moving robots up 5-30 s, this often per robot-hour")
+    s.add_argument("--stop", action="append", default=[], metavar="ROBOT@SECONDS",
+                   help="break a robot down for good once it drives in an aisle after this time")
     s.add_argument("--restart-robot", action="append", default=[], metavar="ID@SECONDS",
                    help="fault injection: restart this robot's driver at this simulated time")
 
     s = sub.add_parser("ros-bridge", help="relay ROS 2 robots to a coordinator (needs fleet[ros])")
     s.add_argument("--server", default="127.0.0.1:50051", help="the coordinator, HOST:PORT")
     _bridge_options(s)
-    s.add_argument("--delays", type=float, default=0.0, metavar="PER_HOUR",
-                   help="hold moving robots up 5-30 s, this often per robot-hour")
-    s.add_argument("--stop", action="append", default=[], metavar="ROBOT@SECONDS",
-                   help="break a robot down for good once it drives in an aisle after this time")
 
     s = sub.add_parser("check-log", parents=[common], help="check a trajectory log for collisions")
     s.add_argument("log")
