@@ -35,6 +35,14 @@ PUBLIC = {
     "turn_waypoints",
     "warm_up",
     "zone_costs",
+    # multi-agent planning (fleet/planning/mapf)
+    "LifelongStats",
+    "LorrProblem",
+    "MapfResult",
+    "check_solution",
+    "load_lorr",
+    "run_lifelong",
+    "solve_mapf",
 }
 
 
