@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from fleet.floor import FloorMap
+from fleet.model import RobotKind
 from fleet.v1 import (
     missions_pb2,
     missions_pb2_grpc,
@@ -124,17 +125,19 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
         for robot in robots:
             while not await robot.connect(link):
                 await asyncio.sleep(0.2)
+        # Fixed welders belong to their cell (behind its fence) and never move: not logged.
+        mobile = [r for r in robots if r.spec.kind is not RobotKind.FIXED_WELDER]
         with TrajectoryLog(log_path, options.map_path,
-                           [(r.spec.id, r.spec.radius_m, r.spec.max_speed_mps) for r in robots],
+                           [(r.spec.id, r.spec.radius_m, r.spec.max_speed_mps) for r in mobile],
                            seed=options.seed, floor=floor.name) as trajlog:
-            trajlog.write(t, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta) for r in robots})
+            trajlog.write(t, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta) for r in mobile})
             while t < options.time_limit_s:
                 for k in range(substeps):
                     ts = t + (k + 1) * dt
                     for robot in robots:
                         robot.tick(ts, dt)
                     trajlog.write(ts, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta)
-                                       for r in robots})
+                                       for r in mobile})
                 t = round(t + options.period_s, 6)
                 try:
                     while pending and pending[0][0] <= t:

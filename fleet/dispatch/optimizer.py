@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from fleet.dispatch.costs import CostWeights, affordable, estimate
+from fleet.dispatch.costs import DETOUR, CostWeights, affordable, estimate
 from fleet.dispatch.nearest import Assignment, Candidate, Job, assign_nearest, capable
 from fleet.dispatch.travel import Travel
 from fleet.model import RobotKind, battery_model
@@ -155,9 +155,9 @@ class OptimalDispatcher:
                       else np.zeros(m))
             metres = np.where(fixed, 0.0, metres)
             # Battery: the job, then the way to a charger, must leave the reserve.
-            after = (battery - per_m * (metres + work.drive_m) - per_idle * work.handling_s
-                     - per_weld_s * work.weld_s)
-            home = per_m * travel.to_charger_m(work.end_station)
+            after = (battery - per_m * DETOUR * (metres + work.drive_m)
+                     - per_idle * work.handling_s - per_weld_s * work.weld_s)
+            home = per_m * DETOUR * travel.to_charger_m(work.end_station)
             ok = able & np.isfinite(metres) & ((after - home >= reserve) | fixed)
             if not ok.any():
                 continue

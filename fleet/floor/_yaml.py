@@ -131,7 +131,8 @@ def _zone(item: object, index: int, seen: dict[str, str]) -> Zone:
 
 def _station(item: object, index: int, seen: dict[str, str]) -> Station:
     element, ident, field = _element(
-        item, "stations", index, seen, required={"id", "kind", "pose"}, optional={"area", "capacity"}
+        item, "stations", index, seen, required={"id", "kind", "pose"},
+        optional={"area", "capacity"},
     )
     kind = _kind(element["kind"], StationKind, f"{field}.kind")
     raw_pose = element["pose"]

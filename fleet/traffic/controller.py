@@ -3,9 +3,8 @@
 Each robot's plan is a list of visits (cell, planned steps). Waypoint k of a path is visit k
 (visit 0 is where the robot stands when the plan is made). A visit leaves the reservation
 table when its robot reaches the next cell. A visit is released to its robot only when no
-visit planned in the same cell before it is still open, and no other robot holds a released
-visit of the cell: a robot enters a cell only after every robot planned there earlier has
-left (the action-dependency ordering of Hönig et al.,
+visit planned in the same cell before it is still open: a robot enters a cell only after
+every robot planned there earlier has left (the action-dependency ordering of Hönig et al.,
 RA-L 2019). Planned times only order the visits, so a robot that runs late makes others
 wait; it never makes them collide. Together with the planner's one-step gap between
 occupants, two robots' centres are never closer than one cell.
@@ -165,40 +164,37 @@ class Traffic:
         """Id of the robot's current path, empty if it has none."""
         return self._tracks[robot_id].path_id
 
-    def release(self) -> dict[str, Release]:
-        """Release every visit whose predecessors in its cell have left; returns what is new."""
+    def release(self, now_step: int | None = None) -> dict[str, Release]:
+        """Release every visit whose predecessors in its cell have left; returns what is new.
+
+        With `now_step`, a released visit counts as starting then for plans made later.
+        """
         out: dict[str, Release] = {}
+        planned: dict[int, int] = {}
+        """Planned steps of the visits released now: the waypoints keep their times."""
         for robot_id in sorted(self._tracks):
             track = self._tracks[robot_id]
             last = len(track.visits) - 1
             limit = min(last, track.reached + self.horizon)
             while track.released < limit:
                 nxt = track.visits[track.released + 1]
-                if self.table.planned_before(nxt) or self._released_to_another(nxt):
+                if self.table.planned_before(nxt):
                     break
                 track.released += 1
+                planned[id(nxt)] = nxt.start
+                if now_step is not None and nxt.start > now_step:
+                    # Released: the robot may drive in at any time from now on, so later
+                    # plans must not put anyone in this cell before it.
+                    nxt.start = now_step
             if track.released > track.sent:
                 first = track.sent + 1
                 new = track.visits[first:track.released + 1]
                 out[robot_id] = Release(track.path_id, first,
                                         tuple(v.cell for v in new),
-                                        tuple(v.start for v in new),
+                                        tuple(planned.get(id(v), v.start) for v in new),
                                         track.released == last)
                 track.sent = track.released
         return out
-
-    def _released_to_another(self, visit: Visit) -> bool:
-        """True if another robot holds an open, released visit of the cell.
-
-        A plan made later may put its visit before one already released (planned for a later
-        step); the other robot may drive in at any time, so this one waits until it is through.
-        """
-        for v in self.table.visits_at(visit.cell):
-            track = self._tracks.get(v.robot_id)
-            if (v.robot_id != visit.robot_id and track is not None
-                    and v.start <= track.visits[track.released].start):
-                return True
-        return False
 
     def waiting_on(self, robot_id: str) -> list[str]:
         """Robots whose open visits hold this robot's next unreleased cell (for diagnostics)."""

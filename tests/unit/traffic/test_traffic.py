@@ -33,7 +33,7 @@ def drive(traffic: Traffic, starts: dict[str, tuple[int, int]], steps: int, *,
     path: dict[str, str] = {r: traffic.path_id(r) for r in robots}
     history = []
     for tick in range(steps):
-        for rid, rel in traffic.release().items():
+        for rid, rel in traffic.release(tick).items():
             for i, cell in enumerate(rel.cells):
                 released[rid][rel.first_index + i] = cell
         for rid in robots:
@@ -122,7 +122,7 @@ def test_a_later_plan_never_enters_a_cell_already_released_to_another_robot() ->
     # that and crosses it at step 1, before a. b runs late: it must still wait for a to be
     # through, since a may drive into what was released to it at any time.
     t.plan("a", (1, 6), 0)
-    early = t.release()
+    early = t.release(0)
     t.plan("b", (0, 3), 0)
     history = drive(t, {"a": (1, 0), "b": (2, 3)}, 60, slow={"b": 5}, early=early)
     for before, after in itertools.pairwise(history):
