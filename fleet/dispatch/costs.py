@@ -23,9 +23,9 @@ class CostWeights:
     priority_s: float = 300.0
     """Seconds of travel one level of mission priority is worth."""
     lateness: float = 3.0
-    """Cost per second a mission is expected to finish after its deadline."""
+    """Cost per second a robot makes the mission later than the best robot for it would."""
     urgency: float = 0.5
-    """Bonus per second of deadline slack below `urgency_horizon_s`."""
+    """Bonus per second of deadline slack below `urgency_horizon_s` (and per second late)."""
     urgency_horizon_s: float = 900.0
     tail: float = 0.5
     """Bonus per second of mission work left after the task: the longest chain goes first,

@@ -165,13 +165,17 @@ class OptimalDispatcher:
             approach = np.maximum(arrive, job.ready_in_s)
             work_s = work.drive_m / speed + work.handling_s + work.weld_s
             fastest = work.drive_m / speed[able].max() + work.handling_s + work.weld_s
-            late = urgency = np.zeros(m)
+            late = np.zeros(m)
+            urgency = 0.0
             if job.deadline_s is not None:
+                # Lateness counts only as far as robots differ (the job is as late whoever
+                # does it); how late it already runs is a bonus for doing it now: with more
+                # jobs than robots, the one closest to (or furthest past) its deadline first.
                 late = w.lateness * np.maximum(0.0, now_s + approach + work_s + job.tail_s
                                                - job.deadline_s)
-                slack = job.deadline_s - (now_s + work_s + job.tail_s)
-                urgency = w.urgency * np.clip(w.urgency_horizon_s - slack, 0.0,
-                                              w.urgency_horizon_s)
+                late = late - (late[ok].min() if ok.any() else 0.0)
+                slack = job.deadline_s - (now_s + fastest + job.tail_s)
+                urgency = w.urgency * max(0.0, w.urgency_horizon_s - slack)
             inf = np.where(ok, 0.0, np.inf)
             t.approach[i] = arrive + inf
             t.wait[i] = approach - arrive
