@@ -37,9 +37,12 @@ def map_path(name: str) -> str:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fleet", description=__doc__)
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    # Also accepted after the subcommand.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--log-level", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
     sub = p.add_subparsers(dest="command", required=True)
 
-    s = sub.add_parser("serve", help="run the coordinator")
+    s = sub.add_parser("serve", parents=[common], help="run the coordinator")
     s.add_argument("--map", default="plant", help="floor map YAML, or a shipped map name")
     s.add_argument("--db", default="fleet.db", help="SQLite file (or store URL)")
     s.add_argument("--address", default="127.0.0.1:50051")
@@ -47,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
                    help="let a simulator drive the clock (SimClock.Advance)")
     _dispatcher_option(s)
 
-    s = sub.add_parser("sim", help="simulate a fleet finishing missions")
+    s = sub.add_parser("sim", parents=[common], help="simulate a fleet finishing missions")
     s.add_argument("--map", default="plant")
     s.add_argument("--robots", type=int, default=10)
     s.add_argument("--missions", type=int, default=30)
@@ -59,28 +62,53 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=float, default=6 * 3600.0,
                    help="stop after this many simulated seconds")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--delays", type=float, default=0.0, metavar="PER_HOUR",
+                   help="hold moving robots up 5-30 s, this often per robot-hour")
+    s.add_argument("--stop", action="append", default=[], metavar="ROBOT@SECONDS",
+                   help="break a robot down for good once it drives in an aisle after this time")
     _dispatcher_option(s)
 
-    s = sub.add_parser("check-log", help="check a trajectory log for collisions")
+    s = sub.add_parser("check-log", parents=[common], help="check a trajectory log for collisions")
     s.add_argument("log")
     s.add_argument("--map", help="floor YAML (default: the one the log names)")
 
-    s = sub.add_parser("map", help="validate a floor map and show its stations")
+    s = sub.add_parser("map", parents=[common], help="validate a floor map and show its stations")
     s.add_argument("map")
 
     for name, helptext in (("robots", "list robots"), ("missions", "list missions")):
-        s = sub.add_parser(name, help=helptext)
+        s = sub.add_parser(name, parents=[common], help=helptext)
         s.add_argument("--server", default="127.0.0.1:50051")
-    s = sub.add_parser("submit", help="submit a mission given as JSON (file or -)")
+    s = sub.add_parser("submit", parents=[common],
+                       help="submit a mission given as JSON (file or -)")
     s.add_argument("file")
     s.add_argument("--server", default="127.0.0.1:50051")
-    s = sub.add_parser("cancel", help="cancel a mission")
+    s = sub.add_parser("cancel", parents=[common], help="cancel a mission")
     s.add_argument("mission_id")
     s.add_argument("--reason", default="cancelled from the CLI")
     s.add_argument("--server", default="127.0.0.1:50051")
-    s = sub.add_parser("watch", help="print mission events as they happen")
+    s = sub.add_parser("watch", parents=[common], help="print mission events as they happen")
     s.add_argument("--mission", default="")
     s.add_argument("--server", default="127.0.0.1:50051")
+
+    s = sub.add_parser("mapf", help="solve a MovingAI MAPF instance (LaCAM)")
+    s.add_argument("--map", required=True, help="MovingAI .map file")
+    s.add_argument("--scen", required=True, help="MovingAI .scen file")
+    s.add_argument("--agents", type=int, required=True, help="first N tasks of the scen")
+    s.add_argument("--out", help="write the LaCAM result format here")
+    s.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
+    s.add_argument("--refine-time", type=float, default=2.0,
+                   help="seconds spent shortening the first solution (default 2)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--check", action="store_true", help="verify with the independent checker")
+
+    s = sub.add_parser("lifelong", help="run a League of Robot Runners problem")
+    s.add_argument("--problem", required=True, help="LoRR problem .json")
+    s.add_argument("--steps", type=int, required=True)
+    s.add_argument("--out", help="write the stats as JSON here")
+    s.add_argument("--time-limit-per-step", type=float, default=1.0,
+                   help="count steps whose planning took longer (seconds, default 1)")
+    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--no-delays", action="store_true", help="ignore the delay model")
     return p
 
 
@@ -104,6 +132,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_log(args)
         if args.command == "map":
             return _map(args)
+        if args.command == "mapf":
+            return _mapf(args)
+        if args.command == "lifelong":
+            return _lifelong(args)
         return asyncio.run(_client(args))
     except KeyboardInterrupt:
         return 130
@@ -197,8 +229,17 @@ async def _sim(args: argparse.Namespace) -> int:
         server = create_server(coordinator, "127.0.0.1:0")
         await server.start()
         target = f"127.0.0.1:{server.port}"
+    stops = []
+    for item in args.stop:
+        robot_id, _, when = item.partition("@")
+        try:
+            stops.append((robot_id, float(when)))
+        except ValueError:
+            print(f"fleet: --stop {item!r}: expected ROBOT@SECONDS", file=sys.stderr)
+            return 2
     options = SimOptions(target=target, map_path=map_file, log_path=args.log,
-                         time_limit_s=args.time_limit, seed=args.seed)
+                         time_limit_s=args.time_limit, seed=args.seed,
+                         delays_per_hour=args.delays, stops=tuple(stops))
     try:
         with _progress_bar(len(scenario.missions),
                            sys.stderr.isatty() and not args.no_progress) as update:
@@ -238,6 +279,50 @@ def _map(args: argparse.Namespace) -> int:
     for kind, n in sorted(kinds.items()):
         print(f"  {kind:10s} {n}")
     return 0
+
+
+def _mapf(args: argparse.Namespace) -> int:
+    from fleet.planning.mapf import check_solution, solve_mapf, write_result
+    from fleet.planning.mapf.instance import load_instance
+
+    instance = load_instance(args.map, args.scen, args.agents)
+    result = solve_mapf(instance.free, instance.starts, instance.goals,
+                        time_limit_s=args.time_limit, seed=args.seed,
+                        refine_time_s=args.refine_time)
+    if args.out:
+        write_result(args.out, result, instance.map_file, seed=args.seed)
+    ratio = result.soc / result.lower_bound if result.lower_bound else 1.0
+    print(f"solved={int(result.solved)} agents={result.n_agents} soc={result.soc} "
+          f"soc/lb={ratio:.3f} makespan={result.makespan} "
+          f"comp_time={result.comp_time_s * 1000:.0f}ms")
+    if not result.solved:
+        return 1
+    if args.check:
+        violations = check_solution(instance.free, instance.starts, instance.goals,
+                                    result.paths)
+        for violation in violations:
+            print(f"violation: {violation}")
+        print(f"check: {'ok' if not violations else f'{len(violations)} violations'}")
+        return 1 if violations else 0
+    return 0
+
+
+def _lifelong(args: argparse.Namespace) -> int:
+    from fleet.planning.mapf import load_lorr, run_lifelong
+
+    problem = load_lorr(args.problem)
+    stats = run_lifelong(problem, args.steps, seed=args.seed,
+                         time_limit_per_step_s=args.time_limit_per_step,
+                         delays=not args.no_delays)
+    if args.out:
+        Path(args.out).write_text(json.dumps(stats.as_dict(), indent=2) + "\n",
+                                  encoding="utf-8")
+    print(f"{stats.problem}: {stats.agents} agents, {stats.steps} steps, "
+          f"{stats.tasks_finished} tasks finished ({stats.throughput:.3f}/step), "
+          f"planning per step p50 {stats.plan_time_p50_s * 1000:.2f} ms, "
+          f"p99 {stats.plan_time_p99_s * 1000:.2f} ms, max {stats.plan_time_max_s * 1000:.1f} ms, "
+          f"collisions {stats.collisions}, delay events {stats.delay_events}")
+    return 0 if stats.collisions == 0 else 1
 
 
 async def _client(args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import random
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,7 +21,7 @@ from dataclasses import dataclass, field
 import grpc
 
 from fleet.floor import FloorMap
-from fleet.model import RobotKind
+from fleet.model import InvalidInputError, RobotKind
 from fleet.v1 import (
     missions_pb2,
     missions_pb2_grpc,
@@ -50,6 +51,11 @@ class SimOptions:
     dt_s: float = 0.1
     time_limit_s: float = 6 * 3600.0
     seed: int = 0
+    delays_per_hour: float = 0.0
+    """Fault injection: how often a moving robot is held up (5 to 30 s), per robot-hour."""
+    stops: tuple[tuple[str, float], ...] = ()
+    """Fault injection: robots that break down for good, at the first moment at or after
+    the given time when they are driving in an aisle (at least 2 m from every station)."""
 
 
 @dataclass(slots=True)
@@ -118,6 +124,12 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
     substeps = max(1, round(options.period_s / options.dt_s))
     dt = options.period_s / substeps
     t = 0.0
+    faults = random.Random(options.seed * 7919 + 17)
+    stops = dict(options.stops)
+    unknown = sorted(set(stops) - {r.spec.id for r in robots})
+    if unknown:
+        raise InvalidInputError(f"stop names robots not in the fleet: {unknown}",
+                                field="stop", value=unknown)
     first_submit: float | None = None
     up = True
     try:
@@ -139,6 +151,7 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                     trajlog.write(ts, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta)
                                        for r in mobile})
                 t = round(t + options.period_s, 6)
+                _inject_faults(robots, t, options, faults, stops, floor)
                 try:
                     while pending and pending[0][0] <= t:
                         _, spec = pending[0]
@@ -185,6 +198,23 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
         await channel.close()
     result.check = check_log(log_path, map_path=options.map_path)
     return result
+
+
+def _inject_faults(robots: list[SimRobot], t: float, options: SimOptions,
+                   rng: random.Random, stops: dict[str, float], floor: FloorMap) -> None:
+    """Hold some moving robots up for a while; break the chosen ones down for good."""
+    chance = options.delays_per_hour * options.period_s / 3600.0
+    for robot in robots:
+        if not robot.moving or robot.fault:
+            continue
+        at = stops.get(robot.spec.id)
+        in_aisle = all(math.hypot(s.pose.x - robot.pose.x, s.pose.y - robot.pose.y) >= 2.0
+                       for s in floor.stations.values())
+        if at is not None and t >= at and in_aisle:
+            robot.fault = "e-stop pressed (injected)"
+            log.warning("robot %s stops for good at t=%.1f s", robot.spec.id, t)
+        elif chance > 0 and t > robot.hold_until_s and rng.random() < chance:
+            robot.hold_until_s = t + rng.uniform(5.0, 30.0)
 
 
 async def _submit(stub: missions_pb2_grpc.MissionsStub, spec: missions_pb2.MissionSpec) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -16,15 +17,15 @@ def run(*cmd: str) -> subprocess.CompletedProcess[str]:
 
 
 def tool(name: str) -> str:
-    path = shutil.which(name, path=str(ROOT / ".venv" / "bin")) or shutil.which(
-        name, path=str(__import__("pathlib").Path(sys.executable).parent)) or shutil.which(name)
+    path = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if path is None:
         pytest.fail(f"{name} is not installed: pip install -e '.[test]'")
     return path
 
 
 def test_ruff_is_clean() -> None:
-    out = run(tool("ruff"), "check", "fleet", "sim", "tests", "bench")
+    folders = [f for f in ("fleet", "sim", "tests", "bench") if (ROOT / f).is_dir()]
+    out = run(tool("ruff"), "check", *folders)
     assert out.returncode == 0, out.stdout + out.stderr
 
 

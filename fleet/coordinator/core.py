@@ -12,9 +12,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import os
 import uuid
 from collections.abc import Iterable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 
 from fleet.coordinator.clock import Clock
 from fleet.coordinator.records import (
@@ -74,7 +75,7 @@ from fleet.model import (
 )
 from fleet.planning import DistanceTables
 from fleet.store import EventStore
-from fleet.traffic import Release, Traffic
+from fleet.traffic import Release, Traffic, check_invariants
 
 __all__ = ["Coordinator", "CoordinatorConfig"]
 
@@ -102,6 +103,13 @@ class CoordinatorConfig:
     """After a restart, wait this long for known robots to reconnect before planning."""
     cell_tolerance: float = 0.2
     """A registering robot must stand within this fraction of a cell of a cell centre."""
+    stall_s: float = 10.0
+    """A robot that has cells to drive but has not advanced for this long counts as stopped:
+    robots waiting on it are re-planned around the cells it holds."""
+    self_check: bool = field(
+        default_factory=lambda: os.environ.get("FLEET_SELF_CHECK", "") not in ("", "0"))
+    """Check the release order's safety invariants after every step and log any breach
+    (tests and simulations turn this on with FLEET_SELF_CHECK=1)."""
     make_way_after_s: float = 5.0
     """A robot that cannot get a path this long while it stands on a work station leaves it
     for a parking place first (two robots each waiting for the other's station)."""
@@ -144,6 +152,8 @@ class Coordinator:
         self._epoch: float | None = None
         self._started_at: float | None = None
         self._recovering = False
+        self._frozen: set[str] = set()
+        self._no_rest_place: set[str] = set()
         self._recover()
 
     # ------------------------------------------------------------------ recovery
@@ -372,6 +382,7 @@ class Coordinator:
             if robot.connected and robot.state is not None and robot.placed:
                 self.traffic.report(rid, robot.state.path_id, robot.state.waypoints_reached)
         self._check_lost_robots(now)
+        self._untangle(now)
         self._dispatch(now)
         for rid in self._planning_order():
             self._advance(self.robots[rid], now, now_step)
@@ -379,6 +390,10 @@ class Coordinator:
         for rid, release in self.traffic.release(now_step).items():
             if self.robots[rid].connected:
                 self._outbox.append((rid, self._follow_path(release)))
+        if self.config.self_check:
+            broken = check_invariants(self.traffic)
+            if broken:
+                log.error("t=%.1f s: traffic invariants broken: %s", now, "; ".join(broken))
         self._flush()
 
     def _planning_order(self) -> list[str]:
@@ -400,7 +415,10 @@ class Coordinator:
                                  f"{', '.join(robot.state.faults) or 'unspecified'}")
                 return
             if isinstance(step, Go):
-                if not work.path_id:
+                if robot.spec.id in self._frozen:
+                    return
+                # No path yet, or the path was cut short of the goal: plan (or extend) it.
+                if not work.path_id or self.traffic.cell_of(robot.spec.id) != step.cell:
                     try:
                         work.path_id = self.traffic.plan(robot.spec.id, step.cell, now_step)
                     except FleetError as err:
@@ -413,7 +431,8 @@ class Coordinator:
                         return
                     work.blocked_since_s = None
                     self._mark_started(robot, work, now)
-                if not self.traffic.arrived(robot.spec.id):
+                if not self.traffic.arrived(robot.spec.id) or \
+                        self.traffic.cell_of(robot.spec.id) != step.cell:
                     return
             else:
                 self._mark_started(robot, work, now)
@@ -477,6 +496,60 @@ class Coordinator:
         if all(t.state is TaskState.DONE for t in record.tasks.values()):
             record.state, record.finished_s = MissionState.COMPLETED, now
             self._events.append(MissionEvent(EventKind.COMPLETED, work.mission_id, now))
+
+    # ------------------------------------------------------------------ robust execution
+    def _stopped(self, robot: RobotRecord, now: float) -> str:
+        """Why a robot counts as stopped, or "" if it does not."""
+        if not robot.connected:
+            return "not connected"
+        if robot.state is not None and robot.state.mode in (RobotMode.FAULT, RobotMode.PAUSED):
+            return str(robot.state.mode.value)
+        rid = robot.spec.id
+        if self.traffic.expects_motion(rid) and now - robot.progress_at >= self.config.stall_s:
+            return f"no progress for {now - robot.progress_at:.0f} s"
+        return ""
+
+    def _untangle(self, now: float) -> None:
+        """Re-plan robots stuck behind a stopped robot, and break any cycle of waits.
+
+        A stopped robot is frozen: every cell it holds stays held, and the robots planned
+        through those cells after it are cut back and re-planned around it. Plans stay
+        mutually consistent that way, so waits cannot form a cycle; should one appear
+        anyway, every robot in it is cut back and re-planned, and the cycle is logged.
+        """
+        placed = {rid: r for rid, r in self.robots.items() if r.placed}
+        for rid, robot in placed.items():
+            mark = self.traffic.progress(rid)
+            if mark != robot.progress:
+                robot.progress, robot.progress_at = mark, now
+        for rid in sorted(self._frozen):
+            if rid not in placed or not self._stopped(placed[rid], now):
+                self._frozen.discard(rid)
+                log.info("robot %s moves again", rid)
+        for rid, robot in placed.items():
+            faulted = robot.state is not None and robot.state.mode is RobotMode.FAULT
+            if faulted and rid not in self._frozen:
+                self._frozen.add(rid)
+                cut = self.traffic.shrink(rid)
+                log.warning("robot %s in fault: holding only its own cells, re-planning %s",
+                            rid, ", ".join(r for r in cut if r != rid) or "nobody")
+        waits = self.traffic.wait_for()
+        for blockers in waits.values():
+            for blocker in blockers:
+                if blocker in self._frozen or blocker not in placed:
+                    continue
+                why = self._stopped(placed[blocker], now)
+                if why:
+                    self._frozen.add(blocker)
+                    cut = self.traffic.freeze(blocker)
+                    log.warning("robot %s stopped (%s): re-planning %s around it", blocker,
+                                why, ", ".join(r for r in cut if r != blocker) or "nobody")
+        cycle = self.traffic.find_cycle(self.traffic.wait_for())
+        if cycle:
+            log.error("deadlock: %s wait on each other; cutting their plans back and "
+                      "re-planning", " -> ".join([*cycle, cycle[0]]))
+            for rid in cycle:
+                self.traffic.cut(rid)
 
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, now: float) -> None:
@@ -693,7 +766,9 @@ class Coordinator:
             if (robot.work is not None or not robot.connected or not robot.placed
                     or not self.traffic.arrived(rid) or not self._on_work_station(rid)):
                 continue
-            spot = self._free_parking(rid)
+            # Off a charger only to a parking place (chargers are for robots that need them);
+            # off any other station to a parking place, or to a free charger if none is left.
+            spot = self._free_parking(rid, chargers_too=not self._on_charger(rid))
             if spot is None:
                 continue
             robot.work = Work("", "park", [Go(spot, self.station_cells[spot],
@@ -711,23 +786,35 @@ class Coordinator:
         work.detour = Go(spot, self.station_cells[spot], f"make way at {spot}")
         work.blocked_since_s = None
 
+    def _on_charger(self, robot_id: str) -> bool:
+        cell = self.traffic.cell_of(robot_id)
+        return any(c == cell and self.floor.stations[s].kind is StationKind.CHARGER
+                   for s, c in self.station_cells.items())
+
     def _on_work_station(self, robot_id: str) -> bool:
         cell = self.traffic.cell_of(robot_id)
         here = [s for s, c in self.station_cells.items() if c == cell]
         return bool(here) and not any(self.floor.stations[s].kind in _REST_KINDS for s in here)
 
-    def _free_parking(self, robot_id: str) -> str | None:
-        """The nearest parking place nobody stands on or is heading for."""
+    def _free_parking(self, robot_id: str, chargers_too: bool = True) -> str | None:
+        """The nearest parking place nobody stands on or is heading for; with
+        `chargers_too`, a free charger when no parking place is left."""
         taken = {step.station_id for r in self.robots.values() if r.work is not None
                  for step in (r.work.detour, *r.work.steps[r.work.index:])
                  if isinstance(step, Go)}
         occupied = {self.traffic.cell_of(rid) for rid, r in self.robots.items() if r.placed}
         cell = self.traffic.cell_of(robot_id)
         spots = [s.id for s in self.floor.stations.values()
-                 if s.kind is StationKind.PARKING and s.id not in taken
+                 if s.kind in _REST_KINDS and s.id not in taken
                  and self.station_cells[s.id] not in occupied]
+        if not spots and chargers_too:
+            spots = [s for s in self._free_chargers() if s not in taken]
         if not spots:
+            if robot_id not in self._no_rest_place:
+                self._no_rest_place.add(robot_id)
+                log.warning("robot %s: no free parking place or charger to wait at", robot_id)
             return None
+        self._no_rest_place.discard(robot_id)
         return min(spots, key=lambda s: (float(self.distances.get(self.station_cells[s])[cell]),
                                          s))
 

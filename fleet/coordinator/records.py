@@ -136,6 +136,9 @@ class RobotRecord:
     """For a fixed welder, its weld cell."""
     placed: bool = False
     """True once the robot stands in the traffic grid."""
+    progress: tuple[str, int, int] = ("", 0, 0)
+    """(path id, last cell reached, last released) as of `progress_at`."""
+    progress_at: float = 0.0
 
     @property
     def connected(self) -> bool:

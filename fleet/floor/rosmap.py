@@ -24,8 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from fleet.model import Cell, InvalidInputError, NotFoundError
 from fleet.floor.movingai import MapFormatError
+from fleet.model import Cell, InvalidInputError, NotFoundError
 
 __all__ = ["MapFormatError", "RosMap", "load_ros_map", "read_pgm"]
 
@@ -243,10 +243,8 @@ def load_ros_map(yaml_path: str | Path) -> RosMap:
         occupancy[alpha < 1.0] = UNKNOWN  # map_server: see-through pixels are unknown
     # Image row 0 is the top of the map; fleet's row 0 is the lowest y.
     occupancy = np.ascontiguousarray(occupancy[::-1])
-    if mode == "raw":
-        free = (occupancy >= 0) & (occupancy < 100.0 * free_thresh)
-    else:
-        free = occupancy == 0
+    # In raw mode the value is the occupancy in percent; otherwise 0 marks free space.
+    free = (occupancy >= 0) & (occupancy < 100.0 * free_thresh) if mode == "raw" else occupancy == 0
     occupancy.flags.writeable = False
     free.flags.writeable = False
     x, y, yaw = (float(v) for v in origin)

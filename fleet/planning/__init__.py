@@ -21,6 +21,15 @@ from fleet.planning.errors import (
 )
 from fleet.planning.grid import GridPlanner, PathResult, astar, path_cost, zone_costs
 from fleet.planning.lanes import Lane, LaneGraph, LanePath
+from fleet.planning.mapf import (
+    LifelongStats,
+    LorrProblem,
+    MapfResult,
+    check_solution,
+    load_lorr,
+    run_lifelong,
+    solve_mapf,
+)
 from fleet.planning.mapf_utils import ScenTask, load_scen, parse_scen
 from fleet.planning.paths import cell_centers, timed_waypoints, turn_waypoints
 
@@ -33,15 +42,22 @@ __all__ = [
     "Lane",
     "LaneGraph",
     "LanePath",
+    "LifelongStats",
+    "LorrProblem",
+    "MapfResult",
     "NoPathError",
     "PathResult",
     "ScenFormatError",
     "ScenTask",
     "astar",
     "cell_centers",
+    "check_solution",
+    "load_lorr",
     "load_scen",
     "parse_scen",
     "path_cost",
+    "run_lifelong",
+    "solve_mapf",
     "timed_waypoints",
     "turn_waypoints",
     "warm_up",

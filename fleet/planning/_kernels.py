@@ -42,7 +42,7 @@ import numpy.typing as npt  # noqa: E402
 from numba.core import config as _numba_config  # noqa: E402
 
 # numba reads its environment once at import; pick up the default if it was imported first.
-_numba_config.reload_config()
+_numba_config.reload_config()  # type: ignore[no-untyped-call]
 
 _F = TypeVar("_F", bound=Callable[..., Any])
 
@@ -343,10 +343,7 @@ def astar_heap(
         col = node - row * width
         d_row = abs(row - goal_row)
         d_col = abs(col - goal_col)
-        if octile:
-            h = d_row + d_col + (SQRT2 - 2.0) * min(d_row, d_col)
-        else:
-            h = float(d_row + d_col)
+        h = d_row + d_col + (SQRT2 - 2.0) * min(d_row, d_col) if octile else d_row + d_col
         f_node = g_node + h_scale * h
         for k in range(n_moves):
             if moves & (1 << k):
@@ -362,10 +359,7 @@ def astar_heap(
                 stamp[nb] = open_tag
                 d_row = abs(row + MOVE_DR[k] - goal_row)
                 d_col = abs(col + MOVE_DC[k] - goal_col)
-                if octile:
-                    h = d_row + d_col + (SQRT2 - 2.0) * min(d_row, d_col)
-                else:
-                    h = float(d_row + d_col)
+                h = d_row + d_col + (SQRT2 - 2.0) * min(d_row, d_col) if octile else d_row + d_col
                 f_nb = g_nb + h_scale * h
                 if f_nb <= f_node + EPS and n_fast < fast.shape[0]:
                     fast[n_fast] = nb

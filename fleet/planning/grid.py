@@ -42,35 +42,44 @@ class PathResult:
     array, for callers that stay in numpy.
     """
 
-    __slots__ = ("_array", "_cells", "cost", "expansions")
+    __slots__ = ("_array", "_cells", "_cost", "_expansions")
 
-    def __init__(
-        self, cells: Sequence[Cell] | npt.ArrayLike, cost: float, expansions: int
-    ) -> None:
+    def __init__(self, cells: Sequence[Cell] | npt.ArrayLike, cost: float, expansions: int) -> None:
         array = np.array(cells, dtype=np.int64).reshape(-1, 2)
         array.flags.writeable = False
         self._array = array
         self._cells: list[Cell] | None = None
-        self.cost = float(cost)
-        self.expansions = int(expansions)
+        self._cost = float(cost)
+        self._expansions = int(expansions)
 
     @classmethod
     def _from_kernel(cls, array: npt.NDArray[np.int64], cost: float, expansions: int) -> Self:
+        # The planner's fast path: the kernel's fresh array, no copy, no list yet.
         result = cls.__new__(cls)
         array.flags.writeable = False
         result._array = array
         result._cells = None
-        result.cost = cost
-        result.expansions = expansions
+        result._cost = cost
+        result._expansions = expansions
         return result
 
     @property
     def cells(self) -> list[Cell]:
-        """The path as (row, col) tuples, start first."""
+        """The path as (row, col) tuples, start first (a new list on each access)."""
         if self._cells is None:
             rows, cols = self._array.T.tolist()
             self._cells = list(zip(rows, cols, strict=True))
-        return self._cells
+        return list(self._cells)
+
+    @property
+    def cost(self) -> float:
+        """Path cost in grid steps times cell costs."""
+        return self._cost
+
+    @property
+    def expansions(self) -> int:
+        """Cells the search expanded."""
+        return self._expansions
 
     @property
     def array(self) -> npt.NDArray[np.int64]:
@@ -93,8 +102,7 @@ class PathResult:
 
     def __repr__(self) -> str:
         return (
-            f"PathResult(cells={self.cells!r}, cost={self.cost!r}, "
-            f"expansions={self.expansions!r})"
+            f"PathResult(cells={self.cells!r}, cost={self.cost!r}, expansions={self.expansions!r})"
         )
 
 
@@ -189,7 +197,8 @@ class _GridEncoding:
                 self.cost = None  # all ones: take the unit-cost kernels
                 self.h_scale = 1.0
             else:
-                self.cost = np.ascontiguousarray(values.ravel())
+                # A private writable copy: read-only input would need another compiled kernel.
+                self.cost = values.ravel().copy()
                 # Every step costs at least the cheapest cell: a stronger, still exact bound.
                 self.h_scale = float(reachable_costs.min()) if reachable_costs.size else 1.0
         self.mask = move_mask(self.passable, self.connectivity)
@@ -385,8 +394,7 @@ def zone_costs(
     for i, (zone, speed_fraction) in enumerate(speed_zones):
         if not 0.0 < speed_fraction <= 1.0:
             raise InvalidInputError(
-                f"speed zone {i}: fraction of full speed must be in (0, 1], got "
-                f"{speed_fraction}",
+                f"speed zone {i}: fraction of full speed must be in (0, 1], got {speed_fraction}",
                 field="speed_zones",
                 value=i,
             )

@@ -52,8 +52,7 @@ class LaneGraph:
         xy = np.asarray(positions_m, dtype=np.float64)
         if xy.ndim != 2 or xy.shape[1] != 2 or xy.shape[0] == 0:
             raise InvalidInputError(
-                f"positions_m must be an (n, 2) array of node x, y in metres, got shape "
-                f"{xy.shape}",
+                f"positions_m must be an (n, 2) array of node x, y in metres, got shape {xy.shape}",
                 field="positions_m",
                 value=xy.shape,
             )
@@ -71,8 +70,7 @@ class LaneGraph:
             for end in (a, b):
                 if not 0 <= end < n:
                     raise InvalidInputError(
-                        f"lane {i} ({a} -> {b}) names node {end}, the graph has nodes "
-                        f"0..{n - 1}",
+                        f"lane {i} ({a} -> {b}) names node {end}, the graph has nodes 0..{n - 1}",
                         field="lanes",
                         value=i,
                     )
@@ -107,8 +105,10 @@ class LaneGraph:
         self._ys = np.ascontiguousarray(xy[:, 1])
         # The straight line underestimates every route once scaled by the smallest
         # length-to-chord ratio, so A* stays exact even for lanes shorter than their chord.
-        chords = np.hypot(self._xs[src[order]] - self._xs[self._indices],
-                          self._ys[src[order]] - self._ys[self._indices])
+        chords = np.hypot(
+            self._xs[src[order]] - self._xs[self._indices],
+            self._ys[src[order]] - self._ys[self._indices],
+        )
         positive = chords > 0.0
         ratio = self._weights[positive] / chords[positive]
         self._h_scale = float(min(1.0, ratio.min())) if ratio.size else 0.0
@@ -142,7 +142,7 @@ class LaneGraph:
     def successors(self, node: int) -> list[int]:
         """The nodes reachable from `node` along one lane."""
         self._check_node("node", node)
-        return self._indices[self._indptr[node] : self._indptr[node + 1]].tolist()
+        return [int(v) for v in self._indices[self._indptr[node] : self._indptr[node + 1]]]
 
     def _check_node(self, field: str, node: int) -> int:
         if isinstance(node, bool) or not isinstance(node, int | np.integer):

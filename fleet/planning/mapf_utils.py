@@ -146,7 +146,9 @@ def load_scen(
     try:
         text = Path(path).read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise NotFoundError(f"{source}: no such scenario file", field="scen", value=source) from None
+        raise NotFoundError(
+            f"{source}: no such scenario file", field="scen", value=source
+        ) from None
     except UnicodeDecodeError as error:
         raise ScenFormatError(source, 0, f"not a text file ({error.reason})") from None
     return parse_scen(text, source, n_tasks=n_tasks, free=free)

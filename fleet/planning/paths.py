@@ -86,8 +86,7 @@ def timed_waypoints(
     n_segments = max(len(points_xy) - 1, 0)
     if speed_limits is not None and len(speed_limits) != n_segments:
         raise InvalidInputError(
-            f"speed_limits needs one entry per segment ({n_segments}), got "
-            f"{len(speed_limits)}",
+            f"speed_limits needs one entry per segment ({n_segments}), got {len(speed_limits)}",
             field="speed_limits",
             value=len(speed_limits),
         )

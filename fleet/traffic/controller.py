@@ -12,6 +12,7 @@ occupants, two robots' centres are never closer than one cell.
 
 from __future__ import annotations
 
+import itertools
 import logging
 from dataclasses import dataclass, field
 
@@ -22,7 +23,7 @@ from fleet.planning import DistanceTables
 from fleet.planning.spacetime import plan_spacetime
 from fleet.traffic.reservations import FOREVER, ReservationTable, Visit
 
-__all__ = ["Release", "Traffic"]
+__all__ = ["Release", "Traffic", "check_invariants"]
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +53,8 @@ class _Track:
     """Index of the last visit released to the robot."""
     sent: int = 0
     """Index of the last visit sent to the robot."""
-    goal_steps: list[int] = field(default_factory=list)
+    schedule: list[int] = field(default_factory=list)
+    """Planned arrival step of each visit as released (before its start was committed)."""
 
 
 class Traffic:
@@ -85,12 +87,11 @@ class Traffic:
                     f"cell {cell} is on the path released to robot {v.robot_id}; "
                     "register again once it has passed", field="pose", value=cell)
             cut.append(v.robot_id)
-        for other in sorted(set(cut)):
-            self._cut_to_released(other)
+        cut = sorted({r for other in sorted(set(cut)) for r in self.cut(other)})
         visit = Visit(robot_id, cell, SINCE_EVER, FOREVER)
         self.table.add(visit)
         self._tracks[robot_id] = _Track(visits=[visit])
-        return sorted(set(cut))
+        return cut
 
     def remove(self, robot_id: str) -> None:
         """Forget a robot and its plan."""
@@ -99,10 +100,12 @@ class Traffic:
             for v in track.visits[track.reached:]:
                 self.table.remove(v)
 
-    def hold(self, robot_id: str) -> None:
-        """The robot will drive no further than released (its link dropped): keep only that."""
-        if robot_id in self._tracks:
-            self._cut_to_released(robot_id)
+    def hold(self, robot_id: str) -> list[str]:
+        """The robot will drive no further than released (its link dropped): keep only that.
+
+        Returns the robots whose plans were cut as a consequence (see `cut`).
+        """
+        return self.cut(robot_id)[1:] if robot_id in self._tracks else []
 
     # -- planning -------------------------------------------------------------------------
     def cell_of(self, robot_id: str) -> Cell:
@@ -112,7 +115,8 @@ class Traffic:
     def plan(self, robot_id: str, goal: Cell, now_step: int) -> str:
         """Plan the robot from the end of its current plan to `goal`; returns the path id.
 
-        The robot must have arrived at the end of its current plan. Raises
+        If the robot is still driving its released cells (its plan was cut short), the new
+        cells extend the same path; otherwise a new path starts where it stands. Raises
         InvalidInputError/InfeasibleError when no path can be found now; the robot's
         reservations are then unchanged.
         """
@@ -139,10 +143,113 @@ class Traffic:
         visits[-1].end = FOREVER
         for v in visits:
             self.table.add(v)
+        if track.path_id and track.reached < len(track.visits) - 1:
+            track.visits[-1:] = visits
+            return track.path_id
         self._path_counter += 1
         path_id = f"{robot_id}/p{self._path_counter}"
         self._tracks[robot_id] = _Track(visits=visits, path_id=path_id)
         return path_id
+
+    def cut(self, robot_id: str) -> list[str]:
+        """Drop the robot's unreleased cells; it will stop at the end of what was released.
+
+        Its last released cell is then held with no end, so every robot planned into that
+        cell after it is cut too, and so on: the remaining plans stay mutually consistent,
+        which is what keeps the release order free of cycles. Returns every robot cut,
+        this one first; they need new plans.
+        """
+        cut: list[str] = []
+        todo = [robot_id]
+        while todo:
+            rid = todo.pop(0)
+            if rid in cut or rid not in self._tracks:
+                continue
+            cut.append(rid)
+            todo.extend(self._cut_to_released(rid))
+        return cut
+
+    def freeze(self, robot_id: str) -> list[str]:
+        """The robot has stopped and may stay anywhere on its released cells indefinitely.
+
+        Every cell it still holds becomes held with no end; robots planned through those
+        cells after it are cut (see `cut`). Returns the robots cut, the frozen one first.
+        """
+        cut = self.cut(robot_id)
+        track = self._tracks.get(robot_id)
+        if track is None:
+            return cut
+        for v in track.visits[track.reached:]:
+            if v.end != FOREVER:
+                v.end = FOREVER
+                for other in self.table.visits_at(v.cell):
+                    if other.robot_id != robot_id and other.start > v.start:
+                        cut.extend(r for r in self.cut(other.robot_id) if r not in cut)
+        return cut
+
+    def shrink(self, robot_id: str) -> list[str]:
+        """The robot is in fault: it keeps only the cell it stands in and the one it was
+        entering, held with no end; the rest of what it was released goes to others.
+
+        Returns the robots whose plans were cut as a consequence (see `cut`), this one first.
+        """
+        track = self._tracks.get(robot_id)
+        if track is None:
+            return []
+        keep = min(track.released, track.reached + 1)
+        for v in track.visits[keep + 1:]:
+            self.table.remove(v)
+        del track.visits[keep + 1:]
+        track.released = track.sent = keep
+        return self.freeze(robot_id)
+
+    def wait_for(self) -> dict[str, list[str]]:
+        """Which robots each stuck robot waits for.
+
+        A robot is stuck when it has reached the last cell released to it and the next one
+        is still held by robots planned there before it. A robot with released cells left
+        to drive is not stuck: it will free the cells others wait for.
+        """
+        out: dict[str, list[str]] = {}
+        for rid in sorted(self._tracks):
+            track = self._tracks[rid]
+            if track.reached == track.released and (waits := self.waiting_on(rid)):
+                out[rid] = waits
+        return out
+
+    @staticmethod
+    def find_cycle(waits: dict[str, list[str]]) -> list[str]:
+        """A cycle of robots waiting on each other (a deadlock), or an empty list."""
+        state: dict[str, int] = {}
+        stack: list[str] = []
+
+        def visit(rid: str) -> list[str]:
+            state[rid] = 1
+            stack.append(rid)
+            for other in waits.get(rid, ()):
+                if state.get(other) == 1:
+                    return stack[stack.index(other):]
+                if other not in state and (found := visit(other)):
+                    return found
+            state[rid] = 2
+            stack.pop()
+            return []
+
+        for rid in sorted(waits):
+            if rid not in state and (found := visit(rid)):
+                return found
+        return []
+
+    def expects_motion(self, robot_id: str) -> bool:
+        """True if the robot has released cells it has not reached yet."""
+        track = self._tracks[robot_id]
+        return track.released > track.reached
+
+    def progress(self, robot_id: str) -> tuple[str, int, int]:
+        """(path id, last cell reached, last cell released): changes when the robot advances
+        or is given more cells."""
+        track = self._tracks[robot_id]
+        return track.path_id, track.reached, track.released
 
     # -- execution ------------------------------------------------------------------------
     def report(self, robot_id: str, path_id: str, waypoints_reached: int) -> None:
@@ -164,14 +271,15 @@ class Traffic:
         """Id of the robot's current path, empty if it has none."""
         return self._tracks[robot_id].path_id
 
-    def release(self, now_step: int | None = None) -> dict[str, Release]:
+    def release(self, now_step: int) -> dict[str, Release]:
         """Release every visit whose predecessors in its cell have left; returns what is new.
 
-        With `now_step`, a released visit counts as starting then for plans made later.
+        A released visit is committed: its start moves up to `now_step` if it was planned
+        later, so no plan made from now on can put another robot into that cell before it.
+        No open visit there started earlier (that is the release condition), so the order
+        of the cell's visits is unchanged.
         """
         out: dict[str, Release] = {}
-        planned: dict[int, int] = {}
-        """Planned steps of the visits released now: the waypoints keep their times."""
         for robot_id in sorted(self._tracks):
             track = self._tracks[robot_id]
             last = len(track.visits) - 1
@@ -180,18 +288,15 @@ class Traffic:
                 nxt = track.visits[track.released + 1]
                 if self.table.planned_before(nxt):
                     break
+                track.schedule.append(nxt.start)
+                nxt.start = min(nxt.start, now_step)
                 track.released += 1
-                planned[id(nxt)] = nxt.start
-                if now_step is not None and nxt.start > now_step:
-                    # Released: the robot may drive in at any time from now on, so later
-                    # plans must not put anyone in this cell before it.
-                    nxt.start = now_step
             if track.released > track.sent:
                 first = track.sent + 1
                 new = track.visits[first:track.released + 1]
                 out[robot_id] = Release(track.path_id, first,
                                         tuple(v.cell for v in new),
-                                        tuple(planned.get(id(v), v.start) for v in new),
+                                        tuple(track.schedule[-len(new):]),
                                         track.released == last)
                 track.sent = track.released
         return out
@@ -204,10 +309,52 @@ class Traffic:
         return sorted({v.robot_id for v in self.table.planned_before(
             track.visits[track.released + 1])})
 
-    def _cut_to_released(self, robot_id: str) -> None:
+    def _cut_to_released(self, robot_id: str) -> list[str]:
+        """Drop unreleased visits; returns robots planned into the now open-ended cell later."""
         track = self._tracks[robot_id]
         for v in track.visits[track.released + 1:]:
             self.table.remove(v)
+        dropped = len(track.visits) - track.released - 1
         del track.visits[track.released + 1:]
-        track.visits[-1].end = FOREVER
-        log.info("robot %s: plan cut back to its released cells", robot_id)
+        last = track.visits[-1]
+        affected: list[str] = []
+        if last.end != FOREVER:
+            last.end = FOREVER
+            affected = sorted({v.robot_id for v in self.table.visits_at(last.cell)
+                               if v.robot_id != robot_id and v.start > last.start})
+        if dropped:
+            log.info("robot %s: plan cut back to its released cells", robot_id)
+        return affected
+
+
+def check_invariants(traffic: Traffic) -> list[str]:
+    """Safety invariants of the release order; returns violations (empty when sound).
+
+    A cell is released to at most one robot at a time, a robot's released, unreached cell
+    has no open visit planned there before it by another robot, and two robots' visits of
+    a cell are at least a step apart in planned time (the consistency that rules out
+    cycles of robots waiting on each other).
+    """
+    problems: list[str] = []
+    holders: dict[Cell, str] = {}
+    tracks = traffic._tracks  # the checker reads the controller's own records on purpose
+    for rid in sorted(tracks):
+        track = tracks[rid]
+        for i in range(track.reached, track.released + 1):
+            v = track.visits[i]
+            other = holders.get(v.cell)
+            if other is not None and other != rid:
+                problems.append(f"cell {v.cell} held by {other} and {rid}")
+            holders[v.cell] = rid
+            if i > track.reached:
+                earlier = traffic.table.planned_before(v)
+                if earlier:
+                    problems.append(f"{rid} released into {v.cell} before "
+                                    f"{[e.robot_id for e in earlier]}")
+    for cell in traffic.table.cells():
+        ordered = sorted(traffic.table.visits_at(cell), key=lambda v: v.start)
+        for a, b in itertools.pairwise(ordered):
+            if a.robot_id != b.robot_id and not a.end + 1 < b.start:
+                problems.append(f"cell {cell}: {a.robot_id} [{a.start}, {a.end}] overlaps "
+                                f"{b.robot_id} [{b.start}, {b.end}]")
+    return problems

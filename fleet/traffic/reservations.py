@@ -48,6 +48,10 @@ class ReservationTable:
         if not visits:
             del self._by_cell[visit.cell]
 
+    def cells(self) -> list[Cell]:
+        """Cells with open visits."""
+        return list(self._by_cell)
+
     def visits_at(self, cell: Cell) -> list[Visit]:
         """Open visits of a cell."""
         return list(self._by_cell.get(cell, ()))

@@ -22,8 +22,9 @@ ENV = {**os.environ, "PYTHONPATH": str(ROOT),
 
 
 def fleet(*args: str, **kwargs) -> subprocess.CompletedProcess[str]:  # type: ignore[no-untyped-def]
+    kwargs.setdefault("env", ENV)
     return subprocess.run([sys.executable, "-m", "fleet.cli", *args], capture_output=True,
-                          text=True, env=ENV, cwd=ROOT, **kwargs)
+                          text=True, cwd=ROOT, **kwargs)
 
 
 def test_small_fleet_finishes_every_mission_without_collision(tmp_path: Path) -> None:
@@ -113,3 +114,47 @@ def test_coordinator_killed_mid_run_restarts_and_every_mission_completes(
             if proc.poll() is None:
                 proc.kill()
                 proc.wait(timeout=10)
+
+
+def test_the_main_job_ten_robots_thirty_missions_on_the_plant(tmp_path: Path) -> None:
+    """The README's first command: every mission done, zero collisions in the log."""
+    log = tmp_path / "run.jsonl"
+    out = fleet("sim", "--robots", "10", "--missions", "30", "--seed", "1", "--log", str(log),
+                timeout=900)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "missions done     30 of 30" in out.stdout
+    report = check_log(log)
+    assert report.ok
+    assert report.closest_approach is not None and report.closest_approach.clearance > 0
+
+
+def test_delays_and_a_broken_down_robot_end_without_collision_or_deadlock(
+        tmp_path: Path) -> None:
+    """Robots held up at random, one breaks down in an aisle: others wait or go round it."""
+    log = tmp_path / "run.jsonl"
+    out = fleet("sim", "--map", str(SMALL_MAP), "--robots", "5", "--missions", "20", "--seed",
+                "5", "--delays", "40", "--stop", "agv-01@150", "--log", str(log),
+                "--time-limit", "5000", "--no-progress", "--log-level", "INFO",
+                env={**ENV, "FLEET_SELF_CHECK": "1"}, timeout=600)
+    assert "agv-01 stops for good" in out.stderr
+    assert "in fault: holding only its own cells" in out.stderr
+    assert "invariants broken" not in out.stderr
+    assert "deadlock" not in out.stderr
+    # Every mission ended: done, or failed because its robot broke down on the way.
+    done = int(out.stdout.split("missions done")[1].split()[0])
+    failed = out.stdout.count("e-stop pressed")
+    assert done + failed == 20 and failed <= 1, out.stdout
+    report = check_log(log)
+    assert report.ok, (report.collisions[:3], report.obstacle_hits[:3])
+
+
+def test_a_fleet_as_large_as_its_rest_places_still_finishes(tmp_path: Path) -> None:
+    """Eight robots for six parking places and two chargers: nobody idles on a work station."""
+    log = tmp_path / "run.jsonl"
+    out = fleet("sim", "--map", str(SMALL_MAP), "--robots", "8", "--missions", "12", "--seed",
+                "3", "--log", str(log), "--no-progress", "--time-limit", "6000",
+                env={**ENV, "FLEET_SELF_CHECK": "1"}, timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "missions done     12 of 12" in out.stdout
+    assert "invariants broken" not in out.stderr
+    assert check_log(log).ok

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import itertools
+import random
 
 import numpy as np
 import pytest
 
 from fleet.model import InfeasibleError
-from fleet.traffic import Traffic
+from fleet.traffic import Release, Traffic, check_invariants
 
 
 def grid(text: str) -> np.ndarray:
@@ -19,17 +20,16 @@ def grid(text: str) -> np.ndarray:
 
 def drive(traffic: Traffic, starts: dict[str, tuple[int, int]], steps: int, *,
           slow: dict[str, int] | None = None,
-          early: dict | None = None) -> list[dict[str, tuple[int, int]]]:  # type: ignore[type-arg]
-    """Execute releases with robots that move one released cell per tick (or slower);
-    `early` holds releases made before driving starts."""
+          already: dict[str, Release] | None = None) -> list[dict[str, tuple[int, int]]]:
+    """Execute releases with robots that move one released cell per tick (or slower)."""
     slow = slow or {}
     robots = list(starts)
     cur = dict(starts)
     at = {r: 0 for r in robots}
     released: dict[str, dict[int, tuple[int, int]]] = {r: {} for r in robots}
-    for rid, rel in (early or {}).items():
-        for i, cell in enumerate(rel.cells):
-            released[rid][rel.first_index + i] = cell
+    for rid, rel in (already or {}).items():
+        if rid in released:
+            released[rid].update({rel.first_index + i: c for i, c in enumerate(rel.cells)})
     path: dict[str, str] = {r: traffic.path_id(r) for r in robots}
     history = []
     for tick in range(steps):
@@ -104,29 +104,86 @@ def test_registering_on_a_released_cell_is_refused() -> None:
     t = Traffic(free)
     t.place("a", (0, 0))
     t.plan("a", (0, 4), 0)
-    t.release()
+    t.release(0)
     with pytest.raises(InfeasibleError, match="released"):
         t.place("b", (0, 1))
 
 
-def test_a_later_plan_never_enters_a_cell_already_released_to_another_robot() -> None:
+def test_a_released_cell_cannot_be_overtaken_by_a_later_plan() -> None:
     free = grid("""
-        @@@.@@@
         .......
-        @@@.@@@
+        .......
     """)
-    t = Traffic(free)
+    t = Traffic(free, horizon=8)
+    t.place("a", (0, 0))
+    t.place("b", (1, 3))
+    t.plan("a", (0, 6), 10)  # a's cells are planned for steps 10..16, released right away
+    t.release(0)
+    t.plan("b", (0, 3), 0)  # b could reach (0, 3) at step 1, long before a is planned there
+    assert check_invariants(t) == []
+    b_visit = next(v for v in t.table.visits_at((0, 3)) if v.robot_id == "b")
+    a_visit = next(v for v in t.table.visits_at((0, 3)) if v.robot_id == "a")
+    assert a_visit.start < b_visit.start
+
+
+def test_robots_behind_a_stopped_robot_are_replanned_around_it() -> None:
+    free = grid("""
+        .......
+        .......
+        .......
+    """)
+    t = Traffic(free, horizon=2)
     t.place("a", (1, 0))
-    t.place("b", (2, 3))
-    # a is planned and released through the crossing (1, 3) at step 3; b is planned after
-    # that and crosses it at step 1, before a. b runs late: it must still wait for a to be
-    # through, since a may drive into what was released to it at any time.
-    t.plan("a", (1, 6), 0)
-    early = t.release(0)
-    t.plan("b", (0, 3), 0)
-    history = drive(t, {"a": (1, 0), "b": (2, 3)}, 60, slow={"b": 5}, early=early)
-    for before, after in itertools.pairwise(history):
-        assert after["a"] != after["b"]
-        assert after["a"] == before["a"] or after["a"] != before["b"]
-        assert after["b"] == before["b"] or after["b"] != before["a"]
-    assert history[-1] == {"a": (1, 6), "b": (0, 3)}
+    t.place("b", (1, 6))
+    t.plan("a", (1, 6 - 1), 0)
+    t.plan("b", (1, 0), 0)
+    first = t.release(0)
+    t.report("a", t.path_id("a"), 1)
+    cut = t.freeze("a")  # a stops for good after its first cell
+    assert cut[0] == "a"
+    for rid in cut[1:]:
+        t.plan(rid, (1, 0), 5)
+    assert check_invariants(t) == []
+    history = drive(t, {"b": (1, 6)}, 40, already=first)
+    held = {v.cell for v in t.table.visits_at((1, 1)) + t.table.visits_at((1, 2))
+            if v.robot_id == "a"}
+    assert all(snapshot["b"] not in held for snapshot in history)
+    assert t.arrived("b") and t.cell_of("b") == (1, 0)
+
+
+def test_find_cycle_names_the_robots_of_a_deadlock() -> None:
+    assert Traffic.find_cycle({"a": ["b"], "b": ["c"], "c": ["a"], "d": ["a"]}) == ["a", "b", "c"]
+    assert Traffic.find_cycle({"a": ["b"], "b": ["c"]}) == []
+
+
+@pytest.mark.parametrize("seed", range(12))
+def test_random_delays_never_break_the_release_order(seed: int) -> None:
+    """Many robots, random goals, random hold-ups: invariants hold and nobody shares a cell."""
+    rng = random.Random(seed)
+    free = np.ones((6, 8), dtype=bool)
+    free[2, 2:6] = False
+    cells = [tuple(map(int, c)) for c in np.argwhere(free)]
+    starts = rng.sample(cells, 6)
+    t = Traffic(free, horizon=3)
+    names = [f"r{i}" for i in range(len(starts))]
+    for rid, cell in zip(names, starts, strict=True):
+        t.place(rid, cell)
+    goals = rng.sample([c for c in cells if c not in starts], len(names))
+    for rid, goal in zip(names, goals, strict=True):
+        t.plan(rid, goal, 0)
+    where = dict(zip(names, starts, strict=True))
+    at = dict.fromkeys(names, 0)
+    released: dict[str, dict[int, tuple[int, int]]] = {r: {} for r in names}
+    for tick in range(300):
+        for rid, rel in t.release(tick).items():
+            for i, cell in enumerate(rel.cells):
+                released[rid][rel.first_index + i] = cell
+        for rid in names:
+            if rng.random() < 0.6 and at[rid] + 1 in released[rid]:
+                at[rid] += 1
+                where[rid] = released[rid][at[rid]]
+            t.report(rid, t.path_id(rid), at[rid])
+        assert check_invariants(t) == []
+        assert len(set(where.values())) == len(names)
+        assert Traffic.find_cycle(t.wait_for()) == []
+    assert all(t.arrived(r) for r in names)
