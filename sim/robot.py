@@ -78,8 +78,8 @@ class SimRobot:
         self.seq = 0
         self.hold_until_s = 0.0
         """Fault injection: the robot stands still until then (something in its way)."""
-        self.fault = ""
-        """Fault injection: a fault the robot cannot clear; it stops for good."""
+        self.faults: list[str] = []
+        """Fault injection: while not empty the robot stands still and reports a fault."""
 
     # ---------------------------------------------------------------- motion
     @property
@@ -102,16 +102,16 @@ class SimRobot:
                     self.load_id = self.action.load_id
                 elif self.action.kind == robot_link_pb2.ACTION_KIND_DROP:
                     self.load_id = ""
-        elif self.fault or (self.battery <= 0 and self.moving):
-            # An empty battery is a fault it cannot clear either.
-            self.fault = self.fault or "battery empty"
+        elif self.faults:
             # The contract: a robot in fault keeps no released path past its current target.
             for index in [i for i in self.waypoints if i > self.reached + 1]:
                 del self.waypoints[index]
             self.speed = 0.0
+            self.battery -= battery_model(self.spec.kind).idle(dt_s)
         elif t_s <= self.hold_until_s:
             self.speed = 0.0
-        elif not self.paused and self.moving:
+            self.battery -= battery_model(self.spec.kind).idle(dt_s)
+        elif not self.paused and self.moving and self.battery > 0:
             busy = True
             travelled = self._drive(start, dt_s)
         else:
@@ -192,7 +192,7 @@ class SimRobot:
     def state(self, t_s: float) -> robot_link_pb2.RobotState:
         """The state report for time t_s."""
         self.seq += 1
-        if self.fault:
+        if self.faults or (self.battery <= 0 and self.moving):
             mode = common_pb2.ROBOT_MODE_FAULT
         elif self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
             mode = common_pb2.ROBOT_MODE_ACTING
@@ -206,8 +206,9 @@ class SimRobot:
             robot_id=self.spec.id, stamp_s=t_s,
             pose=common_pb2.Pose(x=self.pose.x, y=self.pose.y, theta=self.pose.theta),
             speed_mps=self.speed, battery=self.battery, mode=mode, path_id=self.path_id,
-            waypoints_reached=self.reached, load_id=self.load_id, seq=self.seq,
-            faults=[self.fault] if self.fault else [])
+            waypoints_reached=self.reached, load_id=self.load_id, seq=self.seq)
+        if mode == common_pb2.ROBOT_MODE_FAULT:
+            msg.faults.extend(self.faults or ["battery empty"])
         if self.action is not None:
             msg.action_id = self.action.action_id
             msg.action_status = self.action.status

@@ -205,13 +205,13 @@ def _inject_faults(robots: list[SimRobot], t: float, options: SimOptions,
     """Hold some moving robots up for a while; break the chosen ones down for good."""
     chance = options.delays_per_hour * options.period_s / 3600.0
     for robot in robots:
-        if not robot.moving or robot.fault:
+        if not robot.moving or robot.faults:
             continue
         at = stops.get(robot.spec.id)
         in_aisle = all(math.hypot(s.pose.x - robot.pose.x, s.pose.y - robot.pose.y) >= 2.0
                        for s in floor.stations.values())
         if at is not None and t >= at and in_aisle:
-            robot.fault = "e-stop pressed (injected)"
+            robot.faults = ["e-stop pressed (injected)"]
             log.warning("robot %s stops for good at t=%.1f s", robot.spec.id, t)
         elif chance > 0 and t > robot.hold_until_s and rng.random() < chance:
             robot.hold_until_s = t + rng.uniform(5.0, 30.0)

@@ -17,6 +17,8 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 
+import numpy as np
+
 from fleet.coordinator.clock import Clock
 from fleet.coordinator.records import (
     Act,
@@ -556,7 +558,10 @@ class Coordinator:
         """Charge robots that need it, then let the dispatcher match ready tasks and robots."""
         jobs = self._ready_jobs(now)
         candidates = self._candidates()
-        free = [c for c in candidates if c.free_in_s <= 0]
+        # Only robots with no work at all may be sent to charge: a busy robot whose time
+        # estimate has run out is still busy, and its task must not be overwritten.
+        free = [c for c in candidates
+                if c.free_in_s <= 0 and self.robots[c.spec.id].work is None]
         if free:
             on_charger = {c.spec.id: s for c in free
                           for s in self._stations_at(self.robots[c.spec.id])
@@ -766,14 +771,43 @@ class Coordinator:
             if (robot.work is not None or not robot.connected or not robot.placed
                     or not self.traffic.arrived(rid) or not self._on_work_station(rid)):
                 continue
-            # Off a charger only to a parking place (chargers are for robots that need them);
-            # off any other station to a parking place, or to a free charger if none is left.
-            spot = self._free_parking(rid, chargers_too=not self._on_charger(rid))
-            if spot is None:
-                continue
-            robot.work = Work("", "park", [Go(spot, self.station_cells[spot],
-                                              f"park at {spot}")])
+            spot = self._free_parking(rid)
+            if spot is not None:
+                go = Go(spot, self.station_cells[spot], f"park at {spot}")
+            else:
+                cell = self._open_floor_cell(rid)
+                if cell is None:
+                    continue
+                go = Go("", cell, f"wait on the open floor at {cell}")
+            robot.work = Work("", "park", [go])
             self._advance(robot, now, now_step)
+
+    def _open_floor_cell(self, robot_id: str) -> Cell | None:
+        """The nearest free cell in the open (no station, all four neighbours drivable) that
+        nobody stands on or is heading for: where a robot waits when every rest place is
+        taken, rather than block a work station."""
+        free = self.grid.free
+        rows, cols = free.shape
+        stations = set(self.station_cells.values())
+        taken = {self.traffic.cell_of(rid) for rid, r in self.robots.items() if r.placed}
+        taken |= {step.cell for r in self.robots.values() if r.work is not None
+                  for step in (r.work.detour, *r.work.steps[r.work.index:])
+                  if isinstance(step, Go)}
+        distance = self.distances.get(self.traffic.cell_of(robot_id))
+        best: tuple[float, Cell] | None = None
+        for r, c in zip(*np.nonzero(np.isfinite(distance) & free), strict=True):
+            cell = (int(r), int(c))
+            if cell in stations or cell in taken:
+                continue
+            around = [(cell[0] + dr, cell[1] + dc) for dr, dc in ((1, 0), (-1, 0), (0, 1),
+                                                                  (0, -1))]
+            if any(not (0 <= a < rows and 0 <= b < cols) or not free[a, b] or (a, b) in stations
+                   for a, b in around):
+                continue
+            key = (float(distance[cell]), cell)
+            if best is None or key < best:
+                best = key
+        return None if best is None else best[1]
 
     def _make_way(self, robot: RobotRecord, work: Work, now: float) -> None:
         """Leave a work station for a parking place before going on with the work."""
@@ -786,19 +820,13 @@ class Coordinator:
         work.detour = Go(spot, self.station_cells[spot], f"make way at {spot}")
         work.blocked_since_s = None
 
-    def _on_charger(self, robot_id: str) -> bool:
-        cell = self.traffic.cell_of(robot_id)
-        return any(c == cell and self.floor.stations[s].kind is StationKind.CHARGER
-                   for s, c in self.station_cells.items())
-
     def _on_work_station(self, robot_id: str) -> bool:
         cell = self.traffic.cell_of(robot_id)
         here = [s for s, c in self.station_cells.items() if c == cell]
         return bool(here) and not any(self.floor.stations[s].kind in _REST_KINDS for s in here)
 
-    def _free_parking(self, robot_id: str, chargers_too: bool = True) -> str | None:
-        """The nearest parking place nobody stands on or is heading for; with
-        `chargers_too`, a free charger when no parking place is left."""
+    def _free_parking(self, robot_id: str) -> str | None:
+        """The nearest parking place or charger nobody stands on or is heading for."""
         taken = {step.station_id for r in self.robots.values() if r.work is not None
                  for step in (r.work.detour, *r.work.steps[r.work.index:])
                  if isinstance(step, Go)}
@@ -807,8 +835,6 @@ class Coordinator:
         spots = [s.id for s in self.floor.stations.values()
                  if s.kind in _REST_KINDS and s.id not in taken
                  and self.station_cells[s.id] not in occupied]
-        if not spots and chargers_too:
-            spots = [s for s in self._free_chargers() if s not in taken]
         if not spots:
             if robot_id not in self._no_rest_place:
                 self._no_rest_place.add(robot_id)

@@ -5,8 +5,9 @@ Each robot's plan is a list of visits (cell, planned steps). Waypoint k of a pat
 table when its robot reaches the next cell. A visit is released to its robot only when no
 visit planned in the same cell before it is still open: a robot enters a cell only after
 every robot planned there earlier has left (the action-dependency ordering of Hönig et al.,
-RA-L 2019). Planned times only order the visits, so a robot that runs late makes others
-wait; it never makes them collide. Together with the planner's one-step gap between
+RA-L 2019), and a released visit is committed so that no later plan can come before it.
+Planned times only order the visits, so a robot that runs late makes others wait; it never
+makes them collide. Together with the planner's one-step gap between
 occupants, two robots' centres are never closer than one cell.
 """
 

@@ -160,9 +160,12 @@ def test_unstarted_task_moves_to_another_robot_when_its_robot_faults(
     def fault_near(reply: simulation_pb2.AdvanceReply) -> None:
         t[0] += 0.5
         if not faulted_at:
-            # For good: the coordinator keeps only its own cells and routes others around.
-            robots[0].fault = "drive motor overcurrent"
+            robots[0].faults = ["drive motor overcurrent"]
             faulted_at.append(t[0])
+        elif t[0] >= 20.0:
+            # Cleared: it drives to the end of what was released to it (traffic keeps those
+            # cells for it), stops and leaves the aisle; the other robot goes on.
+            robots[0].faults = []
 
     run(small_server, robots, [move("job", "in-1", "out-1")], each_tick=fault_near)
     log = events(small_server, "job")

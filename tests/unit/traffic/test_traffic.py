@@ -187,3 +187,26 @@ def test_random_delays_never_break_the_release_order(seed: int) -> None:
         assert len(set(where.values())) == len(names)
         assert Traffic.find_cycle(t.wait_for()) == []
     assert all(t.arrived(r) for r in names)
+
+
+def test_a_later_plan_never_enters_a_cell_already_released_to_another_robot() -> None:
+    free = grid("""
+        @@@.@@@
+        .......
+        @@@.@@@
+    """)
+    t = Traffic(free)
+    t.place("a", (1, 0))
+    t.place("b", (2, 3))
+    # a is planned and released through the crossing (1, 3) at step 3; b is planned after
+    # that and crosses it at step 1, before a. b runs late: it must still wait for a to be
+    # through, since a may drive into what was released to it at any time.
+    t.plan("a", (1, 6), 0)
+    early = t.release(0)
+    t.plan("b", (0, 3), 0)
+    history = drive(t, {"a": (1, 0), "b": (2, 3)}, 60, slow={"b": 5}, already=early)
+    for before, after in itertools.pairwise(history):
+        assert after["a"] != after["b"]
+        assert after["a"] == before["a"] or after["a"] != before["b"]
+        assert after["b"] == before["b"] or after["b"] != before["a"]
+    assert history[-1] == {"a": (1, 6), "b": (0, 3)}
