@@ -90,8 +90,8 @@ async def _run_line(floor: FloorMap, line: Line, dispatcher: Dispatcher, seed: i
             await server.stop(0.5)
             coordinator.store.close()
     if result.check is not None and not result.check.ok:
-        print(f"  warning: {len(result.check.collisions)} collisions in the trajectory log",
-              file=sys.stderr)
+        print(f"  warning: {len(result.check.collisions)} collisions in the trajectory log: "
+              f"{result.check.collisions[:3]}", file=sys.stderr)
     return coordinator, result.utilization
 
 

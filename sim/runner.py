@@ -25,7 +25,7 @@ from typing import Protocol
 import grpc
 
 from fleet.floor import FloorMap
-from fleet.model import InvalidInputError
+from fleet.model import InvalidInputError, RobotKind
 from fleet.v1 import (
     fleet_pb2,
     fleet_pb2_grpc,
@@ -198,17 +198,19 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                 await asyncio.sleep(0.2)
         if options.ros:
             await _wait_registered(fleet_pb2_grpc.FleetStub(channel), links, robots)
+        # Fixed welders belong to their cell (behind its fence) and never move: not logged.
+        mobile = [r for r in robots if r.spec.kind is not RobotKind.FIXED_WELDER]
         with TrajectoryLog(log_path, options.map_path,
-                           [(r.spec.id, r.spec.radius_m, r.spec.max_speed_mps) for r in robots],
+                           [(r.spec.id, r.spec.radius_m, r.spec.max_speed_mps) for r in mobile],
                            seed=options.seed, floor=floor.name) as trajlog:
-            trajlog.write(t, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta) for r in robots})
+            trajlog.write(t, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta) for r in mobile})
             while t < options.time_limit_s:
                 for k in range(substeps):
                     ts = t + (k + 1) * dt
                     for robot in robots:
                         robot.tick(ts, dt)
                     trajlog.write(ts, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta)
-                                       for r in robots})
+                                       for r in mobile})
                 t = round(t + options.period_s, 6)
                 # A restart is due at its time, but happens while the robot is driving, so
                 # that it always interrupts a path.

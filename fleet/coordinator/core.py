@@ -38,8 +38,11 @@ from fleet.dispatch import (
     Job,
     OptimalDispatcher,
     capable,
+    cell_backlogs,
+    cell_of,
     estimate,
     mission_tails,
+    part_seconds,
     plan_charging,
 )
 from fleet.floor import FloorMap, OccupancyGrid, Station, StationKind, rasterize
@@ -600,6 +603,11 @@ class Coordinator:
         start delay over), whose part is in place and whose destination has room."""
         jobs: list[Job] = []
         holding = self._holding()
+        backlog = cell_backlogs([
+            (t.task.dropoff, part_seconds(r.mission.tasks, t.task))
+            for r in self.missions.values() if not r.state.finished
+            for t in r.tasks.values() if t.state is TaskState.PENDING
+            and t.task.kind is TaskKind.TRANSPORT and self._holds(t.task.dropoff)])
         for record in self.missions.values():
             mission = record.mission
             if record.state.finished or (mission.release_s or 0.0) > now:
@@ -625,9 +633,16 @@ class Coordinator:
                         continue
                     holding[t.dropoff] = holding.get(t.dropoff, 0) + 1
                 first = t.pickup if t.kind is TaskKind.TRANSPORT else t.cell
+                cell = cell_of(mission.tasks, t, self._holds)
+                own = part_seconds(mission.tasks, t) if (
+                    t.kind is TaskKind.TRANSPORT and t.dropoff == cell) else 0.0
                 jobs.append(Job(mission.id, t, mission.priority, mission.deadline_s,
-                                record.order, first, ready_s, self._tail(record, t.id)))
+                                record.order, first, ready_s, self._tail(record, t.id),
+                                backlog.get(cell, 0.0) - own))
         return jobs
+
+    def _holds(self, station_id: str) -> bool:
+        return self.floor.stations[station_id].kind in _HOLDING_KINDS
 
     def _holding(self) -> dict[str, int]:
         """Loads at each station plus the transports on their way to drop one there."""
@@ -667,7 +682,10 @@ class Coordinator:
                                          0.0, battery))
             elif not robot.work.parking and robot.work.detour is None:
                 free_in_s, cell, after = self._remaining(robot, robot.work)
-                out.append(Candidate(robot.spec, robot.home_station, cell, free_in_s, after))
+                # A robot that will need a charger next gets nothing queued.
+                if after >= battery_model(robot.spec.kind).go_charge_below:
+                    out.append(Candidate(robot.spec, robot.home_station, cell, free_in_s,
+                                         after))
         return out
 
     def _cell(self, robot: RobotRecord) -> Cell:

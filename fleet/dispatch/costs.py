@@ -8,8 +8,12 @@ from dataclasses import dataclass
 from fleet.dispatch.travel import Travel
 from fleet.model import RobotKind, RobotSpec, Task, TaskKind, battery_model
 
-__all__ = ["CostWeights", "TaskEstimate", "affordable", "cell_backlogs", "cell_of", "estimate",
-           "mission_tails", "part_seconds", "tail_s"]
+DETOUR = 1.3
+"""Planned metres are multiplied by this for battery checks: real paths wait, detour and make
+way, and a robot must never be stranded by an optimistic estimate."""
+
+__all__ = ["DETOUR", "CostWeights", "TaskEstimate", "affordable", "cell_backlogs", "cell_of",
+           "estimate", "mission_tails", "part_seconds", "tail_s"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -19,9 +23,9 @@ class CostWeights:
     priority_s: float = 300.0
     """Seconds of travel one level of mission priority is worth."""
     lateness: float = 3.0
-    """Cost per second a mission is expected to finish after its deadline."""
+    """Cost per second a robot makes the mission later than the best robot for it would."""
     urgency: float = 0.5
-    """Bonus per second of deadline slack below `urgency_horizon_s`."""
+    """Bonus per second of deadline slack below `urgency_horizon_s` (and per second late)."""
     urgency_horizon_s: float = 900.0
     tail: float = 0.5
     """Bonus per second of mission work left after the task: the longest chain goes first,
@@ -76,9 +80,9 @@ def affordable(spec: RobotSpec, battery: float, approach_m: float, work: TaskEst
     model = battery_model(spec.kind)
     if spec.kind is RobotKind.FIXED_WELDER:
         return True, battery
-    after = (battery - model.drive(approach_m + work.drive_m) - model.idle(work.handling_s)
-             - model.weld(work.weld_s))
-    home = model.drive(travel.to_charger_m(work.end_station))
+    after = (battery - model.drive(DETOUR * (approach_m + work.drive_m))
+             - model.idle(work.handling_s) - model.weld(work.weld_s))
+    home = model.drive(DETOUR * travel.to_charger_m(work.end_station))
     return after - home >= model.reserve, after
 
 

@@ -27,7 +27,7 @@ import numpy as np
 import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
-from fleet.dispatch.costs import CostWeights, affordable, estimate
+from fleet.dispatch.costs import DETOUR, CostWeights, affordable, estimate
 from fleet.dispatch.nearest import Assignment, Candidate, Job, assign_nearest, capable
 from fleet.dispatch.travel import Travel
 from fleet.model import RobotKind, battery_model
@@ -155,9 +155,9 @@ class OptimalDispatcher:
                       else np.zeros(m))
             metres = np.where(fixed, 0.0, metres)
             # Battery: the job, then the way to a charger, must leave the reserve.
-            after = (battery - per_m * (metres + work.drive_m) - per_idle * work.handling_s
-                     - per_weld_s * work.weld_s)
-            home = per_m * travel.to_charger_m(work.end_station)
+            after = (battery - per_m * DETOUR * (metres + work.drive_m)
+                     - per_idle * work.handling_s - per_weld_s * work.weld_s)
+            home = per_m * DETOUR * travel.to_charger_m(work.end_station)
             ok = able & np.isfinite(metres) & ((after - home >= reserve) | fixed)
             if not ok.any():
                 continue
@@ -165,13 +165,17 @@ class OptimalDispatcher:
             approach = np.maximum(arrive, job.ready_in_s)
             work_s = work.drive_m / speed + work.handling_s + work.weld_s
             fastest = work.drive_m / speed[able].max() + work.handling_s + work.weld_s
-            late = urgency = np.zeros(m)
+            late = np.zeros(m)
+            urgency = 0.0
             if job.deadline_s is not None:
+                # Lateness counts only as far as robots differ (the job is as late whoever
+                # does it); how late it already runs is a bonus for doing it now: with more
+                # jobs than robots, the one closest to (or furthest past) its deadline first.
                 late = w.lateness * np.maximum(0.0, now_s + approach + work_s + job.tail_s
                                                - job.deadline_s)
-                slack = job.deadline_s - (now_s + work_s + job.tail_s)
-                urgency = w.urgency * np.clip(w.urgency_horizon_s - slack, 0.0,
-                                              w.urgency_horizon_s)
+                late = late - (late[ok].min() if ok.any() else 0.0)
+                slack = job.deadline_s - (now_s + fastest + job.tail_s)
+                urgency = w.urgency * max(0.0, w.urgency_horizon_s - slack)
             inf = np.where(ok, 0.0, np.inf)
             t.approach[i] = arrive + inf
             t.wait[i] = approach - arrive
