@@ -12,6 +12,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 
+from fleet.api.convert import mission_to_spec
 from fleet.floor import FloorMap, StationKind
 from fleet.model import (
     Mission,
@@ -105,19 +106,4 @@ def make_line(floor: FloorMap, *, variants: int, agvs: int, mobile_welders: int,
 
 def to_wire(mission: Mission) -> missions_pb2.MissionSpec:
     """The mission as a planner submits it."""
-    spec = missions_pb2.MissionSpec(mission_id=mission.id, priority=mission.priority,
-                                    deadline_s=mission.deadline_s or 0.0,
-                                    release_s=mission.release_s or 0.0,
-                                    labels=mission.labels)
-    for t in mission.tasks:
-        out = spec.tasks.add(task_id=t.id, depends_on=list(t.depends_on),
-                             start_delay_s=t.delay_s)
-        if t.kind is TaskKind.TRANSPORT:
-            out.transport.CopyFrom(missions_pb2.TransportTask(
-                pickup_station=t.pickup, dropoff_station=t.dropoff, load_id=t.load_id,
-                mass_kg=t.mass_kg))
-        else:
-            out.weld.CopyFrom(missions_pb2.WeldTask(cell_station=t.cell, program=t.program,
-                                                    duration_s=t.duration_s,
-                                                    part_load_id=t.load_id))
-    return spec
+    return mission_to_spec(mission)

@@ -39,6 +39,7 @@ __all__ = [
     "floor_to_wire",
     "mission_from_wire",
     "mission_state_from_wire",
+    "mission_to_spec",
     "mission_to_wire",
     "robot_to_wire",
     "spec_from_wire",
@@ -224,6 +225,16 @@ def mission_state_from_wire(value: int) -> MissionState:
         raise InvalidInputError(f"states contains {value}, not a mission state",
                                 field="states", value=value)
     return state  # type: ignore[no-any-return]
+
+
+def mission_to_spec(mission: Mission) -> missions_pb2.MissionSpec:
+    """A domain mission as a planner submits it (the inverse of `mission_from_wire`)."""
+    spec = missions_pb2.MissionSpec(mission_id=mission.id, priority=mission.priority,
+                                    deadline_s=mission.deadline_s or 0.0,
+                                    release_s=mission.release_s or 0.0,
+                                    labels=mission.labels)
+    spec.tasks.extend(_task_spec(t) for t in mission.tasks)
+    return spec
 
 
 def _task_spec(task: Task) -> missions_pb2.TaskSpec:
