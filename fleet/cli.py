@@ -49,6 +49,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
     _dispatcher_option(s)
+    s.add_argument("--ros", action="store_true",
+                   help="also run the ROS 2 bridge in this process (needs fleet[ros])")
+    _bridge_options(s)
 
     s = sub.add_parser("sim", parents=[common], help="simulate a fleet finishing missions")
     s.add_argument("--map", default="plant")
@@ -62,11 +65,20 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=float, default=6 * 3600.0,
                    help="stop after this many simulated seconds")
     s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--ros", action="store_true",
+                   help="robots are ROS 2 nodes' topics relayed by a bridge (needs fleet[ros]); "
+                   "without --server the bridge runs in this process")
     s.add_argument("--delays", type=float, default=0.0, metavar="PER_HOUR",
                    help="hold moving robots up 5-30 s, this often per robot-hour")
     s.add_argument("--stop", action="append", default=[], metavar="ROBOT@SECONDS",
                    help="break a robot down for good once it drives in an aisle after this time")
     _dispatcher_option(s)
+    s.add_argument("--restart-robot", action="append", default=[], metavar="ID@SECONDS",
+                   help="fault injection: restart this robot's driver at this simulated time")
+
+    s = sub.add_parser("ros-bridge", help="relay ROS 2 robots to a coordinator (needs fleet[ros])")
+    s.add_argument("--server", default="127.0.0.1:50051", help="the coordinator, HOST:PORT")
+    _bridge_options(s)
 
     s = sub.add_parser("check-log", parents=[common], help="check a trajectory log for collisions")
     s.add_argument("log")
@@ -116,6 +128,38 @@ def _dispatcher_option(s: argparse.ArgumentParser) -> None:
     s.add_argument("--dispatcher", choices=("optimal", "nearest"), default="optimal",
                    help="optimal: Hungarian assignment with queues, deadlines, batteries "
                         "(default); nearest: the greedy nearest-free-robot baseline")
+def _bridge_options(s: argparse.ArgumentParser) -> None:
+    s.add_argument("--robots-file", metavar="FILE",
+                   help="ROS robots known in advance (YAML: robots: [robot_info, ...])")
+    s.add_argument("--no-discover", action="store_true",
+                   help="relay only the robots of --robots, do not look for robot_info topics")
+    s.add_argument("--silence-timeout", type=float, default=3.0, metavar="SECONDS",
+                   help="close a ROS robot's stream after this long without odometry")
+    s.add_argument("--ros-executor", choices=("events", "single"), default="events",
+                   help="rclpy executor of the bridge's node (default: events, the faster)")
+
+
+def _bridge(args: argparse.Namespace, target: str,  # type: ignore[no-untyped-def]
+            silence_timeout_s: float | None = None):
+    """A RosBridge for these arguments; a plain error if the ROS extra is missing."""
+    try:
+        from fleet.ros.bridge import BridgeOptions, RosBridge, load_robots_file
+    except ImportError as err:
+        raise OSError(f"the ROS 2 bridge needs rclpy: pip install 'fleet[ros]' or source a "
+                      f"ROS 2 installation ({err})") from err
+    from fleet.model import InvalidInputError
+
+    path = getattr(args, "robots_file", None)
+    try:
+        robots = load_robots_file(path) if path else ()
+    except ValueError as err:
+        raise InvalidInputError(str(err), field="robots-file", value=path) from err
+    if silence_timeout_s is None:
+        silence_timeout_s = float(getattr(args, "silence_timeout", 3.0))
+    return RosBridge(BridgeOptions(
+        target=target, robots=robots, discover=not getattr(args, "no_discover", False),
+        silence_timeout_s=silence_timeout_s,
+        executor=getattr(args, "ros_executor", "events")))
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -128,6 +172,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_serve(args))
         if args.command == "sim":
             return asyncio.run(_sim(args))
+        if args.command == "ros-bridge":
+            return asyncio.run(_ros_bridge(args))
         if args.command == "check-log":
             return _check_log(args)
         if args.command == "map":
@@ -174,13 +220,20 @@ async def _serve(args: argparse.Namespace) -> int:
     coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock, args.dispatcher)
     server = create_server(coordinator, args.address)
     await server.start()
+    bridge = None
+    if args.ros:
+        bridge = _bridge(args, f"127.0.0.1:{server.port}")
+        await bridge.start()
     print(f"fleet: serving {coordinator.floor.name} on port {server.port} "
-          f"({'simulated' if args.sim_clock else 'wall'} clock, store {args.db})", flush=True)
+          f"({'simulated' if args.sim_clock else 'wall'} clock, store {args.db}"
+          f"{', ROS 2 bridge' if bridge else ''})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if bridge is not None:
+        await bridge.stop()
     await server.stop()
     coordinator.store.close()
     return 0
@@ -237,14 +290,30 @@ async def _sim(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"fleet: --stop {item!r}: expected ROBOT@SECONDS", file=sys.stderr)
             return 2
+    restarts = []
+    for item in args.restart_robot:
+        robot_id, _, when = item.partition("@")
+        try:
+            restarts.append((robot_id, float(when)))
+        except ValueError:
+            print(f"fleet: --restart-robot {item!r}: expected ID@SECONDS", file=sys.stderr)
+            return 2
     options = SimOptions(target=target, map_path=map_file, log_path=args.log,
                          time_limit_s=args.time_limit, seed=args.seed,
-                         delays_per_hour=args.delays, stops=tuple(stops))
+                         delays_per_hour=args.delays, stops=tuple(stops), ros=args.ros,
+                         restarts=tuple(restarts))
+    bridge = None
     try:
+        if args.ros and args.server is None:
+            # Lockstep robots speak once per tick: a slow planning step is not silence.
+            bridge = _bridge(args, target, silence_timeout_s=30.0)
+            await bridge.start()
         with _progress_bar(len(scenario.missions),
                            sys.stderr.isatty() and not args.no_progress) as update:
             result = await run_simulation(floor, scenario, options, update)  # type: ignore[arg-type]
     finally:
+        if bridge is not None:
+            await bridge.stop()
         if server is not None:
             await server.stop(0.5)
         if coordinator is not None:
@@ -256,6 +325,24 @@ async def _sim(args: argparse.Namespace) -> int:
         plot_run(result.log_path, args.plot, floor_yaml=map_file)
         print(f"picture           {args.plot}")
     return 0 if result.ok else 1
+
+
+async def _ros_bridge(args: argparse.Namespace) -> int:
+    bridge = _bridge(args, args.server)
+    await bridge.start()
+    print(f"fleet: ROS 2 bridge relaying robots to {args.server}", flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    stats = bridge.stats
+    await bridge.stop()
+    print(f"fleet: bridge stopped: {stats.states_forwarded} states forwarded, "
+          f"{stats.commands_published} commands published, {stats.registrations} "
+          f"registrations, {stats.restarts} robot restarts, {stats.silent_closes} silent "
+          f"robots, dropped {dict(stats.dropped)}", flush=True)
+    return 0
 
 
 def _check_log(args: argparse.Namespace) -> int:

@@ -1,5 +1,7 @@
-"""A simulated robot: kinematics plus a RobotLink client, exactly as a robot driver would connect.
+"""A simulated robot's kinematics and command handling, apart from any transport.
 
+`sim.grpc_link` connects it to the coordinator over gRPC RobotLink and `sim.ros_link` as a
+ROS 2 robot; both hand it the RobotLink command messages and report its `state`.
 The robot keeps to the contract: it drives only along released waypoints (never past the last
 one), keeps to their times when early, reports its state once per control tick, and keeps the
 outcome of its last action across reconnections.
@@ -7,25 +9,13 @@ outcome of its last action across reconnections.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-import logging
 import math
-from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-import grpc
-
-from fleet.model import Pose, RobotKind, RobotSpec, battery_model
-from fleet.v1 import common_pb2, robot_link_pb2, robot_link_pb2_grpc
+from fleet.model import Pose, RobotSpec, battery_model
+from fleet.v1 import common_pb2, robot_link_pb2
 
 __all__ = ["SimRobot"]
-
-log = logging.getLogger(__name__)
-
-_KIND_TO_WIRE = {RobotKind.AGV: common_pb2.ROBOT_KIND_AGV,
-                 RobotKind.MOBILE_WELDER: common_pb2.ROBOT_KIND_MOBILE_WELDER,
-                 RobotKind.FIXED_WELDER: common_pb2.ROBOT_KIND_FIXED_WELDER}
 
 
 @dataclass(slots=True)
@@ -46,18 +36,8 @@ class _Action:
     status: common_pb2.ActionStatus = common_pb2.ACTION_STATUS_RUNNING
 
 
-@dataclass(slots=True)
-class _Link:
-    call: grpc.aio.StreamStreamCall[robot_link_pb2.RobotUpdate, robot_link_pb2.RobotCommand]
-    outbox: asyncio.Queue[robot_link_pb2.RobotUpdate | None]
-    received: list[robot_link_pb2.RobotCommand] = field(default_factory=list)
-    last_seq: int = 0
-    reader: asyncio.Task[None] | None = None
-    broken: bool = False
-
-
 class SimRobot:
-    """One simulated robot; `tick` moves it, `send_state` reports, commands arrive in between."""
+    """One simulated robot; `tick` moves it, `apply` takes a command, `state` reports."""
 
     ACTION_TIME_S = {robot_link_pb2.ACTION_KIND_PICK: 20.0,
                      robot_link_pb2.ACTION_KIND_DROP: 20.0}
@@ -74,7 +54,6 @@ class SimRobot:
         self.load_id = ""
         self.paused = False
         self.busy_s = 0.0
-        self.link: _Link | None = None
         self.seq = 0
         self.hold_until_s = 0.0
         """Fault injection: the robot stands still until then (something in its way)."""
@@ -216,82 +195,10 @@ class SimRobot:
                 self.action.duration_s, 1e-9)
         return msg
 
-    # ---------------------------------------------------------------- the link
-    @property
-    def connected(self) -> bool:
-        """True while the stream is up."""
-        return self.link is not None and not self.link.broken
+    def reboot(self) -> None:
+        """The robot's driver restarts: it forgets its path, action and pause, and stands.
 
-    async def connect(self, stub: robot_link_pb2_grpc.RobotLinkStub) -> bool:
-        """Register and open the stream; False if the coordinator refused or is away."""
-        await self.disconnect()
-        spec = self.spec
-        req = robot_link_pb2.RegisterRequest(
-            robot_id=spec.id, kind=_KIND_TO_WIRE[spec.kind],
-            footprint_radius_m=spec.radius_m, max_speed_mps=spec.max_speed_mps,
-            pose=common_pb2.Pose(x=self.pose.x, y=self.pose.y, theta=self.pose.theta))
-        if spec.transport is not None:
-            req.transport.max_payload_kg = spec.transport.max_payload_kg
-        if spec.weld is not None:
-            req.weld.programs.extend(sorted(spec.weld.programs))
-        try:
-            reply = await stub.Register(req, timeout=5.0)
-        except grpc.aio.AioRpcError as err:
-            log.info("robot %s: register failed: %s %s", spec.id, err.code(), err.details())
-            return False
-        outbox: asyncio.Queue[robot_link_pb2.RobotUpdate | None] = asyncio.Queue()
-        outbox.put_nowait(robot_link_pb2.RobotUpdate(hello=robot_link_pb2.Hello(
-            robot_id=spec.id, session_id=reply.session_id)))
-
-        async def updates() -> AsyncIterator[robot_link_pb2.RobotUpdate]:
-            while True:
-                item = await outbox.get()
-                if item is None:
-                    return
-                yield item
-
-        link = _Link(call=stub.Connect(updates()), outbox=outbox)
-        link.reader = asyncio.create_task(self._read(link))
-        self.link = link
-        return True
-
-    async def _read(self, link: _Link) -> None:
-        try:
-            async for command in link.call:
-                link.received.append(command)
-                link.last_seq = command.seq
-        except grpc.aio.AioRpcError as err:
-            if err.code() != grpc.StatusCode.CANCELLED:
-                log.info("robot %s: stream closed: %s %s", self.spec.id, err.code(),
-                         err.details())
-        finally:
-            link.broken = True
-
-    def send_state(self, t_s: float) -> None:
-        """Queue this tick's state report."""
-        if self.connected:
-            assert self.link is not None
-            self.link.outbox.put_nowait(robot_link_pb2.RobotUpdate(state=self.state(t_s)))
-
-    def take_commands(self) -> None:
-        """Apply every command received so far, in order."""
-        if self.link is not None:
-            received, self.link.received = self.link.received, []
-            for command in received:
-                self.apply(command)
-
-    def has_received(self, seq: int) -> bool:
-        """True once the command numbered `seq` has arrived (or the stream is gone)."""
-        return self.link is None or self.link.broken or self.link.last_seq >= seq
-
-    async def disconnect(self) -> None:
-        """Close the stream."""
-        link, self.link = self.link, None
-        if link is None:
-            return
-        link.outbox.put_nowait(None)
-        link.call.cancel()
-        if link.reader is not None:
-            link.reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await link.reader
+        It stays where it is, with its load and battery.
+        """
+        self.path_id, self.waypoints, self.reached = "", {}, 0
+        self.action, self.paused, self.speed, self.seq = None, False, 0.0, 0

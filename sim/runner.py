@@ -1,4 +1,4 @@
-"""Running a simulation: robots, missions and the coordinator's clock in lockstep over gRPC.
+"""Running a simulation: robots, missions and the coordinator's clock in lockstep.
 
 Every control tick (`period_s` of simulated time) the robots move in `dt_s` sub-steps (each
 logged), report their state, and the simulator advances the coordinator's clock with
@@ -6,6 +6,9 @@ SimClock.Advance, then waits for every command of that step to reach its robot b
 on. Nothing depends on real time, so a run is repeatable with the same seed. If the
 coordinator goes away, the robots finish their released paths and stop, and the simulator
 keeps trying until it is back; robots register again once they stand still.
+
+Robots connect over gRPC RobotLink (`sim.grpc_link`) or, with `ros=True`, as ROS 2 robots
+(`sim.ros_link`) that a `fleet ros-bridge` relays to the coordinator.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ import random
 import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import grpc
 
 from fleet.floor import FloorMap
 from fleet.model import InvalidInputError, RobotKind
 from fleet.v1 import (
+    fleet_pb2,
+    fleet_pb2_grpc,
     missions_pb2,
     missions_pb2_grpc,
     robot_link_pb2_grpc,
@@ -30,6 +36,7 @@ from fleet.v1 import (
     simulation_pb2_grpc,
 )
 from sim.check import CheckReport, check_log
+from sim.grpc_link import GrpcLink
 from sim.robot import SimRobot
 from sim.scenario import Scenario
 from sim.trajlog import TrajectoryLog
@@ -56,6 +63,45 @@ class SimOptions:
     stops: tuple[tuple[str, float], ...] = ()
     """Fault injection: robots that break down for good, at the first moment at or after
     the given time when they are driving in an aisle (at least 2 m from every station)."""
+    ros: bool = False
+    """Robots are ROS 2 robots (a bridge relays them) instead of gRPC clients."""
+    ros_domain_id: int | None = None
+    restarts: tuple[tuple[str, float], ...] = ()
+    """Fault injection: (robot id, simulated seconds) after which that robot's driver
+    restarts, at the first moment it is driving."""
+
+
+class Link(Protocol):
+    """How one simulated robot reaches the coordinator (`GrpcLink`, `RosLink`)."""
+
+    @property
+    def connected(self) -> bool:
+        """True while connected."""
+        ...
+
+    async def connect(self) -> bool:
+        """Connect (again); False if that failed."""
+        ...
+
+    def send_state(self, t_s: float) -> None:
+        """Report the robot's state at t_s."""
+        ...
+
+    def take_commands(self) -> None:
+        """Apply every command received so far."""
+        ...
+
+    def has_received(self, seq: int) -> bool:
+        """True once the command numbered seq (or a later one) has arrived."""
+        ...
+
+    async def restart(self) -> None:
+        """The robot's driver restarts."""
+        ...
+
+    async def disconnect(self) -> None:
+        """Disconnect."""
+        ...
 
 
 @dataclass(slots=True)
@@ -118,6 +164,15 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
     missions = missions_pb2_grpc.MissionsStub(channel)
     clock = simulation_pb2_grpc.SimClockStub(channel)
     robots = [SimRobot(spec, pose) for spec, pose in scenario.robots]
+    ros_robots = None
+    links: list[Link]
+    if options.ros:
+        from sim.ros_link import RosRobots
+        ros_robots = RosRobots(options.ros_domain_id)
+        links = [ros_robots.link(r) for r in robots]
+    else:
+        links = [GrpcLink(r, link) for r in robots]
+    restarts = sorted(options.restarts, key=lambda r: r[1])
     log_path = options.log_path or tempfile.mkstemp(prefix="fleet-sim-", suffix=".jsonl")[1]
     result = SimResult(robots=len(robots), log_path=log_path)
     pending = sorted(scenario.missions, key=lambda m: m[0])
@@ -130,13 +185,19 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
     if unknown:
         raise InvalidInputError(f"stop names robots not in the fleet: {unknown}",
                                 field="stop", value=unknown)
+    unknown = sorted({robot_id for robot_id, _ in restarts} - {r.spec.id for r in robots})
+    if unknown:
+        raise InvalidInputError(f"restart names robots not in the fleet: {unknown}",
+                                field="restart_robot", value=unknown)
     first_submit: float | None = None
     up = True
     try:
         await channel.channel_ready()
-        for robot in robots:
-            while not await robot.connect(link):
+        for robot_link in links:
+            while not await robot_link.connect():
                 await asyncio.sleep(0.2)
+        if options.ros:
+            await _wait_registered(fleet_pb2_grpc.FleetStub(channel), links, robots)
         # Fixed welders belong to their cell (behind its fence) and never move: not logged.
         mobile = [r for r in robots if r.spec.kind is not RobotKind.FIXED_WELDER]
         with TrajectoryLog(log_path, options.map_path,
@@ -151,6 +212,15 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                     trajlog.write(ts, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta)
                                        for r in mobile})
                 t = round(t + options.period_s, 6)
+                # A restart is due at its time, but happens while the robot is driving, so
+                # that it always interrupts a path.
+                for due in [r for r in restarts if r[1] <= t]:
+                    robot_id = due[0]
+                    for robot, robot_link in zip(robots, links, strict=True):
+                        if robot.spec.id == robot_id and robot.moving:
+                            log.warning("robot %s restarts at t=%.1f s", robot_id, t)
+                            await robot_link.restart()
+                            restarts.remove(due)
                 _inject_faults(robots, t, options, faults, stops, floor)
                 try:
                     while pending and pending[0][0] <= t:
@@ -159,11 +229,11 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                         pending.pop(0)
                         result.submitted += 1
                         first_submit = t if first_submit is None else first_submit
-                    for robot in robots:
-                        if not robot.connected and not robot.moving:
-                            await robot.connect(link)
-                    for robot in robots:
-                        robot.send_state(t)
+                    for robot, robot_link in zip(robots, links, strict=True):
+                        if not robot_link.connected and not robot.moving:
+                            await robot_link.connect()
+                    for robot_link in links:
+                        robot_link.send_state(t)
                     reply = await clock.Advance(simulation_pb2.AdvanceRequest(time_s=t),
                                                 timeout=30.0)
                     if not up:
@@ -181,9 +251,9 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                         up = False
                     await asyncio.sleep(0.05)
                     continue
-                await _wait_commands(robots, dict(reply.last_command_seq))
-                for robot in robots:
-                    robot.take_commands()
+                await _wait_commands(links, robots, dict(reply.last_command_seq))
+                for robot_link in links:
+                    robot_link.take_commands()
                 if progress is not None:
                     progress(result.submitted - reply.open_missions, len(scenario.missions), t)
                 if not pending and reply.open_missions == 0:
@@ -193,9 +263,11 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
         busy = sum(r.busy_s for r in robots)
         result.utilization = busy / (len(robots) * t) if robots and t > 0 else 0.0
     finally:
-        for robot in robots:
-            await robot.disconnect()
+        for robot_link in links:
+            await robot_link.disconnect()
         await channel.close()
+        if ros_robots is not None:
+            ros_robots.close()
     result.check = check_log(log_path, map_path=options.map_path)
     return result
 
@@ -226,12 +298,33 @@ async def _submit(stub: missions_pb2_grpc.MissionsStub, spec: missions_pb2.Missi
             raise
 
 
-async def _wait_commands(robots: list[SimRobot], last_seq: dict[str, int]) -> None:
+async def _wait_commands(links: list[Link], robots: list[SimRobot],
+                         last_seq: dict[str, int]) -> None:
     for _ in range(20000):
-        if all(r.has_received(last_seq.get(r.spec.id, 0)) for r in robots):
+        if all(link.has_received(last_seq.get(r.spec.id, 0))
+               for link, r in zip(links, robots, strict=True)):
             return
         await asyncio.sleep(0.0005)
     log.warning("commands of this step did not all arrive in time")
+
+
+async def _wait_registered(stub: fleet_pb2_grpc.FleetStub, links: list[Link],
+                           robots: list[SimRobot], timeout_s: float = 60.0) -> None:
+    """Wait until the bridge has registered every robot, so the run starts with all of them."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout_s
+    want = {r.spec.id for r in robots}
+    t = 0.0
+    while loop.time() < deadline:
+        # The bridge registers a robot once it hears from it: keep talking.
+        for robot_link in links:
+            robot_link.send_state(t)
+        t += 1e-6
+        reply = await stub.ListRobots(fleet_pb2.ListRobotsRequest(), timeout=10.0)
+        if want <= {r.robot_id for r in reply.robots if r.connected}:
+            return
+        await asyncio.sleep(0.1)
+    raise TimeoutError(f"the bridge did not register every robot within {timeout_s:.0f} s")
 
 
 async def _collect(stub: missions_pb2_grpc.MissionsStub, result: SimResult,

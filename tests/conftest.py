@@ -42,7 +42,8 @@ class Served:
         return fut.result(timeout=10)
 
 
-def serve(map_path: Path, db: str, *, sim_clock: bool = True) -> Iterator[Served]:
+def serve(map_path: Path, db: str, *, sim_clock: bool = True,
+          address: str = "127.0.0.1:0") -> Iterator[Served]:
     """Start a coordinator + server in a thread; yield; stop it."""
     from fleet.api import create_server
     from fleet.coordinator import Coordinator, ManualClock, WallClock
@@ -55,7 +56,7 @@ def serve(map_path: Path, db: str, *, sim_clock: bool = True) -> Iterator[Served
     async def start() -> None:
         coordinator = Coordinator(load_floor(map_path), open_store(db),
                                   ManualClock() if sim_clock else WallClock())
-        server = create_server(coordinator, "127.0.0.1:0", period_s=0.05)
+        server = create_server(coordinator, address, period_s=0.05)
         await server.start()
         ready.set_result((coordinator, server))
 

@@ -18,6 +18,7 @@ from fleet.v1 import (
     simulation_pb2,
     simulation_pb2_grpc,
 )
+from sim.grpc_link import GrpcLink
 from sim.robot import SimRobot
 from sim.scenario import make_fleet
 from tests.conftest import SMALL_MAP, Served
@@ -44,41 +45,43 @@ async def drive(address: str, robots: list[SimRobot], until_s: float,
                 stop: callable = lambda reply: False) -> float:  # type: ignore[valid-type]
     """Lockstep the robots with the coordinator's clock, as the simulator does."""
     async with grpc.aio.insecure_channel(address) as channel:
-        link = robot_link_pb2_grpc.RobotLinkStub(channel)
+        stub = robot_link_pb2_grpc.RobotLinkStub(channel)
         clock = simulation_pb2_grpc.SimClockStub(channel)
-        for r in robots:
-            assert await r.connect(link)
+        links = [GrpcLink(r, stub) for r in robots]
+        for link in links:
+            assert await link.connect()
         t = 0.0
         while t < until_s:
             for k in range(5):
                 for r in robots:
                     r.tick(t + (k + 1) * 0.1, 0.1)
             t = round(t + 0.5, 6)
-            for r in robots:
-                r.send_state(t)
+            for link in links:
+                link.send_state(t)
             reply = await clock.Advance(simulation_pb2.AdvanceRequest(time_s=t), timeout=10)
             for _ in range(4000):
-                if all(r.has_received(reply.last_command_seq.get(r.spec.id, 0))
-                       for r in robots):
+                if all(link.has_received(reply.last_command_seq.get(link.robot.spec.id, 0))
+                       for link in links):
                     break
                 await asyncio.sleep(0.0005)
-            for r in robots:
-                r.take_commands()
+            for link in links:
+                link.take_commands()
             if stop(reply):
                 break
-        for r in robots:
-            await r.disconnect()
+        for link in links:
+            await link.disconnect()
         return t
 
 
 async def register(address: str, robots: list[SimRobot]) -> None:
     """Put the robots on the coordinator's roster (so missions for them are accepted)."""
     async with grpc.aio.insecure_channel(address) as channel:
-        link = robot_link_pb2_grpc.RobotLinkStub(channel)
-        for r in robots:
-            assert await r.connect(link)
-        for r in robots:
-            await r.disconnect()
+        stub = robot_link_pb2_grpc.RobotLinkStub(channel)
+        links = [GrpcLink(r, stub) for r in robots]
+        for link in links:
+            assert await link.connect()
+        for link in links:
+            await link.disconnect()
 
 
 def fleet_of(n: int) -> list[SimRobot]:

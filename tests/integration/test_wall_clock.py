@@ -11,6 +11,7 @@ import grpc
 
 from fleet.floor import load_floor
 from fleet.v1 import missions_pb2, missions_pb2_grpc, robot_link_pb2_grpc
+from sim.grpc_link import GrpcLink
 from sim.robot import SimRobot
 from sim.scenario import make_fleet
 from tests.conftest import SMALL_MAP, serve
@@ -30,7 +31,8 @@ def test_a_robot_in_real_time_completes_a_transport(tmp_path: Path) -> None:
 
         async def run(address: str) -> int:
             async with grpc.aio.insecure_channel(address) as channel:
-                assert await robot.connect(robot_link_pb2_grpc.RobotLinkStub(channel))
+                link = GrpcLink(robot, robot_link_pb2_grpc.RobotLinkStub(channel))
+                assert await link.connect()
                 spec_ = missions_pb2.MissionSpec(mission_id="wall-1")
                 spec_.tasks.add(task_id="t", transport=missions_pb2.TransportTask(
                     pickup_station=pickup, dropoff_station=dropoff, load_id="l-1",
@@ -41,15 +43,15 @@ def test_a_robot_in_real_time_completes_a_transport(tmp_path: Path) -> None:
                 for _ in range(1200):  # at most 60 s of real time
                     await asyncio.sleep(0.05)
                     now = time.time()
-                    robot.take_commands()
+                    link.take_commands()
                     robot.tick(now, now - last)
                     last = now
-                    robot.send_state(now)
+                    link.send_state(now)
                     status = await missions_pb2_grpc.MissionsStub(channel).Get(
                         missions_pb2.GetMissionRequest(mission_id="wall-1"), timeout=10)
                     if status.state == missions_pb2.MISSION_STATE_COMPLETED:
                         break
-                await robot.disconnect()
+                await link.disconnect()
                 return int(status.state)
 
         state = asyncio.run(run(served.address))
