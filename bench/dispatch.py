@@ -230,8 +230,8 @@ def main(argv: list[str] | None = None) -> int:
             for name, dispatcher in contestants():
                 start = time.perf_counter()
                 rows.append(line_row(floor, line, name, dispatcher, seed, args.time_limit))
-                print(f"  line seed {seed} {name}: {time.perf_counter() - start:.0f} s wall",
-                      file=sys.stderr)
+                print(f"  {table(rows[-1:]).splitlines()[-1]}   "
+                      f"({time.perf_counter() - start:.0f} s wall)", file=sys.stderr)
     rows += model_rows(floor, args.seeds, args.variants)
     rows += small_rows(floor, args.small_seeds, args.small_variants, args.cpsat_time)
     print(table(rows))
