@@ -376,3 +376,16 @@ def test_stations_cut_off_from_the_rest_are_named(floors: Path) -> None:
     assert error.field == "stations[west-1].pose"
     assert error.value == ("west-1",)
     assert "stations[west-1] cannot be reached from stations[east-1]" in str(error)
+
+
+def test_station_capacity_defaults_to_one_and_must_be_a_whole_positive_number(
+        tiny_doc: Doc) -> None:
+    assert all(s.capacity == 1 for s in parse_floor(yaml.safe_dump(tiny_doc)).stations.values())
+    doc = copy.deepcopy(tiny_doc)
+    _set("stations.0.capacity", 4)(doc)
+    assert parse_floor(yaml.safe_dump(doc)).station("load").capacity == 4
+    for bad in (0, -1, 1.5, True, "4"):
+        _set("stations.0.capacity", bad)(doc)
+        with pytest.raises(FloorMapError) as caught:
+            _parse(doc)
+        assert caught.value.field == "stations[load].capacity"
