@@ -120,6 +120,26 @@ def bfs_table_u16(
 
 
 @_jit
+def _shuffled_moves(v: int, nbr: Int32Array, out: Int32Array, rng: UInt64Array) -> int:
+    """Write v's neighbours and v itself (stay) into `out` in random order; return how many."""
+    k = 0
+    for j in range(4):
+        u = nbr[v, j]
+        if u < 0:
+            break
+        out[k] = u
+        k += 1
+    out[k] = v
+    k += 1
+    for a in range(k - 1, 0, -1):
+        b = rand_below(rng, a + 1)
+        t = out[a]
+        out[a] = out[b]
+        out[b] = t
+    return k
+
+
+@_jit
 def _candidates(
     v: int,
     nbr: Int32Array,
@@ -132,21 +152,8 @@ def _candidates(
 
     Best means nearest to the goal of table `row`, ties broken at random.
     """
-    k = 0
-    for j in range(4):
-        u = nbr[v, j]
-        if u < 0:
-            break
-        out[k] = u
-        k += 1
-    out[k] = v
-    k += 1
     # shuffle for random tie-breaking, then a stable insertion sort by distance
-    for a in range(k - 1, 0, -1):
-        b = rand_below(rng, a + 1)
-        t = out[a]
-        out[a] = out[b]
-        out[b] = t
+    k = _shuffled_moves(v, nbr, out, rng)
     for a in range(1, k):
         u = out[a]
         key = int(tables[row, u])
@@ -608,20 +615,7 @@ def lacam(
         if depth < n:
             i = h_order[h, depth]
             v = h_conf[h, i]
-            k = 0
-            for j in range(4):
-                u = nbr[v, j]
-                if u < 0:
-                    break
-                cand[k] = u
-                k += 1
-            cand[k] = v
-            k += 1
-            for a in range(k - 1, 0, -1):
-                b = rand_below(rng, a + 1)
-                t = cand[a]
-                cand[a] = cand[b]
-                cand[b] = t
+            k = _shuffled_moves(v, nbr, cand, rng)
             if l_count + k > lcap:
                 lcap *= 2
                 l_parent = _grow1(l_parent, lcap)
