@@ -98,6 +98,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("mission_id")
     s.add_argument("--reason", default="cancelled from the CLI")
     s.add_argument("--server", default="127.0.0.1:50051")
+    s = sub.add_parser("pause", parents=[common],
+                       help="hold a robot where it is; its unstarted tasks go to others")
+    s.add_argument("robot_id")
+    s.add_argument("--reason", default="paused from the CLI")
+    s.add_argument("--server", default="127.0.0.1:50051")
+    s = sub.add_parser("resume", parents=[common], help="release a paused robot")
+    s.add_argument("robot_id")
+    s.add_argument("--server", default="127.0.0.1:50051")
     s = sub.add_parser("watch", parents=[common], help="print mission events as they happen")
     s.add_argument("--mission", default="")
     s.add_argument("--server", default="127.0.0.1:50051")
@@ -427,7 +435,8 @@ async def _client(args: argparse.Namespace) -> int:
                 for r in reply.robots:
                     print(f"{r.robot_id:12s} {'up' if r.connected else 'down':5s} "
                           f"({r.pose.x:6.1f}, {r.pose.y:6.1f}) battery {100 * r.battery:3.0f} % "
-                          f"{r.current_task}")
+                          f"{r.current_task}"
+                          f"{'  paused: ' + r.paused_reason if r.paused_reason else ''}")
             elif args.command == "missions":
                 listed = await missions.List(missions_pb2.ListMissionsRequest(page_size=1000),
                                              timeout=10)
@@ -444,6 +453,15 @@ async def _client(args: argparse.Namespace) -> int:
             elif args.command == "cancel":
                 await missions.Cancel(missions_pb2.CancelMissionRequest(
                     mission_id=args.mission_id, reason=args.reason), timeout=10)
+            elif args.command in ("pause", "resume"):
+                fleet = fleet_pb2_grpc.FleetStub(channel)
+                if args.command == "pause":
+                    info = await fleet.PauseRobot(fleet_pb2.PauseRobotRequest(
+                        robot_id=args.robot_id, reason=args.reason), timeout=10)
+                else:
+                    info = await fleet.ResumeRobot(fleet_pb2.ResumeRobotRequest(
+                        robot_id=args.robot_id), timeout=10)
+                print(f"{info.robot_id}: {info.paused_reason or 'released'}")
             elif args.command == "watch":
                 async for e in missions.WatchEvents(missions_pb2.WatchEventsRequest(
                         mission_id=args.mission, after_seq=0)):
