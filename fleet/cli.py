@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", parents=[common], help="run the coordinator")
     s.add_argument("--map", default="plant", help="floor map YAML, or a shipped map name")
-    s.add_argument("--db", default="fleet.db", help="SQLite file (or store URL)")
+    s.add_argument("--db", default="fleet.db",
+                   help="SQLite file, or a store URL: sqlite:///path.db, "
+                        "postgresql://user@host/database[?schema=NAME] (needs fleet[postgres])")
     s.add_argument("--address", default="127.0.0.1:50051")
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
