@@ -131,6 +131,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="count steps whose planning took longer (seconds, default 1)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-delays", action="store_true", help="ignore the delay model")
+    s.add_argument("--no-rotations", action="store_true",
+                   help="agents move in any direction without turning first (LoRR's action "
+                        "model has them turn a quarter per step to face their move)")
     return p
 
 
@@ -410,7 +413,7 @@ def _lifelong(args: argparse.Namespace) -> int:
     problem = load_lorr(args.problem)
     stats = run_lifelong(problem, args.steps, seed=args.seed,
                          time_limit_per_step_s=args.time_limit_per_step,
-                         delays=not args.no_delays)
+                         delays=not args.no_delays, rotations=not args.no_rotations)
     if args.out:
         Path(args.out).write_text(json.dumps(stats.as_dict(), indent=2) + "\n",
                                   encoding="utf-8")
@@ -418,7 +421,8 @@ def _lifelong(args: argparse.Namespace) -> int:
           f"{stats.tasks_finished} tasks finished ({stats.throughput:.3f}/step), "
           f"planning per step p50 {stats.plan_time_p50_s * 1000:.2f} ms, "
           f"p99 {stats.plan_time_p99_s * 1000:.2f} ms, max {stats.plan_time_max_s * 1000:.1f} ms, "
-          f"collisions {stats.collisions}, delay events {stats.delay_events}")
+          f"collisions {stats.collisions}, delay events {stats.delay_events}, "
+          f"quarter turns {stats.turns}")
     return 0 if stats.collisions == 0 else 1
 
 
