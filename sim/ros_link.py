@@ -84,6 +84,12 @@ class RosLink:
         """True while the robot's topics are up."""
         return bool(self._publishers)
 
+    @property
+    def synced(self) -> bool:
+        """True once a command_sync has arrived since the robot's topics came up."""
+        with self._lock:
+            return self._sync is not None
+
     async def connect(self) -> bool:
         """Open the robot's publishers and subscriptions and announce it (a new boot)."""
         await self.disconnect()

@@ -6,20 +6,25 @@ Each test runs in its own ROS domain (random ROS_DOMAIN_ID, localhost discovery 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 pytest.importorskip("rclpy", reason="the ROS 2 extra is not installed: pip install -e '.[ros]'")
 
 from fleet.floor import load_floor
+from fleet.v1 import common_pb2, fleet_pb2, fleet_pb2_grpc, missions_pb2, missions_pb2_grpc
 from sim.check import check_log
 from sim.scenario import make_scenario
 from tests.conftest import ROOT, SMALL_MAP
@@ -134,3 +139,205 @@ def test_ros_sim_in_one_process_is_repeatable(tmp_path: Path, env: dict[str, str
         assert "missions done     4 of 4" in out.stdout
         digests.append(hashlib.sha256(log.read_bytes()).hexdigest())
     assert digests[0] == digests[1]
+
+
+class Proc:
+    """A `fleet` process whose output goes to a file (no pipe to fill up)."""
+
+    def __init__(self, env: dict[str, str], out: Path, *args: str) -> None:
+        self.out = out
+        self.file = out.open("w")
+        self.popen = subprocess.Popen([sys.executable, "-m", "fleet.cli", *args],
+                                      stdout=self.file, stderr=subprocess.STDOUT, text=True,
+                                      env=env, cwd=ROOT)
+
+    def text(self) -> str:
+        return self.out.read_text()
+
+    def wait_for(self, line: str, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while line not in self.text():
+            assert self.popen.poll() is None, self.text()
+            assert time.monotonic() < deadline, f"no {line!r} in {timeout_s} s:\n{self.text()}"
+            time.sleep(0.05)
+
+    def finish(self, timeout_s: float = 600.0) -> int:
+        rc = self.popen.wait(timeout=timeout_s)
+        self.file.close()
+        return rc
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+        self.file.close()
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    started: list[Proc] = []
+    yield started
+    for proc in started:
+        proc.kill()
+
+
+def robots_now(port: int) -> dict[str, fleet_pb2.RobotInfo]:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        reply = fleet_pb2_grpc.FleetStub(channel).ListRobots(fleet_pb2.ListRobotsRequest(),
+                                                             timeout=10)
+    return {r.robot_id: r for r in reply.robots}
+
+
+class Stack:
+    """Coordinator and bridge running; robot processes and the world started on demand."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], procs: list[Proc],
+                 *fleet_args: str) -> None:
+        self.tmp_path, self.env, self.procs = tmp_path, env, procs
+        self.fleet_args = fleet_args
+        self.port, self.log = free_port(), tmp_path / "run.jsonl"
+        self.server = self.run("server", "serve", "--sim-clock", "--map", str(SMALL_MAP),
+                               "--db", str(tmp_path / "fleet.db"), "--address",
+                               f"127.0.0.1:{self.port}")
+        self.server.wait_for("serving")
+        self.bridge = self.run("bridge", "--log-level", "INFO", "ros-bridge", "--server",
+                               f"127.0.0.1:{self.port}")
+        self.bridge.wait_for("bridge relaying")
+
+    def run(self, name: str, *args: str) -> Proc:
+        proc = Proc(self.env, self.tmp_path / f"{name}.out", *args)
+        self.procs.append(proc)
+        return proc
+
+    def robots(self, name: str, *only: str) -> Proc:
+        args = [a for robot_id in only for a in ("--only", robot_id)]
+        return self.run(name, "--log-level", "INFO", "sim-robots", *self.fleet_args, *args)
+
+    def world(self, *extra: str) -> Proc:
+        return self.run("world", "sim", "--ros", "--external-robots", "--server",
+                        f"127.0.0.1:{self.port}", *self.fleet_args, "--log", str(self.log),
+                        "--no-progress", *extra)
+
+    def wait_robot(self, world: Proc, robot_id: str, what: str,
+                   check: Callable[[fleet_pb2.RobotInfo], bool]) -> fleet_pb2.RobotInfo:
+        deadline = time.monotonic() + 300
+        while True:
+            assert world.popen.poll() is None, f"the run ended before {what}\n{world.text()}"
+            assert time.monotonic() < deadline, f"never {what}"
+            me = robots_now(self.port).get(robot_id)
+            if me is not None and me.connected and check(me):
+                return me
+            time.sleep(0.02)
+
+    def stop_bridge(self) -> str:
+        self.bridge.popen.send_signal(signal.SIGINT)
+        assert self.bridge.finish(30) == 0, self.bridge.text()[-3000:]
+        return self.bridge.text()
+
+
+def test_killed_robot_process_comes_back_where_it_stood_and_every_mission_completes(
+        tmp_path: Path, env: dict[str, str], procs: list[Proc]) -> None:
+    # Coordinator, bridge, the world (clock, missions, trajectory log) and two robot
+    # processes, all separate; agv-01's process is killed with SIGKILL while it carries a
+    # load, and started again (as a supervisor would).
+    stack = Stack(tmp_path, env, procs, "--map", str(SMALL_MAP), "--robots", "4", "--seed", "2")
+    agv = stack.robots("agv-01", "agv-01")
+    others = stack.robots("others", "agv-02", "agv-03", "welder-01")
+    agv.wait_for("waiting for the world")
+    others.wait_for("waiting for the world")
+    # A generous wait for a robot process: the restart below comes back well within it on a
+    # loaded machine (the world holds a robot that does not answer in time where it stands).
+    world = stack.world("--missions", "8", "--robot-timeout", "60")
+    me = stack.wait_robot(world, "agv-01", "agv-01 carried a load",
+                          lambda r: bool(r.current_task and r.load_id
+                                         and r.mode == common_pb2.ROBOT_MODE_MOVING))
+    agv.popen.send_signal(signal.SIGKILL)
+    assert agv.finish(30) == -signal.SIGKILL
+    again = stack.robots("agv-01-again", "agv-01")
+    assert world.finish() == 0, world.text() + stack.bridge.text()[-3000:]
+    assert "missions done     8 of 8" in world.text(), world.text()
+    assert again.finish(60) == 0, again.text()
+    assert others.finish(60) == 0, others.text()
+    # It came back with the load it had on board, and finished the run.
+    assert "robot agv-01 starts at" in again.text()
+    assert f"with load {me.load_id}" in again.text(), (me, again.text())
+    assert "the run is over" in again.text()
+    bridge = stack.stop_bridge()
+    # The bridge saw a new boot of agv-01 (and, depending on how fast it came back, its
+    # silence first).
+    assert "1 robot restarts" in bridge, bridge[-3000:]
+    assert "agv-01: node restarted" in bridge
+    report = check_log(stack.log)
+    assert report.ok, (report.collisions[:3], report.obstacle_hits[:3],
+                       report.speed_violations[:3])
+    assert not report.collisions
+
+
+def test_mission_cancelled_over_grpc_stops_the_ros_robot_mid_weld(
+        tmp_path: Path, env: dict[str, str], procs: list[Proc]) -> None:
+    stack = Stack(tmp_path, env, procs, "--map", str(SMALL_MAP), "--robots", "4", "--seed", "2")
+    robots = stack.robots("robots")
+    robots.wait_for("waiting for the world")
+    world = stack.world("--missions", "6")
+    me = stack.wait_robot(world, "welder-01", "welder-01 welded",
+                          lambda r: r.current_task.endswith("/weld")
+                          and r.mode == common_pb2.ROBOT_MODE_ACTING)
+    mission_id = me.current_task.split("/")[0]
+    with grpc.insecure_channel(f"127.0.0.1:{stack.port}") as channel:
+        missions = missions_pb2_grpc.MissionsStub(channel)
+        missions.Cancel(missions_pb2.CancelMissionRequest(mission_id=mission_id,
+                                                          reason="bad part"), timeout=10)
+        status = missions.Get(missions_pb2.GetMissionRequest(mission_id=mission_id),
+                              timeout=10)
+    assert status.state == missions_pb2.MISSION_STATE_CANCELLED
+    assert world.finish() == 1, world.text()  # not every mission completed: one cancelled
+    assert "missions done     5 of 6 (0 failed, 1 cancelled)" in world.text(), world.text()
+    assert robots.finish(60) == 0, robots.text()
+    # The cancel went down the bridge's ROS action topic, and the robot stopped welding
+    # before the weld's time was up.
+    cancelled = re.search(rf"robot welder-01: action {mission_id}/weld\S* cancelled after "
+                          r"([\d.]+) of ([\d.]+) s \(bad part\)", robots.text())
+    assert cancelled is not None, robots.text()
+    assert float(cancelled.group(1)) < float(cancelled.group(2))
+    bridge = stack.stop_bridge()
+    assert "dropped {}" in bridge, bridge[-3000:]
+    report = check_log(stack.log)
+    assert report.ok and not report.collisions, (report.collisions[:3],
+                                                  report.obstacle_hits[:3])
+
+
+def test_a_robot_process_killed_for_good_does_not_stall_the_run(
+        tmp_path: Path, env: dict[str, str], procs: list[Proc]) -> None:
+    stack = Stack(tmp_path, env, procs, "--map", str(SMALL_MAP), "--robots", "4", "--seed", "2")
+    lost = stack.robots("agv-03", "agv-03")
+    others = stack.robots("others", "agv-01", "agv-02", "welder-01")
+    lost.wait_for("waiting for the world")
+    others.wait_for("waiting for the world")
+    world = stack.world("--missions", "4", "--robot-timeout", "2", "--time-limit", "1200")
+    # Killed once the run is under way, while it stands idle.
+    stack.wait_robot(world, "agv-03", "the run got under way with agv-03 idle",
+                     lambda r: not r.current_task and any(
+                         other.current_task for other in robots_now(stack.port).values()))
+    lost.popen.send_signal(signal.SIGKILL)
+    assert lost.finish(30) == -signal.SIGKILL
+    rc = world.finish()
+    out = world.text()
+    assert "robot agv-03 did not answer the tick to t=" in out, out
+    held_from = float(re.search(r"agv-03 did not answer the tick to t=([\d.]+)", out).group(1))
+    # Every mission ended: done, or failed by the documented rules because of agv-03.
+    done = re.search(r"missions done     (\d+) of 4", out)
+    assert done is not None, out
+    failed = [line for line in out.splitlines() if line.startswith("  sim-")]
+    assert int(done.group(1)) + len(failed) == 4, out
+    assert all("agv-03" in line for line in failed), out
+    assert rc == (0 if not failed else 1), out
+    assert others.finish(60) == 0, others.text()
+    bridge = stack.stop_bridge()
+    assert "robot agv-03 silent for" in bridge, bridge[-3000:]
+    # The world held it where it stood, and nothing ran into it.
+    poses = [tuple(p["poses"]["agv-03"]) for p in map(json.loads, stack.log.open())
+             if "t" in p and p["t"] >= held_from - 1.0]
+    assert len(set(poses)) == 1, poses[:5]
+    report = check_log(stack.log)
+    assert report.ok and not report.collisions, (report.collisions[:3],
+                                                  report.obstacle_hits[:3])
