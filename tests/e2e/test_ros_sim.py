@@ -6,6 +6,7 @@ Each test runs in its own ROS domain (random ROS_DOMAIN_ID, localhost discovery 
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 import os
 import random
@@ -23,11 +24,40 @@ import pytest
 
 pytest.importorskip("rclpy", reason="the ROS 2 extra is not installed: pip install -e '.[ros]'")
 
-from fleet.floor import load_floor
+from fleet.floor import ZoneKind, load_floor
 from fleet.v1 import common_pb2, fleet_pb2, fleet_pb2_grpc, missions_pb2, missions_pb2_grpc
 from sim.check import check_log
 from sim.scenario import make_scenario
 from tests.conftest import ROOT, SMALL_MAP
+
+
+def zone_speeds(log: Path) -> list[tuple[str, float, float, float]]:
+    """(robot, t, speed, limit) for every logged move well inside a speed-limit zone."""
+    import shapely
+
+    zones = [(z.polygon.buffer(-0.5), z.speed_limit_mps or 0.0)
+             for z in load_floor(SMALL_MAP).zones if z.kind is ZoneKind.SPEED_LIMIT]
+    ticks = [line for line in map(json.loads, log.open()) if "t" in line]
+    out = []
+    for before, after in itertools.pairwise(ticks):
+        for robot_id, (x, y, _) in after["poses"].items():
+            if robot_id not in before["poses"]:
+                continue
+            x0, y0, _ = before["poses"][robot_id]
+            for polygon, limit in zones:
+                if shapely.contains_xy(polygon, x0, y0) and shapely.contains_xy(polygon, x, y):
+                    speed = ((x - x0) ** 2 + (y - y0) ** 2) ** 0.5 / (after["t"] - before["t"])
+                    out.append((robot_id, after["t"], speed, limit))
+    return out
+
+
+def assert_zone_speed_limits_kept(log: Path) -> None:
+    """ROS robots keep to speed-limit zones (the limits travel in plan_limits)."""
+    moves = zone_speeds(log)
+    assert any(speed > 0.1 for _, _, speed, _ in moves), "no robot drove through a zone"
+    # Positions are logged to 1 mm every 0.1 s.
+    speeding = [m for m in moves if m[2] > m[3] + 0.03]
+    assert not speeding, speeding[:5]
 
 
 @pytest.fixture
@@ -139,6 +169,7 @@ def test_ros_sim_in_one_process_is_repeatable(tmp_path: Path, env: dict[str, str
         assert "missions done     4 of 4" in out.stdout
         digests.append(hashlib.sha256(log.read_bytes()).hexdigest())
     assert digests[0] == digests[1]
+    assert_zone_speed_limits_kept(log)
 
 
 class Proc:
@@ -271,6 +302,7 @@ def test_killed_robot_process_comes_back_where_it_stood_and_every_mission_comple
     assert report.ok, (report.collisions[:3], report.obstacle_hits[:3],
                        report.speed_violations[:3])
     assert not report.collisions
+    assert_zone_speed_limits_kept(stack.log)
 
 
 def test_mission_cancelled_over_grpc_stops_the_ros_robot_mid_weld(
