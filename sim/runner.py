@@ -175,8 +175,7 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                                     "in this process (kill a `fleet sim-robots` process "
                                     "instead)", field=injected[0], value=True)
         from sim.world import run_world
-        result: SimResult = await run_world(floor, scenario, options, progress)
-        return result
+        return await run_world(floor, scenario, options, progress)
     # Reconnect quickly after a coordinator restart instead of backing off for minutes.
     channel = grpc.aio.insecure_channel(options.target, options=[
         ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])

@@ -33,7 +33,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import grpc
 from std_msgs.msg import String
@@ -52,6 +52,9 @@ from fleet.v1 import (
 from sim.check import check_log
 from sim.scenario import Scenario
 from sim.trajlog import TrajectoryLog
+
+if TYPE_CHECKING:
+    from sim.runner import SimOptions, SimResult
 
 __all__ = ["TRUTH_TOPIC", "WORLD_TOPIC", "run_world"]
 
@@ -79,12 +82,9 @@ class _Body:
         return {"pose": list(self.pose), "battery": self.battery, "load_id": self.load_id}
 
 
-async def run_world(floor: FloorMap, scenario: Scenario, options: Any,
-                    progress: Callable[[int, int, float], None] | None = None) -> Any:
-    """Run the scenario's missions with robots in other processes; a `SimResult`.
-
-    `options` is a `sim.runner.SimOptions` (ros and external_robots set).
-    """
+async def run_world(floor: FloorMap, scenario: Scenario, options: SimOptions,
+                    progress: Callable[[int, int, float], None] | None = None) -> SimResult:
+    """Run the scenario's missions with the robots in other processes (`fleet sim-robots`)."""
     from sim.runner import SimResult, collect, submit
 
     channel = grpc.aio.insecure_channel(options.target, options=[

@@ -345,7 +345,8 @@ def test_a_robot_process_killed_for_good_does_not_stall_the_run(
     others = stack.robots("others", "agv-01", "agv-02", "welder-01")
     lost.wait_for("waiting for the world")
     others.wait_for("waiting for the world")
-    world = stack.world("--missions", "4", "--robot-timeout", "2", "--time-limit", "1200")
+    # The robot processes wait up to 5 s for a step's commands: a live one answers sooner.
+    world = stack.world("--missions", "4", "--robot-timeout", "6", "--time-limit", "1200")
     # Killed once the run is under way, while it stands idle.
     stack.wait_robot(world, "agv-03", "the run got under way with agv-03 idle",
                      lambda r: not r.current_task and any(
