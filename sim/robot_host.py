@@ -27,9 +27,9 @@ from fleet.model import InvalidInputError, Pose, RobotSpec
 from fleet.ros import contract
 from sim.robot import SimRobot
 from sim.ros_link import RosLink, RosRobots
-from sim.world import TRUTH_TOPIC, WORLD_TOPIC
+from sim.world import TRUTH_TOPIC, WORLD_TOPIC, spec_record
 
-__all__ = ["HostOptions", "run_robot_host"]
+__all__ = ["HostOptions", "check_same_robot", "run_robot_host"]
 
 log = logging.getLogger(__name__)
 
@@ -123,6 +123,7 @@ async def run_robot_host(robots: list[tuple[RobotSpec, Pose]], options: HostOpti
                                         field="only", value=unknown)
             for rid, h in hosted.items():
                 if not h.link.connected:
+                    check_same_robot(h.robot.spec, records[rid])
                     h.adopt(records[rid], "")
                     robot = h.robot
                     log.warning("robot %s starts at (%.2f, %.2f)%s", rid, robot.pose.x,
@@ -163,6 +164,19 @@ async def run_robot_host(robots: list[tuple[RobotSpec, Pose]], options: HostOpti
         for h in hosted.values():
             await h.link.disconnect()
         host.close()
+
+
+def check_same_robot(spec: RobotSpec, record: dict[str, Any]) -> None:
+    """InvalidInputError unless the world simulates the same robot as this process."""
+    mine = spec_record(spec)
+    theirs = record.get("spec", {})
+    differ = sorted(k for k in mine if theirs.get(k) != mine[k])
+    if differ:
+        raise InvalidInputError(
+            f"robot {spec.id}: the world has another {', '.join(differ)} "
+            f"({', '.join(f'{k}={theirs.get(k)!r}' for k in differ)}, here "
+            f"{', '.join(f'{k}={mine[k]!r}' for k in differ)}): start with the world's "
+            "--map, --robots and --seed", field="seed", value=spec.id)
 
 
 async def _wait_commands(hosted: dict[str, _Hosted], seqs: dict[str, int],

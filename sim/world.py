@@ -8,12 +8,13 @@ the integrator contract in `fleet.ros.contract`) connect them, JSON in std_msgs/
 
 - `/fleet_sim/world` (world to robots, reliable and latched, so that a robot process started
   late gets the current tick): `{"t_s", "dt_s", "substeps", "last_command_seq": {id: seq},
-  "robots": {id: {"pose": [x, y, theta], "battery", "load_id"}}}`. `substeps` 0 is a call to
+  "robots": {id: {"pose": [x, y, theta], "battery", "load_id", "spec"}}}`. `substeps` 0 is a call to
   connect and speak (before the run); `"done": true` ends the run. `robots` is the ground
   truth at the start of the tick: the world is the physics, so a robot process takes its
   robot's pose, battery and load from it when it starts (a robot does not teleport when its
   software restarts) and whenever its own idea differs (a move the world did not record did
-  not happen).
+  not happen). `spec` (kind, footprint, top speed, payload, weld programs) lets a robot
+  process check that it simulates the same fleet.
 - `/fleet_sim/truth` (robots to world, reliable): `{"t_s", "robots": {id: {"poses": [[x, y,
   theta], ...one per substep], "battery", "load_id", "busy_s"}}}` once per tick and process.
 
@@ -39,7 +40,7 @@ import grpc
 from std_msgs.msg import String
 
 from fleet.floor import FloorMap
-from fleet.model import RobotKind
+from fleet.model import RobotKind, RobotSpec
 from fleet.ros import contract
 from fleet.ros.node import RosNode
 from fleet.v1 import (
@@ -56,7 +57,7 @@ from sim.trajlog import TrajectoryLog
 if TYPE_CHECKING:
     from sim.runner import SimOptions, SimResult
 
-__all__ = ["TRUTH_TOPIC", "WORLD_TOPIC", "run_world"]
+__all__ = ["TRUTH_TOPIC", "WORLD_TOPIC", "run_world", "spec_record"]
 
 log = logging.getLogger(__name__)
 
@@ -66,20 +67,30 @@ TRUTH_TOPIC = "/fleet_sim/truth"
 _Pose = tuple[float, float, float]
 
 
+def spec_record(spec: RobotSpec) -> dict[str, Any]:
+    """What a robot is, as the world message carries it."""
+    return {"kind": spec.kind.value, "radius_m": spec.radius_m,
+            "max_speed_mps": spec.max_speed_mps,
+            "max_payload_kg": spec.transport.max_payload_kg if spec.transport else None,
+            "weld_programs": sorted(spec.weld.programs) if spec.weld else []}
+
+
 class _Body:
     """What the world knows of one robot: where it is, its battery and its load."""
 
-    __slots__ = ("battery", "busy_s", "load_id", "pose", "present")
+    __slots__ = ("battery", "busy_s", "load_id", "pose", "present", "spec")
 
-    def __init__(self, pose: _Pose) -> None:
+    def __init__(self, pose: _Pose, spec: dict[str, Any] | None = None) -> None:
         self.pose = pose
         self.battery = 1.0
         self.load_id = ""
         self.busy_s = 0.0
         self.present = True
+        self.spec = spec or {}
 
     def record(self) -> dict[str, Any]:
-        return {"pose": list(self.pose), "battery": self.battery, "load_id": self.load_id}
+        return {"pose": list(self.pose), "battery": self.battery, "load_id": self.load_id,
+                "spec": self.spec}
 
 
 async def run_world(floor: FloorMap, scenario: Scenario, options: SimOptions,
@@ -91,7 +102,8 @@ async def run_world(floor: FloorMap, scenario: Scenario, options: SimOptions,
         ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
     missions = missions_pb2_grpc.MissionsStub(channel)
     clock = simulation_pb2_grpc.SimClockStub(channel)
-    bodies = {spec.id: _Body((pose.x, pose.y, pose.theta)) for spec, pose in scenario.robots}
+    bodies = {spec.id: _Body((pose.x, pose.y, pose.theta), spec_record(spec))
+              for spec, pose in scenario.robots}
     mobile = [spec for spec, _ in scenario.robots if spec.kind is not RobotKind.FIXED_WELDER]
     log_path = options.log_path or tempfile.mkstemp(prefix="fleet-sim-", suffix=".jsonl")[1]
     result = SimResult(robots=len(bodies), log_path=log_path)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import random
 import threading
 from typing import Any
 
@@ -45,3 +46,22 @@ def test_answers_of_the_wrong_shape_or_for_unknown_robots_are_dropped() -> None:
         [answer(0.5, "a", poses=3), answer(0.5, "stranger"), {"no": "tick"}])
     assert gather(truths, 0.5, bodies) == {}
     assert not bodies["a"].present
+
+
+def test_a_robot_process_started_with_another_seed_is_told_so() -> None:
+    from fleet.floor import load_floor
+    from fleet.model import InvalidInputError
+    from sim.robot_host import check_same_robot
+    from sim.scenario import make_fleet
+    from sim.world import spec_record
+    from tests.conftest import SMALL_MAP
+
+    floor = load_floor(SMALL_MAP)
+    world = {spec.id: spec for spec, _ in make_fleet(floor, 4, random.Random(2))}
+    for spec, _ in make_fleet(floor, 4, random.Random(2)):
+        check_same_robot(spec, {"spec": spec_record(world[spec.id])})
+    other = [spec for spec, _ in make_fleet(floor, 4, random.Random(3))
+             if spec_record(spec) != spec_record(world[spec.id])]
+    assert other, "seed 3 should give some robot another top speed or payload"
+    with pytest.raises(InvalidInputError, match="--seed"):
+        check_same_robot(other[0], {"spec": spec_record(world[other[0].id])})
