@@ -160,18 +160,22 @@ def one_shot(args: argparse.Namespace) -> None:
 
 def lifelong(args: argparse.Namespace) -> None:
     rows = _pairs(args.lifelong) if args.lifelong else LIFELONG
-    print("lifelong (LoRR, 2026 delays): one PIBT step per step, action-dependency execution")
-    header = (f"{'problem':<24}{'agents':>7}{'steps':>7}{'tasks':>8}{'per step':>10}"
-              f"{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'collisions':>11}{'delays':>8}")
+    print("lifelong (LoRR, 2026 delays): one PIBT step per step, action-dependency execution;"
+          " turning: agents turn a quarter per step to face their move (LoRR's action model)")
+    header = (f"{'problem':<24}{'turning':>8}{'agents':>7}{'steps':>7}{'tasks':>8}"
+              f"{'per step':>10}{'p50 ms':>9}{'p99 ms':>9}{'max ms':>9}{'collisions':>11}"
+              f"{'delays':>8}{'turns':>9}")
     print(header)
     print("-" * len(header))
     for name, steps in rows:
         problem = load_lorr(DATA / "lorr" / "warehouse.domain" / f"{name}.json")
-        stats = run_lifelong(problem, steps, seed=args.seed)
-        print(f"{name:<24}{stats.agents:>7}{stats.steps:>7}{stats.tasks_finished:>8}"
-              f"{stats.throughput:>10.3f}{stats.plan_time_p50_s * 1e3:>9.2f}"
-              f"{stats.plan_time_p99_s * 1e3:>9.2f}{stats.plan_time_max_s * 1e3:>9.1f}"
-              f"{stats.collisions:>11}{stats.delay_events:>8}", flush=True)
+        for rotations in (True, False) if args.both_models else (True,):
+            stats = run_lifelong(problem, steps, seed=args.seed, rotations=rotations)
+            print(f"{name:<24}{'yes' if rotations else 'no':>8}{stats.agents:>7}"
+                  f"{stats.steps:>7}{stats.tasks_finished:>8}{stats.throughput:>10.3f}"
+                  f"{stats.plan_time_p50_s * 1e3:>9.2f}{stats.plan_time_p99_s * 1e3:>9.2f}"
+                  f"{stats.plan_time_max_s * 1e3:>9.1f}{stats.collisions:>11}"
+                  f"{stats.delay_events:>8}{stats.turns:>9}", flush=True)
 
 
 def main() -> int:
@@ -186,6 +190,8 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--check", action="store_true", help="check every solution")
     parser.add_argument("--lifelong", nargs="*", help="lifelong rows as PROBLEM:STEPS")
+    parser.add_argument("--both-models", action="store_true",
+                        help="lifelong rows also without turning (plain unit moves)")
     parser.add_argument("--no-one-shot", action="store_true")
     parser.add_argument("--no-lifelong", action="store_true")
     parser.add_argument("--verbose", action="store_true")

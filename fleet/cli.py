@@ -44,7 +44,9 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("serve", parents=[common], help="run the coordinator")
     s.add_argument("--map", default="plant", help="floor map YAML, or a shipped map name")
-    s.add_argument("--db", default="fleet.db", help="SQLite file (or store URL)")
+    s.add_argument("--db", default="fleet.db",
+                   help="SQLite file, or a store URL: sqlite:///path.db, "
+                        "postgresql://user@host/database[?schema=NAME] (needs fleet[postgres])")
     s.add_argument("--address", default="127.0.0.1:50051")
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
@@ -115,6 +117,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("mission_id")
     s.add_argument("--reason", default="cancelled from the CLI")
     s.add_argument("--server", default="127.0.0.1:50051")
+    s = sub.add_parser("pause", parents=[common],
+                       help="hold a robot where it is; its unstarted tasks go to others")
+    s.add_argument("robot_id")
+    s.add_argument("--reason", default="paused from the CLI")
+    s.add_argument("--server", default="127.0.0.1:50051")
+    s = sub.add_parser("resume", parents=[common], help="release a paused robot")
+    s.add_argument("robot_id")
+    s.add_argument("--server", default="127.0.0.1:50051")
     s = sub.add_parser("watch", parents=[common], help="print mission events as they happen")
     s.add_argument("--mission", default="")
     s.add_argument("--server", default="127.0.0.1:50051")
@@ -138,6 +148,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="count steps whose planning took longer (seconds, default 1)")
     s.add_argument("--seed", type=int, default=0)
     s.add_argument("--no-delays", action="store_true", help="ignore the delay model")
+    s.add_argument("--no-rotations", action="store_true",
+                   help="agents move in any direction without turning first (LoRR's action "
+                        "model has them turn a quarter per step to face their move)")
     return p
 
 
@@ -468,7 +481,7 @@ def _lifelong(args: argparse.Namespace) -> int:
     problem = load_lorr(args.problem)
     stats = run_lifelong(problem, args.steps, seed=args.seed,
                          time_limit_per_step_s=args.time_limit_per_step,
-                         delays=not args.no_delays)
+                         delays=not args.no_delays, rotations=not args.no_rotations)
     if args.out:
         Path(args.out).write_text(json.dumps(stats.as_dict(), indent=2) + "\n",
                                   encoding="utf-8")
@@ -476,7 +489,8 @@ def _lifelong(args: argparse.Namespace) -> int:
           f"{stats.tasks_finished} tasks finished ({stats.throughput:.3f}/step), "
           f"planning per step p50 {stats.plan_time_p50_s * 1000:.2f} ms, "
           f"p99 {stats.plan_time_p99_s * 1000:.2f} ms, max {stats.plan_time_max_s * 1000:.1f} ms, "
-          f"collisions {stats.collisions}, delay events {stats.delay_events}")
+          f"collisions {stats.collisions}, delay events {stats.delay_events}, "
+          f"quarter turns {stats.turns}")
     return 0 if stats.collisions == 0 else 1
 
 
@@ -495,7 +509,8 @@ async def _client(args: argparse.Namespace) -> int:
                 for r in reply.robots:
                     print(f"{r.robot_id:12s} {'up' if r.connected else 'down':5s} "
                           f"({r.pose.x:6.1f}, {r.pose.y:6.1f}) battery {100 * r.battery:3.0f} % "
-                          f"{r.current_task}")
+                          f"{r.current_task}"
+                          f"{'  paused: ' + r.paused_reason if r.paused_reason else ''}")
             elif args.command == "missions":
                 listed = await missions.List(missions_pb2.ListMissionsRequest(page_size=1000),
                                              timeout=10)
@@ -512,6 +527,15 @@ async def _client(args: argparse.Namespace) -> int:
             elif args.command == "cancel":
                 await missions.Cancel(missions_pb2.CancelMissionRequest(
                     mission_id=args.mission_id, reason=args.reason), timeout=10)
+            elif args.command in ("pause", "resume"):
+                fleet = fleet_pb2_grpc.FleetStub(channel)
+                if args.command == "pause":
+                    info = await fleet.PauseRobot(fleet_pb2.PauseRobotRequest(
+                        robot_id=args.robot_id, reason=args.reason), timeout=10)
+                else:
+                    info = await fleet.ResumeRobot(fleet_pb2.ResumeRobotRequest(
+                        robot_id=args.robot_id), timeout=10)
+                print(f"{info.robot_id}: {info.paused_reason or 'released'}")
             elif args.command == "watch":
                 async for e in missions.WatchEvents(missions_pb2.WatchEventsRequest(
                         mission_id=args.mission, after_seq=0)):

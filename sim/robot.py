@@ -74,7 +74,9 @@ class SimRobot:
         start = t_s - dt_s
         busy = False
         travelled = 0.0
-        if self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
+        if self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING \
+                and not (self.paused and self.action.kind != robot_link_pb2.ACTION_KIND_CHARGE):
+            # A pause holds a pick, drop or weld where it is; a charge goes on.
             busy = True
             self._use_battery_acting(dt_s)
             self.action.remaining_s -= dt_s
@@ -182,10 +184,10 @@ class SimRobot:
         self.seq += 1
         if self.faults or (self.battery <= 0 and self.moving):
             mode = common_pb2.ROBOT_MODE_FAULT
-        elif self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
-            mode = common_pb2.ROBOT_MODE_ACTING
         elif self.paused:
             mode = common_pb2.ROBOT_MODE_PAUSED
+        elif self.action is not None and self.action.status == common_pb2.ACTION_STATUS_RUNNING:
+            mode = common_pb2.ROBOT_MODE_ACTING
         elif self.moving:
             mode = common_pb2.ROBOT_MODE_MOVING
         else:

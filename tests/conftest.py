@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
+import uuid
 from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass
@@ -79,3 +80,32 @@ def serve(map_path: Path, db: str, *, sim_clock: bool = True,
 def small_server(tmp_path: Path) -> Iterator[Served]:
     """A coordinator on the small map, simulated clock, fresh SQLite store."""
     yield from serve(SMALL_MAP, str(tmp_path / "fleet.db"))
+
+
+POSTGRES_URL = os.environ.get("FLEET_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/test")
+"""The PostgreSQL server the store tests use (CI machines run one; see FACTS.md)."""
+
+
+def postgres_schema_url() -> Iterator[str]:
+    """A store URL on a fresh schema of the test PostgreSQL, dropped afterwards; skips, saying
+    why, when no server answers (a laptop without PostgreSQL)."""
+    psycopg = pytest.importorskip("psycopg", reason="the postgres extra is not installed")
+    try:
+        admin = psycopg.connect(POSTGRES_URL, autocommit=True, connect_timeout=3)
+    except psycopg.OperationalError as err:
+        pytest.skip(f"no PostgreSQL at {POSTGRES_URL} (set FLEET_TEST_POSTGRES): {err}")
+    schema = f"fleet_test_{uuid.uuid4().hex[:12]}"
+    try:
+        yield f"{POSTGRES_URL}?schema={schema}"
+    finally:
+        admin.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        admin.close()
+
+
+def postgres_store() -> Iterator[object]:
+    """An open PostgresStore on a fresh schema, closed and dropped afterwards."""
+    from fleet.store.postgres import PostgresStore
+
+    for url in postgres_schema_url():
+        with PostgresStore(url) as store:
+            yield store

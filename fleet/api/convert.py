@@ -282,7 +282,8 @@ def robot_to_wire(record: RobotRecord) -> fleet_pb2.RobotInfo:
     spec, state = record.spec, record.state
     out = fleet_pb2.RobotInfo(robot_id=spec.id, kind=_KIND_TO_WIRE[spec.kind],
                               connected=record.connected, footprint_radius_m=spec.radius_m,
-                              max_speed_mps=spec.max_speed_mps)
+                              max_speed_mps=spec.max_speed_mps,
+                              paused_reason=record.hold)
     if state is not None:
         out.pose.CopyFrom(common_pb2.Pose(x=state.pose.x, y=state.pose.y,
                                           theta=state.pose.theta))

@@ -10,6 +10,7 @@ from fleet.model import (
     InfeasibleError,
     InvalidInputError,
     NotFoundError,
+    UnavailableError,
 )
 
 __all__ = ["STATUS_OF", "describe", "status_of"]
@@ -19,6 +20,7 @@ STATUS_OF: dict[type[FleetError], grpc.StatusCode] = {
     NotFoundError: grpc.StatusCode.NOT_FOUND,
     InfeasibleError: grpc.StatusCode.FAILED_PRECONDITION,
     AlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
+    UnavailableError: grpc.StatusCode.UNAVAILABLE,
 }
 
 

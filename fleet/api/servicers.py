@@ -207,6 +207,16 @@ class FleetService(fleet_pb2_grpc.FleetServicer):
                           context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.FloorMap:
         return floor_to_wire(self.coordinator.floor)
 
+    async def PauseRobot(self, request: fleet_pb2.PauseRobotRequest,
+                         context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.RobotInfo:
+        return await _call(context, lambda: robot_to_wire(self.coordinator.pause(
+            check_id("robot_id", request.robot_id), request.reason)))
+
+    async def ResumeRobot(self, request: fleet_pb2.ResumeRobotRequest,
+                          context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.RobotInfo:
+        return await _call(context, lambda: robot_to_wire(self.coordinator.resume(
+            check_id("robot_id", request.robot_id))))
+
 
 class SimClockService(simulation_pb2_grpc.SimClockServicer):
     """The simulator's hand on the coordinator's clock."""

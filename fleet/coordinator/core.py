@@ -85,6 +85,8 @@ log = logging.getLogger(__name__)
 
 _PICKUP_KINDS = {StationKind.PICKUP, StationKind.BUFFER, StationKind.WELD_CELL,
                  StationKind.DROPOFF}
+_MAX_REASON = 200
+"""Longest operator reason accepted (pause), in characters."""
 _REST_KINDS = {StationKind.PARKING}
 """Where idle robots may stay; chargers are kept free for robots that need them."""
 _HOLDING_KINDS = {StationKind.BUFFER, StationKind.WELD_CELL}
@@ -265,6 +267,9 @@ class Coordinator:
                                      field="robot_id", value=robot_id)
         record.channel = Channel(robot_id)
         record.disconnected_at = None
+        if record.hold:
+            # A robot that restarted forgot the operator's hold: it comes first.
+            record.channel.send(StopAction("pause", record.hold))
         return record.channel
 
     def disconnect(self, robot_id: str, channel: Channel) -> None:
@@ -286,6 +291,45 @@ class Coordinator:
                 f"state.robot_id {state.robot_id!r} does not match the stream's robot "
                 f"{robot_id!r}", field="state.robot_id", value=state.robot_id)
         self._robot(robot_id).state = state
+
+    def pause(self, robot_id: str, reason: str) -> RobotRecord:
+        """An operator holds a robot: it stops where it is and keeps the task it started;
+        its queued and unstarted tasks go back to the dispatcher, and it gets no new work."""
+        robot = self._robot(robot_id)
+        if len(reason) > _MAX_REASON:
+            raise InvalidInputError(f"reason is {len(reason)} characters, at most "
+                                    f"{_MAX_REASON} allowed", field="reason", value=reason[:40])
+        now = self.clock.now()
+        robot.hold = reason or "paused by an operator"
+        cause = f"robot {robot_id} paused by an operator: {robot.hold}"
+        self._give_back_queue(robot, now, cause)
+        work = robot.work
+        if work is not None and (work.parking or self._untouched(work)):
+            robot.work = None
+            if robot.placed:
+                self.traffic.hold(robot_id)
+            if not work.parking:
+                self._give_back(robot, work, now, cause)
+        if robot.connected:
+            self._outbox.append((robot_id, StopAction("pause", robot.hold)))
+        log.warning("%s", cause)
+        self._flush()
+        return robot
+
+    def resume(self, robot_id: str) -> RobotRecord:
+        """Release an operator's hold (or a pause the robot reports after a restart of the
+        coordinator, which does not keep holds)."""
+        robot = self._robot(robot_id)
+        reported = robot.state is not None and robot.state.mode is RobotMode.PAUSED
+        if not robot.hold and not reported:
+            raise InfeasibleError(f"robot {robot_id!r} is not paused", field="robot_id",
+                                  value=robot_id)
+        robot.hold = ""
+        if robot.connected:
+            self._outbox.append((robot_id, StopAction("resume")))
+        log.info("robot %s resumed by an operator", robot_id)
+        self._flush()
+        return robot
 
     def all_reported(self, t_s: float) -> bool:
         """True if every connected robot has reported a state stamped at or after `t_s`."""
@@ -410,6 +454,8 @@ class Coordinator:
     def _advance(self, robot: RobotRecord, now: float, now_step: int) -> None:
         """Move a robot's work forward as far as it can go this step."""
         work = robot.work
+        if robot.hold:
+            return
         while work is not None and robot.connected and robot.state is not None:
             step = work.current
             if robot.state.mode is RobotMode.FAULT:
@@ -504,6 +550,8 @@ class Coordinator:
         """Why a robot counts as stopped, or "" if it does not."""
         if not robot.connected:
             return "not connected"
+        if robot.hold:
+            return "paused by an operator"
         if robot.state is not None and robot.state.mode in (RobotMode.FAULT, RobotMode.PAUSED):
             return str(robot.state.mode.value)
         rid = robot.spec.id
@@ -671,9 +719,9 @@ class Coordinator:
         out = []
         for rid in sorted(self.robots):
             robot = self.robots[rid]
-            if not robot.connected or robot.state is None or robot.queue:
+            if not robot.connected or robot.state is None or robot.queue or robot.hold:
                 continue
-            if robot.state.mode is RobotMode.FAULT:
+            if robot.state.mode in (RobotMode.FAULT, RobotMode.PAUSED):
                 continue
             battery = robot.state.battery
             if robot.work is None:
@@ -768,7 +816,7 @@ class Coordinator:
         """Robots with nothing to do leave work stations for a free parking place."""
         for rid in sorted(self.robots):
             robot = self.robots[rid]
-            if (robot.work is not None or not robot.connected or not robot.placed
+            if (robot.work is not None or not robot.connected or not robot.placed or robot.hold
                     or not self.traffic.arrived(rid) or not self._on_work_station(rid)):
                 continue
             spot = self._free_parking(rid)
@@ -897,14 +945,20 @@ class Coordinator:
             self.traffic.hold(robot.spec.id)
         if work.parking:
             return
-        record = self.missions[work.mission_id]
-        task = record.tasks[work.task_id]
-        # Rule: nothing handled yet (still driving to the first station) means another robot
-        # can resume it from scratch; otherwise the load is on board or the weld under way.
-        if task.steps_done == 0 and not work.action_sent:
+        if self._untouched(work):
             self._give_back(robot, work, now, reason)
             return
-        self._finish_mission(record, MissionState.FAILED, reason, task.task.id)
+        self._finish_mission(self.missions[work.mission_id], MissionState.FAILED, reason,
+                             work.task_id)
+
+    def _untouched(self, work: Work) -> bool:
+        """The rule for taking a task off a robot: nothing handled yet (at most driving to
+        the first station) means another robot can do it from scratch; otherwise the load is
+        on board or the weld under way."""
+        if work.parking:
+            return False
+        task = self.missions[work.mission_id].tasks[work.task_id]
+        return task.steps_done == 0 and not work.action_sent
 
     def _fail_task(self, robot: RobotRecord, now: float, reason: str) -> None:
         work = robot.work

@@ -139,6 +139,8 @@ class RobotRecord:
     progress: tuple[str, int, int] = ("", 0, 0)
     """(path id, last cell reached, last released) as of `progress_at`."""
     progress_at: float = 0.0
+    hold: str = ""
+    """Why an operator holds the robot (pause), "" if not held."""
 
     @property
     def connected(self) -> bool:

@@ -15,6 +15,7 @@ from fleet.model.errors import (
     InfeasibleError,
     InvalidInputError,
     NotFoundError,
+    UnavailableError,
 )
 from fleet.model.geometry import Cell, Pose
 from fleet.model.ids import check_id
@@ -65,6 +66,7 @@ __all__ = [
     "TaskState",
     "TimedWaypoint",
     "TransportCapability",
+    "UnavailableError",
     "WeldCapability",
     "battery_model",
     "check_id",

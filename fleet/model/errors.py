@@ -12,6 +12,7 @@ __all__ = [
     "InfeasibleError",
     "InvalidInputError",
     "NotFoundError",
+    "UnavailableError",
 ]
 
 
@@ -42,3 +43,8 @@ class InfeasibleError(FleetError):
 
 class AlreadyExistsError(FleetError):
     """The request would create something that exists already."""
+
+
+class UnavailableError(FleetError):
+    """A part the service needs (its database) cannot be reached now; nothing was changed,
+    and the same request may be retried."""

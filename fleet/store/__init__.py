@@ -60,17 +60,23 @@ def open_store(url: str) -> EventStore:
 
     Accepted forms, as SQLAlchemy spells them: `sqlite:///relative/path.db`,
     `sqlite:////absolute/path.db`, `sqlite://` or `sqlite:///:memory:` (in memory), a bare
-    file path, or `:memory:`. Anything else raises `InvalidInputError(field="store")`.
+    file path, or `:memory:`; and `postgresql://user:password@host:port/database` (or
+    `postgres://`), optionally with `?schema=NAME` (default `fleet`), which needs the
+    `fleet[postgres]` extra. Anything else raises `InvalidInputError(field="store")`.
     """
     if not url:
         raise InvalidInputError("store URL is empty", field="store", value=url)
     if "://" not in url:
         return SqliteStore(url)
+    if url.startswith(("postgresql://", "postgres://")):
+        from fleet.store.postgres import PostgresStore
+
+        return PostgresStore(url)
     if not url.startswith(_SQLITE_PREFIX):
         scheme = url.split("://", 1)[0]
         raise InvalidInputError(
-            f"unknown store scheme {scheme!r} in {url!r}; use sqlite:///path.db, a file path "
-            "or :memory:",
+            f"unknown store scheme {scheme!r} in {url!r}; use sqlite:///path.db, a file path, "
+            ":memory: or postgresql://host/database",
             field="store",
             value=url,
         )

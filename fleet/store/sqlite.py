@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import sqlite3
 import threading
@@ -24,22 +23,28 @@ from types import TracebackType
 
 from fleet.model import (
     AlreadyExistsError,
-    EventKind,
     InfeasibleError,
-    InvalidInputError,
     Mission,
     MissionEvent,
     NotFoundError,
     RobotSpec,
 )
 from fleet.store._codec import decode_mission, decode_robot, encode_mission, encode_robot
+from fleet.store._rules import (
+    EVENT_COLUMNS,
+    SCHEMA,
+    SCHEMA_VERSION,
+    EventRow,
+    check_accepted,
+    check_appendable,
+    event_from_row,
+    event_row,
+    missing_missions,
+)
 
 __all__ = ["SCHEMA_VERSION", "SqliteStore"]
 
 _log = logging.getLogger(__name__)
-
-SCHEMA_VERSION = 1
-"""The layout of the tables below; a store refuses files written by a newer layout."""
 
 _BUSY_TIMEOUT_S = 10.0
 """How long a write waits for another process's write transaction before giving up."""
@@ -47,38 +52,9 @@ _BUSY_TIMEOUT_S = 10.0
 _MAX_PARAMETERS = 500
 """Bound on `?` placeholders in one statement (SQLite's own limit is far higher)."""
 
-_SCHEMA = (
-    """
-    CREATE TABLE missions (
-        id TEXT PRIMARY KEY,
-        accepted_seq INTEGER NOT NULL UNIQUE,
-        spec TEXT NOT NULL
-    )
-    """,
-    """
-    CREATE TABLE events (
-        seq INTEGER PRIMARY KEY,
-        mission_id TEXT NOT NULL,
-        kind TEXT NOT NULL,
-        time_s REAL NOT NULL,
-        task_id TEXT NOT NULL,
-        robot_id TEXT NOT NULL,
-        step INTEGER NOT NULL,
-        detail TEXT NOT NULL
-    )
-    """,
-    "CREATE INDEX events_by_mission ON events (mission_id, seq)",
-    """
-    CREATE TABLE robots (
-        id TEXT PRIMARY KEY,
-        spec TEXT NOT NULL
-    )
-    """,
-)
-
-_EVENT_COLUMNS = "seq, mission_id, kind, time_s, task_id, robot_id, step, detail"
-
-_EventRow = tuple[int, str, str, float, str, str, int, str]
+# In SQLite only "INTEGER PRIMARY KEY" makes the column the row id (no second index).
+_SQLITE_SCHEMA = tuple(s.replace("seq BIGINT PRIMARY KEY", "seq INTEGER PRIMARY KEY")
+                       for s in SCHEMA)
 
 
 class SqliteStore:
@@ -125,19 +101,7 @@ class SqliteStore:
         mission with this id was stored before, `InvalidInputError` if `accepted` is not this
         mission's ACCEPTED event, carries a seq already or has a non-finite time.
         """
-        if accepted.kind is not EventKind.ACCEPTED:
-            raise InvalidInputError(
-                f"a mission is stored with its ACCEPTED event, got {accepted.kind.name}",
-                field="event.kind",
-                value=accepted.kind.value,
-            )
-        if accepted.mission_id != mission.id:
-            raise InvalidInputError(
-                f"ACCEPTED event names mission {accepted.mission_id!r}, not {mission.id!r}",
-                field="event.mission_id",
-                value=accepted.mission_id,
-            )
-        _check_event(accepted)
+        check_accepted(mission, accepted)
         spec = encode_mission(mission)
         with self._transaction() as connection:
             exists = connection.execute(
@@ -149,8 +113,8 @@ class SqliteStore:
                 )
             seq = _last_seq(connection) + 1
             connection.execute(
-                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                _event_row(accepted, seq),
+                f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                event_row(accepted, seq),
             )
             connection.execute(
                 "INSERT INTO missions (id, accepted_seq, spec) VALUES (?, ?, ?)",
@@ -167,20 +131,13 @@ class SqliteStore:
         """
         if not events:
             return []
-        for event in events:
-            if event.kind is EventKind.ACCEPTED:
-                raise InvalidInputError(
-                    "ACCEPTED events are stored by add_mission, together with the mission",
-                    field="event.kind",
-                    value=event.kind.value,
-                )
-            _check_event(event)
+        check_appendable(events)
         with self._transaction() as connection:
             _check_missions_exist(connection, {event.mission_id for event in events})
             first = _last_seq(connection) + 1
             connection.executemany(
-                f"INSERT INTO events ({_EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                [_event_row(event, first + i) for i, event in enumerate(events)],
+                f"INSERT INTO events ({EVENT_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [event_row(event, first + i) for i, event in enumerate(events)],
             )
         return [dataclasses.replace(event, seq=first + i) for i, event in enumerate(events)]
 
@@ -194,15 +151,15 @@ class SqliteStore:
 
     def events(self, after_seq: int = 0, mission_id: str | None = None) -> list[MissionEvent]:
         """Events with `seq > after_seq`, of one mission if `mission_id` is given, by seq."""
-        query = f"SELECT {_EVENT_COLUMNS} FROM events WHERE seq > ?"
+        query = f"SELECT {EVENT_COLUMNS} FROM events WHERE seq > ?"
         parameters: tuple[int | str, ...] = (after_seq,)
         if mission_id is not None:
             query += " AND mission_id = ?"
             parameters += (mission_id,)
         query += " ORDER BY seq"
         with self._lock:
-            rows: list[_EventRow] = self._connection.execute(query, parameters).fetchall()
-        return [_event_from_row(row) for row in rows]
+            rows: list[EventRow] = self._connection.execute(query, parameters).fetchall()
+        return [event_from_row(row) for row in rows]
 
     def put_robot(self, spec: RobotSpec) -> None:
         """Insert or replace the robot's registration (keyed by `spec.id`)."""
@@ -254,7 +211,7 @@ class SqliteStore:
                 # Re-read under the write lock: another process may have just created it.
                 if self._schema_version(connection) is None:
                     connection.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
-                    for statement in _SCHEMA:
+                    for statement in _SQLITE_SCHEMA:
                         connection.execute(statement)
                     connection.execute(
                         "INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,)
@@ -296,22 +253,6 @@ class SqliteStore:
                 raise
 
 
-def _check_event(event: MissionEvent) -> None:
-    if not math.isfinite(event.time_s):
-        raise InvalidInputError(
-            f"event {event.kind.name} of mission {event.mission_id!r} has time {event.time_s}",
-            field="event.time_s",
-            value=event.time_s,
-        )
-    if event.seq != 0:
-        raise InvalidInputError(
-            f"event {event.kind.name} of mission {event.mission_id!r} was stored already "
-            f"(seq {event.seq}); the store gives seq",
-            field="event.seq",
-            value=event.seq,
-        )
-
-
 def _check_missions_exist(connection: sqlite3.Connection, mission_ids: set[str]) -> None:
     wanted = sorted(mission_ids)
     found: set[str] = set()
@@ -322,42 +263,9 @@ def _check_missions_exist(connection: sqlite3.Connection, mission_ids: set[str])
             f"SELECT id FROM missions WHERE id IN ({placeholders})", chunk
         ).fetchall()
         found.update(mission_id for (mission_id,) in rows)
-    missing = [mission_id for mission_id in wanted if mission_id not in found]
-    if missing:
-        raise NotFoundError(
-            f"events for missions never added: {', '.join(map(repr, missing))}",
-            field="event.mission_id",
-            value=missing[0],
-        )
+    missing_missions(mission_ids, found)
 
 
 def _last_seq(connection: sqlite3.Connection) -> int:
     row = connection.execute("SELECT MAX(seq) FROM events").fetchone()
     return 0 if row[0] is None else int(row[0])
-
-
-def _event_row(event: MissionEvent, seq: int) -> _EventRow:
-    return (
-        seq,
-        event.mission_id,
-        event.kind.value,
-        event.time_s,
-        event.task_id,
-        event.robot_id,
-        event.step,
-        event.detail,
-    )
-
-
-def _event_from_row(row: _EventRow) -> MissionEvent:
-    seq, mission_id, kind, time_s, task_id, robot_id, step, detail = row
-    return MissionEvent(
-        kind=EventKind(kind),
-        mission_id=mission_id,
-        time_s=float(time_s),
-        task_id=task_id,
-        robot_id=robot_id,
-        step=step,
-        detail=detail,
-        seq=seq,
-    )

@@ -8,10 +8,14 @@ under the problem's random delays: a delayed agent stays, and whoever was planne
 cell waits too (action-dependency execution), so delays never turn into collisions; every
 executed step is checked for vertex and swap conflicts anyway and those are counted.
 
-Simplification against the LoRR simulator: 4-connected unit moves without rotations
-(`agentCounter` and the turning action model are not modelled), one planning call per
-step, and the delay draws follow the same model with numpy's generator, not the same
-random numbers.
+Turning (LoRR's action model: forward, turn clockwise, turn counter-clockwise, wait; every
+agent faces east, south, west or north, starting east) is modelled by default with a PIBT
+over (cell, heading) (`_turning.py`): a turn keeps the agent in its cell, so the others plan
+around it. `rotations=False` gives plain 4-connected unit moves.
+
+Simplifications against the LoRR simulator: `agentCounter` is not modelled, one planning
+call per step, and the delay draws follow the same model with numpy's generator, not the
+same random numbers.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ import numpy.typing as npt
 
 from fleet.model import InvalidInputError
 from fleet.planning.mapf import _kernels
+from fleet.planning.mapf._turning import pibt_step_turning, warm_up_turning
 from fleet.planning.mapf.graph import GridGraph
 from fleet.planning.mapf.lacam import warm_up_mapf
 from fleet.planning.mapf.lorr import DelayConfig, LorrProblem
@@ -93,6 +98,13 @@ class LifelongStats:
     collisions: int
     delay_events: int
     delay_waits: int
+    """Agents that waited because someone ahead of them was delayed or turning."""
+    rotations: bool = True
+    """Whether agents had to turn to face their move (LoRR's action model)."""
+    turns: int = 0
+    """Quarter turns made."""
+    sideways: int = 0
+    """Moves into a cell the agent did not face (must be 0 when turning is modelled)."""
 
     def as_dict(self) -> dict[str, object]:
         """The stats as a JSON-ready dict."""
@@ -144,17 +156,20 @@ def run_lifelong(
     seed: int = 0,
     time_limit_per_step_s: float | None = None,
     delays: bool = True,
+    rotations: bool = True,
     progress: Callable[[int, int], None] | None = None,
 ) -> LifelongStats:
     """Run `problem` for `steps` steps; returns tasks finished and planning times.
 
-    Planning time per step covers task assignment, distance tables for new goals and the
-    PIBT step; execution and bookkeeping are not counted.
+    Planning time per step covers task assignment, distance tables for new goals, the PIBT
+    step and the choice to turn; execution and bookkeeping are not counted.
     """
     if steps <= 0:
         raise InvalidInputError(f"steps must be positive, got {steps}", field="steps",
                                 value=steps)
     warm_up_mapf()  # compiling is not planning
+    if rotations:
+        warm_up_turning()
     graph = GridGraph.from_grid(problem.free)
     n = problem.team_size
     width = problem.free.shape[1]
@@ -200,7 +215,10 @@ def run_lifelong(
     stopped = np.zeros(n, dtype=bool)
     free_agents = list(range(n))
     plan_times = np.empty(steps, dtype=np.float64)
-    finished = errands = collisions = waits = 0
+    finished = errands = collisions = waits = turns = sideways = 0
+    heading = np.zeros(n, dtype=np.int64)  # LoRR: 0 east, 1 south, 2 west, 3 north
+    turning = np.zeros(n, dtype=bool)
+    ahead = _ahead_table(graph, width) if rotations else np.empty((0, 4), dtype=np.int32)
 
     def assign(agent: int) -> None:
         # nearest open task by Manhattan distance to its first errand
@@ -228,13 +246,32 @@ def run_lifelong(
             table_goal[i] = goal[i]
         order = np.argsort(-(priority + tie), kind="stable").astype(np.int32)
         pinned = generator.remaining > 1 if generator is not None else stopped
-        _kernels.pibt_step(graph.nbr, pool.tables, table_of, pos, q_to, order, pinned,
-                           occ_now, occ_next, rng)
+        if rotations:
+            pibt_step_turning(ahead, pool.tables, table_of, pos, heading, q_to, order,
+                              pinned, occ_now, occ_next, rng)
+            want = _facing(rows[q_to] - rows[pos], cols[q_to] - cols[pos])
+            np.logical_and(q_to != pos, want != heading, out=turning)
+        else:
+            _kernels.pibt_step(graph.nbr, pool.tables, table_of, pos, q_to, order, pinned,
+                               occ_now, occ_next, rng)
         plan_times[step] = time.perf_counter() - began
         # execute under delays
         if generator is not None:
             stopped = generator.next_tick()
-        waits += _kernels.execute_step(pos, q_to, stopped, into, q_done)
+        if rotations:
+            # An agent planned into a cell it does not face turns instead and stays: like a
+            # delayed agent, it holds up whoever was planned into its cell.
+            waits += _kernels.execute_step(pos, q_to, stopped | turning, into, q_done)
+            moved = q_done != pos
+            sideways += int((_facing(rows[q_done] - rows[pos], cols[q_done] - cols[pos])
+                             != heading)[moved].sum())
+            turn = turning & ~stopped
+            # a quarter turn towards the move: clockwise unless counter-clockwise is shorter
+            by = np.where((want - heading) % 4 == 3, -1, 1)
+            heading[turn] = (heading[turn] + by[turn]) % 4
+            turns += int(turn.sum())
+        else:
+            waits += _kernels.execute_step(pos, q_to, stopped, into, q_done)
         collisions += _kernels.count_conflicts(pos, q_done, graph.nbr, occ_now)
         pos[:] = q_done
         # progress on tasks
@@ -274,5 +311,25 @@ def run_lifelong(
         collisions=collisions,
         delay_events=generator.events if generator is not None else 0,
         delay_waits=waits,
+        rotations=rotations,
+        turns=turns,
+        sideways=sideways,
     )
 
+
+def _ahead_table(graph: GridGraph, width: int) -> Int32Array:
+    """`ahead[v, h]`: the vertex one cell from v in LoRR heading h, -1 if blocked or off."""
+    rows, cols = divmod(graph.cell_of.astype(np.int64), width)
+    height = graph.vertex_of.shape[0] // width
+    ahead = np.full((graph.n_vertices, 4), -1, dtype=np.int32)
+    for h, (dr, dc) in enumerate(((0, 1), (1, 0), (0, -1), (-1, 0))):
+        r, c = rows + dr, cols + dc
+        inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
+        ahead[inside, h] = graph.vertex_of[r[inside] * width + c[inside]]
+    return ahead
+
+
+def _facing(d_row: npt.NDArray[np.int64],
+            d_col: npt.NDArray[np.int64]) -> npt.NDArray[np.int64]:
+    """The LoRR heading (0 east, 1 south, 2 west, 3 north) of unit moves; 0 for no move."""
+    return np.select([d_row > 0, d_col < 0, d_row < 0], [1, 2, 3], 0).astype(np.int64)

@@ -1,4 +1,4 @@
-"""The event store's contract, on an in-memory SQLite database."""
+"""The event store's contract, on an in-memory SQLite database and on a real PostgreSQL."""
 
 from __future__ import annotations
 
@@ -23,12 +23,16 @@ from fleet.model import (
     WeldCapability,
 )
 from fleet.store import EventStore, SqliteStore
+from tests.conftest import postgres_store
 
 
-@pytest.fixture
-def store() -> Iterator[SqliteStore]:
-    with SqliteStore(":memory:") as opened:
-        yield opened
+@pytest.fixture(params=["sqlite", "postgres"])
+def store(request: pytest.FixtureRequest) -> Iterator[EventStore]:
+    if request.param == "sqlite":
+        with SqliteStore(":memory:") as opened:
+            yield opened
+    else:
+        yield from postgres_store()
 
 
 def mission(mission_id: str, **fields: object) -> Mission:
@@ -48,23 +52,23 @@ def test_public_api_is_pinned() -> None:
     assert sorted(fleet.store.__all__) == ["EventStore", "SqliteStore", "open_store"]
 
 
-def test_sqlite_store_satisfies_the_protocol(store: SqliteStore) -> None:
+def test_the_store_satisfies_the_protocol(store: EventStore) -> None:
     assert isinstance(store, EventStore)
 
 
-def test_add_mission_returns_accepted_event_with_seq(store: SqliteStore) -> None:
+def test_add_mission_returns_accepted_event_with_seq(store: EventStore) -> None:
     written = store.add_mission(mission("m1"), accepted("m1", 2.5))
     assert written == MissionEvent(kind=EventKind.ACCEPTED, mission_id="m1", time_s=2.5, seq=1)
     assert store.events() == [written]
 
 
-def test_mission_round_trips_through_the_store(store: SqliteStore) -> None:
+def test_mission_round_trips_through_the_store(store: EventStore) -> None:
     original = mission("m1", priority=5, deadline_s=300.0, submitted_s=4.0, labels={"line": "A"})
     store.add_mission(original, accepted("m1"))
     assert store.missions() == [original]
 
 
-def test_missions_come_back_in_submission_order(store: SqliteStore) -> None:
+def test_missions_come_back_in_submission_order(store: EventStore) -> None:
     for mission_id in ["zeta", "alpha", "mid"]:
         store.add_mission(mission(mission_id), accepted(mission_id))
         store.append([event(EventKind.ASSIGNED, mission_id, robot_id="agv-1")])
@@ -72,7 +76,7 @@ def test_missions_come_back_in_submission_order(store: SqliteStore) -> None:
 
 
 def test_duplicate_mission_id_raises_already_exists_and_writes_nothing(
-    store: SqliteStore,
+    store: EventStore,
 ) -> None:
     store.add_mission(mission("m1"), accepted("m1"))
     with pytest.raises(AlreadyExistsError) as raised:
@@ -83,7 +87,7 @@ def test_duplicate_mission_id_raises_already_exists_and_writes_nothing(
     assert store.missions()[0].priority == 0
 
 
-def test_add_mission_rejects_an_event_that_is_not_its_accepted_event(store: SqliteStore) -> None:
+def test_add_mission_rejects_an_event_that_is_not_its_accepted_event(store: EventStore) -> None:
     with pytest.raises(InvalidInputError) as wrong_kind:
         store.add_mission(mission("m1"), event(EventKind.STARTED, "m1"))
     assert wrong_kind.value.field == "event.kind"
@@ -94,7 +98,7 @@ def test_add_mission_rejects_an_event_that_is_not_its_accepted_event(store: Sqli
     assert store.events() == []
 
 
-def test_append_gives_strictly_increasing_seq_across_calls(store: SqliteStore) -> None:
+def test_append_gives_strictly_increasing_seq_across_calls(store: EventStore) -> None:
     first = store.add_mission(mission("m1"), accepted("m1"))
     batch = store.append(
         [
@@ -110,7 +114,7 @@ def test_append_gives_strictly_increasing_seq_across_calls(store: SqliteStore) -
     assert store.events() == [first, *batch, *later]
 
 
-def test_append_keeps_every_field(store: SqliteStore) -> None:
+def test_append_keeps_every_field(store: EventStore) -> None:
     store.add_mission(mission("m1"), accepted("m1"))
     original = event(
         EventKind.STEP_DONE, "m1", 12.125, task_id="t1", robot_id="agv-7", step=2, detail="drop"
@@ -127,7 +131,7 @@ def test_append_keeps_every_field(store: SqliteStore) -> None:
     assert written.time_s == 12.125
 
 
-def test_events_filter_by_mission_and_after_seq(store: SqliteStore) -> None:
+def test_events_filter_by_mission_and_after_seq(store: EventStore) -> None:
     for mission_id in ["a", "b"]:
         store.add_mission(mission(mission_id), accepted(mission_id))
     store.append(
@@ -148,12 +152,12 @@ def test_events_filter_by_mission_and_after_seq(store: SqliteStore) -> None:
     assert store.events(after_seq=5) == []
 
 
-def test_append_of_nothing_is_a_no_op(store: SqliteStore) -> None:
+def test_append_of_nothing_is_a_no_op(store: EventStore) -> None:
     assert store.append([]) == []
     assert store.events() == []
 
 
-def test_append_for_an_unknown_mission_writes_nothing(store: SqliteStore) -> None:
+def test_append_for_an_unknown_mission_writes_nothing(store: EventStore) -> None:
     store.add_mission(mission("m1"), accepted("m1"))
     with pytest.raises(NotFoundError) as raised:
         store.append([event(EventKind.STARTED, "m1"), event(EventKind.STARTED, "ghost")])
@@ -162,7 +166,7 @@ def test_append_for_an_unknown_mission_writes_nothing(store: SqliteStore) -> Non
     assert len(store.events()) == 1
 
 
-def test_append_rejects_accepted_events_and_events_with_seq(store: SqliteStore) -> None:
+def test_append_rejects_accepted_events_and_events_with_seq(store: EventStore) -> None:
     store.add_mission(mission("m1"), accepted("m1"))
     with pytest.raises(InvalidInputError) as accepted_again:
         store.append([accepted("m1")])
@@ -174,14 +178,14 @@ def test_append_rejects_accepted_events_and_events_with_seq(store: SqliteStore) 
     assert len(store.events()) == 2
 
 
-def test_append_rejects_a_time_that_is_not_finite(store: SqliteStore) -> None:
+def test_append_rejects_a_time_that_is_not_finite(store: EventStore) -> None:
     store.add_mission(mission("m1"), accepted("m1"))
     with pytest.raises(InvalidInputError) as raised:
         store.append([event(EventKind.STARTED, "m1", math.nan)])
     assert raised.value.field == "event.time_s"
 
 
-def test_put_robot_upserts_the_roster(store: SqliteStore) -> None:
+def test_put_robot_upserts_the_roster(store: EventStore) -> None:
     agv = RobotSpec(
         id="agv-2",
         kind=RobotKind.AGV,

@@ -43,7 +43,8 @@ def test_three_slashes_name_a_path_relative_to_the_working_directory(
 
 
 @pytest.mark.parametrize(
-    "url", ["postgresql://localhost/test", "mysql://x/y", "sqlite://host/x.db", ""]
+    "url", ["mysql://x/y", "sqlite://host/x.db", "",
+            "postgresql://localhost/test?schema=Bad-Name"]
 )
 def test_unknown_urls_raise_invalid_input_naming_the_url(url: str) -> None:
     with pytest.raises(InvalidInputError) as raised:

@@ -13,6 +13,7 @@ from fleet.planning.mapf import (
     DelayConfig,
     DelayGenerator,
     LorrFormatError,
+    LorrProblem,
     _kernels,
     load_lorr,
     run_lifelong,
@@ -109,3 +110,36 @@ def test_cli_lifelong_writes_stats(tmp_path: Path, capsys: pytest.CaptureFixture
     stats = json.loads(out.read_text())
     assert stats["collisions"] == 0 and stats["steps"] == 50
     assert "tasks finished" in capsys.readouterr().out
+
+
+def corridor(tasks: list[list[tuple[int, int]]], free: np.ndarray) -> LorrProblem:
+    return LorrProblem("corridor", free, np.array([[0, 0]], dtype=np.int64),
+                       [np.array(t, dtype=np.int64) for t in tasks], 1.0, None)
+
+
+def test_an_agent_turns_before_it_drives_off_its_heading() -> None:
+    # Everyone starts facing east. Straight east along a row: no turn, one step per cell.
+    east = corridor([[(0, 4)]], np.ones((1, 5), dtype=bool))
+    straight = run_lifelong(east, 4, delays=False)
+    assert (straight.tasks_finished, straight.turns) == (1, 0)
+    # Down a column: one quarter turn (clockwise, to face south) first, so 3 cells take 4.
+    south = corridor([[(3, 0)]], np.ones((4, 1), dtype=bool))
+    assert run_lifelong(south, 3, delays=False).tasks_finished == 0
+    turned = run_lifelong(south, 4, delays=False)
+    assert (turned.tasks_finished, turned.turns) == (1, 1)
+    # Without the turning model the same trip takes 3 steps.
+    assert run_lifelong(south, 3, delays=False, rotations=False).tasks_finished == 1
+    # Back west after going east: a half turn is two quarter turns.
+    back = corridor([[(0, 4)], [(0, 0)]], np.ones((1, 5), dtype=bool))
+    there_and_back = run_lifelong(back, 10, delays=False)
+    assert (there_and_back.tasks_finished, there_and_back.turns) == (2, 2)
+
+
+def test_turning_agents_hold_up_whoever_follows_and_nothing_collides() -> None:
+    problem = load_lorr(TINY)
+    turning = run_lifelong(problem, 300, seed=1)
+    plain = run_lifelong(problem, 300, seed=1, rotations=False)
+    assert turning.collisions == 0 and plain.collisions == 0
+    assert turning.rotations and turning.turns > 0 and turning.sideways == 0
+    assert not plain.rotations and plain.turns == 0
+    assert turning.tasks_finished > 10
