@@ -146,8 +146,13 @@ async def run_robot_host(robots: list[tuple[RobotSpec, Pose]], options: HostOpti
             answer = {}
             dt = float(doc["dt_s"])
             for rid, h in hosted.items():
-                h.link.take_commands()
                 robot = h.robot
+                paused = robot.paused
+                h.link.take_commands()
+                if robot.paused != paused:
+                    log.info("robot %s %s at t=%.1f s at (%.3f, %.3f)", rid,
+                             "is held" if robot.paused else "goes on", t_s - steps * dt,
+                             robot.pose.x, robot.pose.y)
                 busy = robot.busy_s
                 poses = []
                 for k in range(steps):

@@ -375,3 +375,57 @@ def test_a_robot_process_killed_for_good_does_not_stall_the_run(
     report = check_log(stack.log)
     assert report.ok and not report.collisions, (report.collisions[:3],
                                                   report.obstacle_hits[:3])
+
+
+def test_ros_robot_paused_and_resumed_by_an_operator_stands_then_finishes_its_task(
+        tmp_path: Path, env: dict[str, str], procs: list[Proc]) -> None:
+    stack = Stack(tmp_path, env, procs, "--map", str(SMALL_MAP), "--robots", "4", "--seed", "2")
+    robots = stack.robots("robots")
+    robots.wait_for("waiting for the world")
+    world = stack.world("--missions", "6")
+    me = stack.wait_robot(world, "agv-01", "agv-01 carried a load",
+                          lambda r: bool(r.current_task and r.load_id
+                                         and r.mode == common_pb2.ROBOT_MODE_MOVING))
+    with grpc.insecure_channel(f"127.0.0.1:{stack.port}") as channel:
+        operator = fleet_pb2_grpc.FleetStub(channel)
+        held = operator.PauseRobot(fleet_pb2.PauseRobotRequest(robot_id="agv-01",
+                                                               reason="tyre check"), timeout=10)
+        assert held.paused_reason == "tyre check"
+        # The robot says it is paused (its diagnostics, through the bridge) ...
+        stack.wait_robot(world, "agv-01", "agv-01 reported itself paused",
+                         lambda r: r.mode == common_pb2.ROBOT_MODE_PAUSED)
+        # ... and stays so while the others go on moving.
+        seen: set[tuple[float, float]] = set()
+        deadline = time.monotonic() + 30
+        while len(seen) < 12 and time.monotonic() < deadline:
+            now = robots_now(stack.port)
+            assert now["agv-01"].mode == common_pb2.ROBOT_MODE_PAUSED
+            assert now["agv-01"].current_task == me.current_task  # it keeps its task
+            seen |= {(r.pose.x, r.pose.y) for rid, r in now.items() if rid != "agv-01"}
+            time.sleep(0.05)
+        released = operator.ResumeRobot(fleet_pb2.ResumeRobotRequest(robot_id="agv-01"),
+                                        timeout=10)
+        assert released.paused_reason == ""
+    assert world.finish() == 0, world.text()
+    assert "missions done     6 of 6" in world.text(), world.text()
+    assert robots.finish(60) == 0, robots.text()
+    # The pause and the resume went down the ROS action topic to the robot, ...
+    out = robots.text()
+    assert "robot agv-01 pauses (tyre check)" in out and "robot agv-01 resumes" in out, out
+    held_at = re.search(r"robot agv-01 is held at t=([\d.]+) s at \(([-\d.]+), ([-\d.]+)\)", out)
+    goes_on = re.search(r"robot agv-01 goes on at t=([\d.]+) s", out)
+    assert held_at is not None and goes_on is not None, out
+    t_held, t_on = float(held_at.group(1)), float(goes_on.group(1))
+    assert t_on - t_held >= 5.0, (t_held, t_on)
+    # ... which stood where it was from the tick the pause arrived in until the resume, then
+    # drove on (it kept its load and its task, and the mission completed).
+    ticks = [line for line in map(json.loads, stack.log.open()) if "t" in line]
+    during = {tuple(p["poses"]["agv-01"][:2]) for p in ticks if t_held <= p["t"] <= t_on}
+    assert during == {(round(float(held_at.group(2)), 3), round(float(held_at.group(3)), 3))}
+    after = {tuple(p["poses"]["agv-01"][:2]) for p in ticks if t_on < p["t"] <= t_on + 10}
+    assert len(after) > 1, "it did not move after the resume"
+    bridge = stack.stop_bridge()
+    assert "dropped {}" in bridge, bridge[-3000:]
+    report = check_log(stack.log)
+    assert report.ok and not report.collisions, (report.collisions[:3],
+                                                  report.obstacle_hits[:3])
