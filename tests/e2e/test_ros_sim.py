@@ -421,7 +421,9 @@ def test_ros_robot_paused_and_resumed_by_an_operator_stands_then_finishes_its_ta
     # drove on (it kept its load and its task, and the mission completed).
     ticks = [line for line in map(json.loads, stack.log.open()) if "t" in line]
     during = {tuple(p["poses"]["agv-01"][:2]) for p in ticks if t_held <= p["t"] <= t_on}
-    assert during == {(round(float(held_at.group(2)), 3), round(float(held_at.group(3)), 3))}
+    assert len(during) == 1, during
+    (x, y), = during
+    assert abs(x - float(held_at.group(2))) < 2e-3 and abs(y - float(held_at.group(3))) < 2e-3
     after = {tuple(p["poses"]["agv-01"][:2]) for p in ticks if t_on < p["t"] <= t_on + 10}
     assert len(after) > 1, "it did not move after the resume"
     bridge = stack.stop_bridge()
