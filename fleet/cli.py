@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import hashlib
 import json
 import logging
 import os
+import secrets
 import signal
 import sys
 import tempfile
@@ -48,6 +50,11 @@ def _parser() -> argparse.ArgumentParser:
                    help="SQLite file, or a store URL: sqlite:///path.db, "
                         "postgresql://user@host/database[?schema=NAME] (needs fleet[postgres])")
     s.add_argument("--address", default="127.0.0.1:50051")
+    s.add_argument("--tokens", metavar="YAML",
+                   help="access tokens with roles (see fleet/api/auth.py); without it the "
+                        "server is open to anyone who reaches the port")
+    s.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate chain")
+    s.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
     _dispatcher_option(s)
@@ -106,28 +113,29 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("map", parents=[common], help="validate a floor map and show its stations")
     s.add_argument("map")
 
+    client = argparse.ArgumentParser(add_help=False, parents=[common])
+    client.add_argument("--server", default="127.0.0.1:50051")
+    client.add_argument("--token", default=None,
+                        help="access token (default: $FLEET_TOKEN; see fleet serve --tokens)")
+    client.add_argument("--tls-ca", default=None, metavar="PEM",
+                        help="CA certificate to check the server's TLS certificate "
+                             "(default: $FLEET_TLS_CA; plain TCP when unset)")
     for name, helptext in (("robots", "list robots"), ("missions", "list missions")):
-        s = sub.add_parser(name, parents=[common], help=helptext)
-        s.add_argument("--server", default="127.0.0.1:50051")
-    s = sub.add_parser("submit", parents=[common],
+        s = sub.add_parser(name, parents=[client], help=helptext)
+    s = sub.add_parser("submit", parents=[client],
                        help="submit a mission given as JSON (file or -)")
     s.add_argument("file")
-    s.add_argument("--server", default="127.0.0.1:50051")
-    s = sub.add_parser("cancel", parents=[common], help="cancel a mission")
+    s = sub.add_parser("cancel", parents=[client], help="cancel a mission")
     s.add_argument("mission_id")
     s.add_argument("--reason", default="cancelled from the CLI")
-    s.add_argument("--server", default="127.0.0.1:50051")
-    s = sub.add_parser("pause", parents=[common],
+    s = sub.add_parser("pause", parents=[client],
                        help="hold a robot where it is; its unstarted tasks go to others")
     s.add_argument("robot_id")
     s.add_argument("--reason", default="paused from the CLI")
-    s.add_argument("--server", default="127.0.0.1:50051")
-    s = sub.add_parser("resume", parents=[common], help="release a paused robot")
+    s = sub.add_parser("resume", parents=[client], help="release a paused robot")
     s.add_argument("robot_id")
-    s.add_argument("--server", default="127.0.0.1:50051")
-    s = sub.add_parser("watch", parents=[common], help="print mission events as they happen")
+    s = sub.add_parser("watch", parents=[client], help="print mission events as they happen")
     s.add_argument("--mission", default="")
-    s.add_argument("--server", default="127.0.0.1:50051")
 
     s = sub.add_parser("mapf", help="solve a MovingAI MAPF instance (LaCAM)")
     s.add_argument("--map", required=True, help="MovingAI .map file")
@@ -248,12 +256,35 @@ def _coordinator(map_file: str, db: str, sim_clock: bool,  # type: ignore[no-unt
 
 async def _serve(args: argparse.Namespace) -> int:
     from fleet.api import create_server
+    from fleet.api.auth import Principal, load_tokens
+    from fleet.model import InvalidInputError
 
+    tokens = load_tokens(args.tokens) if args.tokens else None
+    tls = None
+    if bool(args.tls_cert) != bool(args.tls_key):
+        raise InvalidInputError("--tls-cert and --tls-key go together", field="tls-key",
+                                value=args.tls_key)
+    if args.tls_cert:
+        try:
+            tls = (Path(args.tls_cert).read_bytes(), Path(args.tls_key).read_bytes())
+        except OSError as err:
+            raise InvalidInputError(f"TLS file {err.filename!r}: {err.strerror}",
+                                    field="tls-cert", value=err.filename) from err
+    if args.ros and tls is not None:
+        raise InvalidInputError("--ros runs the bridge inside a TLS server; run it as its own "
+                                "process instead (fleet ros-bridge, FLEET_TLS_CA)",
+                                field="ros", value=True)
     coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock, args.dispatcher)
-    server = create_server(coordinator, args.address)
+    server = create_server(coordinator, args.address, tokens=tokens, tls=tls)
     await server.start()
     bridge = None
     if args.ros:
+        if tokens is not None:
+            # The in-process bridge gets a robot token of its own, known only to this process.
+            inner = secrets.token_urlsafe(32)
+            tokens[hashlib.sha256(inner.encode()).digest()] = Principal(
+                "in-process ROS bridge", frozenset({"robot"}))
+            os.environ["FLEET_TOKEN"] = inner
         bridge = _bridge(args, f"127.0.0.1:{server.port}")
         await bridge.start()
     print(f"fleet: serving {coordinator.floor.name} on port {server.port} "
@@ -498,9 +529,10 @@ async def _client(args: argparse.Namespace) -> int:
     import grpc
     from google.protobuf import json_format
 
+    from fleet.client import open_channel
     from fleet.v1 import fleet_pb2, fleet_pb2_grpc, missions_pb2, missions_pb2_grpc
 
-    async with grpc.aio.insecure_channel(args.server) as channel:
+    async with open_channel(args.server, token=args.token, tls_ca=args.tls_ca) as channel:
         missions = missions_pb2_grpc.MissionsStub(channel)
         try:
             if args.command == "robots":

@@ -24,6 +24,7 @@ from typing import Protocol
 
 import grpc
 
+from fleet.client import open_channel
 from fleet.floor import FloorMap
 from fleet.model import InvalidInputError, RobotKind
 from fleet.v1 import (
@@ -177,7 +178,8 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
         from sim.world import run_world
         return await run_world(floor, scenario, options, progress)
     # Reconnect quickly after a coordinator restart instead of backing off for minutes.
-    channel = grpc.aio.insecure_channel(options.target, options=[
+    # TLS and the access token come from FLEET_TLS_CA and FLEET_TOKEN (fleet.client).
+    channel = open_channel(options.target, options=[
         ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
     link = robot_link_pb2_grpc.RobotLinkStub(channel)
     missions = missions_pb2_grpc.MissionsStub(channel)

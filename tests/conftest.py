@@ -44,7 +44,8 @@ class Served:
 
 
 def serve(map_path: Path, db: str, *, sim_clock: bool = True,
-          address: str = "127.0.0.1:0") -> Iterator[Served]:
+          address: str = "127.0.0.1:0", tokens: dict[bytes, object] | None = None,
+          tls: tuple[bytes, bytes] | None = None) -> Iterator[Served]:
     """Start a coordinator + server in a thread; yield; stop it."""
     from fleet.api import create_server
     from fleet.coordinator import Coordinator, ManualClock, WallClock
@@ -57,7 +58,8 @@ def serve(map_path: Path, db: str, *, sim_clock: bool = True,
     async def start() -> None:
         coordinator = Coordinator(load_floor(map_path), open_store(db),
                                   ManualClock() if sim_clock else WallClock())
-        server = create_server(coordinator, address, period_s=0.05)
+        server = create_server(coordinator, address, period_s=0.05,
+                               tokens=tokens, tls=tls)  # type: ignore[arg-type]
         await server.start()
         ready.set_result((coordinator, server))
 

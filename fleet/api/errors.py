@@ -27,8 +27,8 @@ STATUS_OF: dict[type[FleetError], grpc.StatusCode] = {
 def status_of(error: FleetError) -> grpc.StatusCode:
     """The status code for an error, by the nearest listed base class."""
     for cls in type(error).__mro__:
-        if cls in STATUS_OF:
-            return STATUS_OF[cls]  # type: ignore[index]
+        if issubclass(cls, FleetError) and cls in STATUS_OF:
+            return STATUS_OF[cls]
     return grpc.StatusCode.INTERNAL
 
 

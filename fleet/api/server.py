@@ -10,6 +10,7 @@ import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
+from fleet.api.auth import Principal, TokenAuth
 from fleet.api.servicers import FleetService, MissionsService, RobotLinkService, SimClockService
 from fleet.coordinator import Coordinator, ManualClock
 from fleet.v1 import (
@@ -77,9 +78,18 @@ class FleetServer:
 
 
 def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
-                  period_s: float = 0.2) -> FleetServer:
-    """Build the server (not started); ask for port 0 to get a free port."""
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+                  period_s: float = 0.2, *, tokens: dict[bytes, Principal] | None = None,
+                  tls: tuple[bytes, bytes] | None = None) -> FleetServer:
+    """Build the server (not started); ask for port 0 to get a free port.
+
+    `tokens` (from `load_tokens`) turns on access control; `tls` is (certificate chain PEM,
+    private key PEM) for TLS.
+    """
+    interceptors = [TokenAuth(tokens)] if tokens else []
+    if not tokens and not address.startswith(("127.", "localhost", "[::1]")):
+        log.warning("serving %s without access tokens: anyone who reaches the port can "
+                    "submit missions and command robots (fleet serve --tokens)", address)
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
     state_arrived = asyncio.Event()
     robot_link_pb2_grpc.add_RobotLinkServicer_to_server(
         RobotLinkService(coordinator, state_arrived), server)
@@ -92,7 +102,11 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server)
-    port = server.add_insecure_port(address)
+    if tls is not None:
+        chain, key = tls
+        port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, chain)]))
+    else:
+        port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     return FleetServer(server, port, coordinator, period_s, health_servicer)

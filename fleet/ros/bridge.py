@@ -41,6 +41,7 @@ from nav_msgs.msg import Odometry, Path
 from sensor_msgs.msg import BatteryState
 from std_msgs.msg import String
 
+from fleet.client import open_channel
 from fleet.model import Pose
 from fleet.ros import contract
 from fleet.ros.contract import MalformedMessage, PlanPose, Report
@@ -172,7 +173,8 @@ class RosBridge:
         """Open the ROS node and the gRPC channel; start discovery and the robots' sessions."""
         self._loop = asyncio.get_running_loop()
         self._ros = RosNode("fleet_bridge", self.options.domain_id, self.options.executor)
-        self._channel = grpc.aio.insecure_channel(self.options.target, options=[
+        # TLS and the access token come from FLEET_TLS_CA and FLEET_TOKEN (fleet.client).
+        self._channel = open_channel(self.options.target, options=[
             ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
         self._stub = robot_link_pb2_grpc.RobotLinkStub(self._channel)
         for doc in self.options.robots:

@@ -9,6 +9,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import grpc
@@ -67,6 +68,29 @@ def start_server(db: Path, port: int) -> subprocess.Popen[str]:
     return proc
 
 
+def start_sim(port: int, log: Path, robots: int, missions: int,
+              seed: int) -> subprocess.Popen[str]:
+    """`fleet sim --server` against the coordinator on `port`, logging to `log`."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "fleet.cli", "sim", "--server", f"127.0.0.1:{port}", "--map",
+         str(SMALL_MAP), "--robots", str(robots), "--missions", str(missions), "--seed",
+         str(seed), "--log", str(log), "--no-progress"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
+
+
+def wait_for_states(port: int, ready: Callable[[dict[str, int]], bool],
+                    what: str) -> dict[str, int]:
+    """Poll the missions' states until `ready` says so (at most 300 s)."""
+    deadline = time.monotonic() + 300
+    s: dict[str, int] = {}
+    while time.monotonic() < deadline:
+        s = states(port)
+        if ready(s):
+            return s
+        time.sleep(0.1)
+    raise AssertionError(f"{what}: {s}")
+
+
 def states(port: int) -> dict[str, int]:
     with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
         reply = missions_pb2_grpc.MissionsStub(channel).List(
@@ -78,22 +102,14 @@ def test_coordinator_killed_mid_run_restarts_and_every_mission_completes(
         tmp_path: Path) -> None:
     db, log, port = tmp_path / "fleet.db", tmp_path / "run.jsonl", free_port()
     server = start_server(db, port)
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "fleet.cli", "sim", "--server", f"127.0.0.1:{port}", "--map",
-         str(SMALL_MAP), "--robots", "4", "--missions", "10", "--seed", "3", "--log", str(log),
-         "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
+    sim = start_sim(port, log, robots=4, missions=10, seed=3)
     try:
         # Wait until the run is well under way: some missions done, others open.
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            s = states(port)
+        def under_way(s: dict[str, int]) -> bool:
             done = sum(v == missions_pb2.MISSION_STATE_COMPLETED for v in s.values())
-            if done >= 2 and len(s) - done >= 3:
-                break
-            time.sleep(0.2)
-        else:
-            raise AssertionError(f"run never got under way: {s}")
+            return done >= 2 and len(s) - done >= 3
+
+        s = wait_for_states(port, under_way, "run never got under way")
         open_before = {k for k, v in s.items() if v != missions_pb2.MISSION_STATE_COMPLETED}
         server.send_signal(signal.SIGKILL)
         server.wait(timeout=10)
@@ -167,20 +183,10 @@ def test_operator_pauses_and_resumes_a_robot_from_the_cli_during_a_run(
     db, log, port = tmp_path / "fleet.db", tmp_path / "run.jsonl", free_port()
     server = start_server(db, port)
     address = f"127.0.0.1:{port}"
-    sim = subprocess.Popen(
-        [sys.executable, "-m", "fleet.cli", "sim", "--server", address, "--map",
-         str(SMALL_MAP), "--robots", "3", "--missions", "6", "--seed", "2", "--log", str(log),
-         "--no-progress"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
+    sim = start_sim(port, log, robots=3, missions=6, seed=2)
     try:
-        deadline = time.monotonic() + 300
-        while time.monotonic() < deadline:
-            s = states(port)
-            if any(v == missions_pb2.MISSION_STATE_ACTIVE for v in s.values()):
-                break
-            time.sleep(0.1)
-        else:
-            raise AssertionError(f"run never got under way: {s}")
+        wait_for_states(port, lambda s: missions_pb2.MISSION_STATE_ACTIVE in s.values(),
+                        "run never got under way")
         held = fleet("pause", "agv-01", "--reason", "tyre check", "--server", address)
         assert held.returncode == 0, held.stderr
         assert "agv-01: tyre check" in held.stdout

@@ -1,0 +1,200 @@
+"""Who may call what: access tokens with roles, checked on every call.
+
+`fleet serve --tokens tokens.yaml` turns it on; without a tokens file the server is open (a
+warning says so), as on a developer's laptop or in the simulator. The file:
+
+    tokens:
+      - name: mes-line-3            # shown in the log next to what it did
+        token: "a long random secret"
+        roles: [planner]
+      - name: control-room
+        token_sha256: "9f86d0...c6e5"  # or the secret's SHA-256, hex, to keep it off disk
+        roles: [operator, viewer]
+
+Roles: `robot` (RobotLink: robots and their drivers, the ROS 2 bridge), `planner` (submit and
+cancel missions, read them), `operator` (pause and resume robots, read everything), `viewer`
+(read missions, robots and the floor), `simulator` (SimClock), `admin` (everything). Clients
+send `authorization: Bearer <token>`. A call without a known token gets UNAUTHENTICATED; a
+token whose roles do not cover the method gets PERMISSION_DENIED naming the roles that would.
+Health checks and server reflection stay open for probes and tools.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import grpc
+import yaml
+
+from fleet.model import InvalidInputError
+
+__all__ = ["ROLES", "Principal", "TokenAuth", "load_tokens", "roles_for"]
+
+log = logging.getLogger(__name__)
+
+ROLES = ("robot", "planner", "operator", "viewer", "simulator", "admin")
+
+_READERS = frozenset({"planner", "operator", "viewer"})
+_METHOD_ROLES: dict[str, frozenset[str]] = {
+    "/fleet.v1.RobotLink/Register": frozenset({"robot"}),
+    "/fleet.v1.RobotLink/Connect": frozenset({"robot"}),
+    "/fleet.v1.Missions/Submit": frozenset({"planner"}),
+    "/fleet.v1.Missions/Cancel": frozenset({"planner", "operator"}),
+    "/fleet.v1.Missions/Get": _READERS,
+    "/fleet.v1.Missions/List": _READERS,
+    "/fleet.v1.Missions/WatchEvents": _READERS,
+    "/fleet.v1.Fleet/ListRobots": _READERS,
+    "/fleet.v1.Fleet/GetFloorMap": _READERS | {"robot"},
+    "/fleet.v1.Fleet/PauseRobot": frozenset({"operator"}),
+    "/fleet.v1.Fleet/ResumeRobot": frozenset({"operator"}),
+    "/fleet.v1.SimClock/Advance": frozenset({"simulator"}),
+}
+_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_AUDITED = frozenset({"/fleet.v1.Missions/Submit", "/fleet.v1.Missions/Cancel",
+                      "/fleet.v1.Fleet/PauseRobot", "/fleet.v1.Fleet/ResumeRobot"})
+
+
+@dataclass(frozen=True, slots=True)
+class Principal:
+    """Who a token belongs to, and what it may do."""
+
+    name: str
+    roles: frozenset[str]
+
+
+def roles_for(method: str) -> frozenset[str]:
+    """The roles that may call `method` (besides admin); empty for an open or unknown one."""
+    return _METHOD_ROLES.get(method, frozenset())
+
+
+def _digest(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def load_tokens(path: str | Path) -> dict[bytes, Principal]:
+    """Read a tokens file; keys are the tokens' SHA-256 digests. Raises InvalidInputError
+    naming the entry and field that is wrong."""
+    source = str(path)
+    try:
+        doc = yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+    except OSError as err:
+        raise InvalidInputError(f"tokens file {source!r} cannot be read: {err.strerror}",
+                                field="tokens", value=source) from err
+    except yaml.YAMLError as err:
+        raise InvalidInputError(f"tokens file {source!r} is not YAML: {err}", field="tokens",
+                                value=source) from err
+    entries = doc.get("tokens") if isinstance(doc, dict) else None
+    if not isinstance(entries, list) or not entries:
+        raise InvalidInputError(f"tokens file {source!r} needs a non-empty list 'tokens'",
+                                field="tokens", value=source)
+    out: dict[bytes, Principal] = {}
+    names: set[str] = set()
+    for k, entry in enumerate(entries):
+        where = f"tokens[{k}]"
+        if not isinstance(entry, dict):
+            raise InvalidInputError(f"{where} in {source!r} must be a mapping", field=where,
+                                    value=entry)
+        name = entry.get("name")
+        if not isinstance(name, str) or not name or name in names:
+            raise InvalidInputError(f"{where}.name in {source!r} must be a unique non-empty "
+                                    f"string, got {name!r}", field=f"{where}.name", value=name)
+        names.add(name)
+        secret, hashed = entry.get("token"), entry.get("token_sha256")
+        if (secret is None) == (hashed is None):
+            raise InvalidInputError(f"{where} ({name}) in {source!r} needs exactly one of "
+                                    "token, token_sha256", field=f"{where}.token", value=None)
+        if secret is not None:
+            if not isinstance(secret, str) or len(secret) < 16:
+                raise InvalidInputError(f"{where}.token ({name}) in {source!r} must be a "
+                                        "string of at least 16 characters",
+                                        field=f"{where}.token", value="***")
+            digest = _digest(secret)
+        else:
+            try:
+                digest = bytes.fromhex(str(hashed))
+            except ValueError:
+                digest = b""
+            if len(digest) != 32:
+                raise InvalidInputError(f"{where}.token_sha256 ({name}) in {source!r} must be "
+                                        "64 hex digits", field=f"{where}.token_sha256",
+                                        value=hashed)
+        roles = entry.get("roles")
+        if not isinstance(roles, list) or not roles or not all(r in ROLES for r in roles):
+            raise InvalidInputError(f"{where}.roles ({name}) in {source!r} must list roles "
+                                    f"from {', '.join(ROLES)}, got {roles!r}",
+                                    field=f"{where}.roles", value=roles)
+        if digest in out:
+            raise InvalidInputError(f"{where} ({name}) in {source!r} repeats the token of "
+                                    f"{out[digest].name}", field=f"{where}.token", value="***")
+        out[digest] = Principal(name, frozenset(roles))
+    return out
+
+
+def _denied(handler: grpc.RpcMethodHandler, code: grpc.StatusCode,
+            message: str) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as `handler` that only aborts with `code`."""
+    async def abort(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(code, message)
+
+    async def abort_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await context.abort(code, message)
+        yield  # pragma: no cover - makes this an async generator
+
+    ser, de = handler.response_serializer, handler.request_deserializer
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(abort, de, ser)
+    if handler.unary_stream is not None:
+        return grpc.unary_stream_rpc_method_handler(abort_stream, de, ser)
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(abort, de, ser)
+    return grpc.stream_stream_rpc_method_handler(abort_stream, de, ser)
+
+
+class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Checks every call's bearer token against the tokens file's roles."""
+
+    def __init__(self, tokens: dict[bytes, Principal]) -> None:
+        self._tokens = tokens
+
+    def principal(self, metadata: Any) -> Principal | None:
+        """The principal whose token the call carries, or None."""
+        for key, value in metadata or ():
+            if key == "authorization" and isinstance(value, str) and \
+                    value.startswith("Bearer "):
+                digest = _digest(value[len("Bearer "):].strip())
+                for known, who in self._tokens.items():
+                    if hmac.compare_digest(known, digest):
+                        return who
+        return None
+
+    async def intercept_service(
+        self,
+        continuation: Callable[[grpc.HandlerCallDetails], Awaitable[grpc.RpcMethodHandler]],
+        details: grpc.HandlerCallDetails,
+    ) -> grpc.RpcMethodHandler:
+        method = details.method
+        handler = await continuation(details)
+        if handler is None or method.startswith(_OPEN_PREFIXES):
+            return handler
+        who = self.principal(details.invocation_metadata)
+        if who is None:
+            log.warning("refused %s: no known token", method)
+            return _denied(handler, grpc.StatusCode.UNAUTHENTICATED,
+                           "authorization: a known access token is needed "
+                           "('authorization: Bearer <token>' metadata)")
+        allowed = roles_for(method)
+        if "admin" not in who.roles and not (who.roles & allowed):
+            log.warning("refused %s to %s (roles %s)", method, who.name, sorted(who.roles))
+            return _denied(handler, grpc.StatusCode.PERMISSION_DENIED,
+                           f"authorization: token {who.name!r} has roles "
+                           f"{', '.join(sorted(who.roles))}; {method} needs one of "
+                           f"{', '.join(sorted(allowed | {'admin'}))}")
+        if method in _AUDITED:
+            log.info("%s called by %s", method, who.name)
+        return handler
