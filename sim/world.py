@@ -39,6 +39,7 @@ from typing import TYPE_CHECKING, Any
 import grpc
 from std_msgs.msg import String
 
+from fleet.client import open_channel
 from fleet.floor import FloorMap
 from fleet.model import RobotKind, RobotSpec
 from fleet.ros import contract
@@ -98,7 +99,8 @@ async def run_world(floor: FloorMap, scenario: Scenario, options: SimOptions,
     """Run the scenario's missions with the robots in other processes (`fleet sim-robots`)."""
     from sim.runner import SimResult, collect, submit
 
-    channel = grpc.aio.insecure_channel(options.target, options=[
+    # TLS and the access token come from FLEET_TLS_CA and FLEET_TOKEN (fleet.client).
+    channel = open_channel(options.target, options=[
         ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
     missions = missions_pb2_grpc.MissionsStub(channel)
     clock = simulation_pb2_grpc.SimClockStub(channel)
