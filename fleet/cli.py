@@ -84,6 +84,23 @@ def _parser() -> argparse.ArgumentParser:
     _dispatcher_option(s)
     s.add_argument("--restart-robot", action="append", default=[], metavar="ID@SECONDS",
                    help="fault injection: restart this robot's driver at this simulated time")
+    s.add_argument("--external-robots", action="store_true",
+                   help="with --ros: the robots run in `fleet sim-robots` processes; this one "
+                   "drives the clock, submits the missions and writes the trajectory log")
+    s.add_argument("--robot-timeout", type=float, default=10.0, metavar="SECONDS",
+                   help="with --external-robots: hold a robot process's robots where they "
+                   "stand when it has not answered a tick within this time (default 10)")
+
+    s = sub.add_parser("sim-robots", parents=[common],
+                       help="simulated ROS 2 robots in a process of their own, stepped by a "
+                       "`fleet sim --ros --external-robots` world (needs fleet[ros])")
+    s.add_argument("--map", default="plant")
+    s.add_argument("--robots", type=int, default=10, help="the world's --robots")
+    s.add_argument("--seed", type=int, default=1, help="the world's --seed")
+    s.add_argument("--only", action="append", default=[], metavar="ROBOT_ID",
+                   help="run only this robot of the fleet (repeatable; default: all)")
+    s.add_argument("--command-timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="wait at most this long for a step's commands before a tick")
 
     s = sub.add_parser("ros-bridge", help="relay ROS 2 robots to a coordinator (needs fleet[ros])")
     s.add_argument("--server", default="127.0.0.1:50051", help="the coordinator, HOST:PORT")
@@ -195,6 +212,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_sim(args))
         if args.command == "ros-bridge":
             return asyncio.run(_ros_bridge(args))
+        if args.command == "sim-robots":
+            return asyncio.run(_sim_robots(args))
         if args.command == "check-log":
             return _check_log(args)
         if args.command == "map":
@@ -342,10 +361,15 @@ async def _sim(args: argparse.Namespace) -> int:
         except ValueError:
             print(f"fleet: --restart-robot {item!r}: expected ID@SECONDS", file=sys.stderr)
             return 2
+    if args.external_robots and args.server is None:
+        print("fleet: --external-robots needs --server: a coordinator started with "
+              "--sim-clock and a `fleet ros-bridge` beside it", file=sys.stderr)
+        return 2
     options = SimOptions(target=target, map_path=map_file, log_path=args.log,
                          time_limit_s=args.time_limit, seed=args.seed,
                          delays_per_hour=args.delays, stops=tuple(stops), ros=args.ros,
-                         restarts=tuple(restarts))
+                         restarts=tuple(restarts), external_robots=args.external_robots,
+                         robot_timeout_s=args.robot_timeout)
     bridge = None
     try:
         if args.ros and args.server is None:
@@ -386,6 +410,50 @@ async def _ros_bridge(args: argparse.Namespace) -> int:
           f"{stats.commands_published} commands published, {stats.registrations} "
           f"registrations, {stats.restarts} robot restarts, {stats.silent_closes} silent "
           f"robots, dropped {dict(stats.dropped)}", flush=True)
+    return 0
+
+
+async def _sim_robots(args: argparse.Namespace) -> int:
+    import random
+
+    from fleet.floor import load_floor
+    from fleet.model import InvalidInputError
+    from sim.scenario import make_fleet
+
+    fleet = make_fleet(load_floor(map_path(args.map)), args.robots, random.Random(args.seed))
+    ids = [spec.id for spec, _ in fleet]
+    unknown = sorted(set(args.only) - set(ids))
+    if unknown:
+        raise InvalidInputError(f"--only {unknown}: not in the fleet of {args.robots} robots "
+                                f"with seed {args.seed} ({', '.join(ids)})", field="only",
+                                value=unknown)
+    try:
+        from sim.robot_host import HostOptions, run_robot_host
+    except ImportError as err:
+        raise OSError(f"simulated ROS robots need rclpy: pip install 'fleet[ros]' or source a "
+                      f"ROS 2 installation ({err})") from err
+    mine = [(spec, pose) for spec, pose in fleet if not args.only or spec.id in args.only]
+    ready = asyncio.Event()
+    task = asyncio.create_task(run_robot_host(mine, HostOptions(
+        command_timeout_s=args.command_timeout), ready))
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await asyncio.wait([task, asyncio.create_task(ready.wait())],
+                       return_when=asyncio.FIRST_COMPLETED)
+    if ready.is_set():
+        print(f"fleet: simulated ROS robots {', '.join(s.id for s, _ in mine)} waiting for "
+              "the world", flush=True)
+    stopper = asyncio.create_task(stop.wait())
+    await asyncio.wait([task, stopper], return_when=asyncio.FIRST_COMPLETED)
+    if not task.done():
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        return 0
+    stopper.cancel()
+    print(f"fleet: the run is over after {task.result()} ticks", flush=True)
     return 0
 
 

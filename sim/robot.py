@@ -9,6 +9,7 @@ outcome of its last action across reconnections.
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass
 
@@ -16,6 +17,8 @@ from fleet.model import Pose, RobotSpec, battery_model
 from fleet.v1 import common_pb2, robot_link_pb2
 
 __all__ = ["SimRobot"]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -163,12 +166,18 @@ class SimRobot:
             duration = a.duration_s or self.ACTION_TIME_S.get(a.kind, 10.0)
             self.action = _Action(a.action_id, a.kind, a.load_id, duration, duration)
         elif body == "pause":
+            log.info("robot %s pauses (%s)", self.spec.id, command.pause.reason)
             self.paused = True
         elif body == "resume":
+            log.info("robot %s resumes", self.spec.id)
             self.paused = False
         elif (body == "cancel" and self.action is not None
               and self.action.status == common_pb2.ACTION_STATUS_RUNNING):
-            self.action.status = common_pb2.ACTION_STATUS_FAILED
+            running = self.action
+            log.info("robot %s: action %s cancelled after %.1f of %.1f s (%s)", self.spec.id,
+                     running.action_id, running.duration_s - running.remaining_s,
+                     running.duration_s, command.cancel.reason)
+            running.status = common_pb2.ACTION_STATUS_FAILED
 
     def state(self, t_s: float) -> robot_link_pb2.RobotState:
         """The state report for time t_s."""

@@ -3,8 +3,9 @@
 Each robot publishes `robot_info` (latched, with a fresh boot_id whenever it connects),
 `diagnostics`, `battery_state` and `odom` (in that order, the same stamp) every control tick,
 and `action_status` when it accepts an action command and when the action ends. It follows
-`plan` and `action`. To keep the simulation in lockstep it reads `command_sync`: command seq
-has arrived once the latest sync says so and the plan and action it names are here.
+`plan`, once it holds the plan's `plan_limits` too (speed limits per waypoint), and `action`.
+To keep the simulation in lockstep it reads `command_sync`: command seq has arrived once the
+latest sync says so and the plan and action it names are here.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from std_msgs.msg import String
 
 from fleet.model import Pose
 from fleet.ros import contract
-from fleet.ros.contract import MalformedMessage, Report
+from fleet.ros.contract import MalformedMessage, PlanPose, Report
 from fleet.ros.node import RosNode
 from fleet.v1 import common_pb2, robot_link_pb2
 from sim.robot import SimRobot
@@ -72,6 +73,8 @@ class RosLink:
         self._sync: dict[str, Any] | None = None
         self._plan_stamp = ""
         self._plan_length = 0
+        self._plans: dict[str, list[PlanPose]] = {}
+        self._limits: dict[str, list[float]] = {}
         self._action_seq = 0
         self._action_seqs: dict[str, int] = {}
         self._reported: tuple[str, int] = ("", 0)
@@ -83,6 +86,12 @@ class RosLink:
     def connected(self) -> bool:
         """True while the robot's topics are up."""
         return bool(self._publishers)
+
+    @property
+    def synced(self) -> bool:
+        """True once a command_sync has arrived since the robot's topics came up."""
+        with self._lock:
+            return self._sync is not None
 
     async def connect(self) -> bool:
         """Open the robot's publishers and subscriptions and announce it (a new boot)."""
@@ -99,6 +108,8 @@ class RosLink:
             self._subscriptions = [
                 node.create_subscription(Path, contract.topic(ns, "plan"), self._on_plan,
                                          contract.RELIABLE_QOS),
+                node.create_subscription(String, contract.topic(ns, "plan_limits"),
+                                         self._on_limits, contract.RELIABLE_QOS),
                 node.create_subscription(String, contract.topic(ns, "action"), self._on_action,
                                          contract.RELIABLE_QOS),
                 node.create_subscription(String, contract.topic(ns, "command_sync"),
@@ -124,6 +135,7 @@ class RosLink:
         with self._lock:
             self._received, self._sync = [], None
             self._plan_stamp, self._plan_length, self._action_seq = "", 0, 0
+            self._plans, self._limits = {}, {}
         if not pubs and not subs:
             return
         node = self.host.ros.node
@@ -175,13 +187,34 @@ class RosLink:
         except MalformedMessage as err:
             self._drop("malformed plan", err)
             return
-        command = robot_link_pb2.RobotCommand(follow_path=robot_link_pb2.FollowPath(
-            path_id=key, first_index=1, waypoints=[
-                robot_link_pb2.TimedWaypoint(x=p.x, y=p.y, theta=p.theta, t_s=p.t_s)
-                for p in poses[1:]]))
         with self._lock:
-            self._received.append(command)
-            self._plan_stamp, self._plan_length = key, len(poses)
+            self._plans[key] = poses
+            self._follow(key)
+
+    def _on_limits(self, msg: String) -> None:
+        try:
+            key, limits, _complete = contract.read_plan_limits(msg)
+        except MalformedMessage as err:
+            self._drop("malformed plan_limits", err)
+            return
+        with self._lock:
+            self._limits[key] = limits
+            self._follow(key)
+
+    def _follow(self, key: str) -> None:
+        """Drive plan `key` once its poses and their speed limits are both here."""
+        poses, limits = self._plans.get(key), self._limits.get(key)
+        if poses is None or limits is None or len(limits) < len(poses):
+            return
+        self._received.append(robot_link_pb2.RobotCommand(follow_path=robot_link_pb2.FollowPath(
+            path_id=key, first_index=1, waypoints=[
+                robot_link_pb2.TimedWaypoint(x=p.x, y=p.y, theta=p.theta, t_s=p.t_s,
+                                             max_speed_mps=limit)
+                for p, limit in zip(poses[1:], limits[1:], strict=False)])))
+        self._plan_stamp, self._plan_length = key, len(poses)
+        for kept in (self._plans, self._limits):
+            while len(kept) > 8:
+                kept.pop(next(iter(kept)))
 
     def _on_action(self, msg: String) -> None:
         try:

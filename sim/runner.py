@@ -42,7 +42,7 @@ from sim.robot import SimRobot
 from sim.scenario import Scenario
 from sim.trajlog import TrajectoryLog
 
-__all__ = ["SimOptions", "SimResult", "run_simulation"]
+__all__ = ["SimOptions", "SimResult", "collect", "run_simulation", "submit"]
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,12 @@ class SimOptions:
     restarts: tuple[tuple[str, float], ...] = ()
     """Fault injection: (robot id, simulated seconds) after which that robot's driver
     restarts, at the first moment it is driving."""
+    external_robots: bool = False
+    """The ROS robots run in `fleet sim-robots` processes; this one is only the world
+    (`sim.world`): clock, missions, trajectory log."""
+    robot_timeout_s: float = 10.0
+    """With external robots: how long (real seconds) a tick waits for a robot process
+    before holding its robots where they stand."""
 
 
 class Link(Protocol):
@@ -158,6 +164,19 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                          progress: Callable[[int, int, float], None] | None = None
                          ) -> SimResult:
     """Run the scenario against the coordinator at `options.target` until every mission ends."""
+    if options.external_robots:
+        if not options.ros:
+            raise InvalidInputError("robots in processes of their own are ROS robots: add "
+                                    "--ros", field="external_robots", value=True)
+        injected = [name for name, given in (("delays", options.delays_per_hour),
+                                             ("stop", options.stops),
+                                             ("restart_robot", options.restarts)) if given]
+        if injected:
+            raise InvalidInputError(f"{', '.join(injected)}: fault injection needs the robots "
+                                    "in this process (kill a `fleet sim-robots` process "
+                                    "instead)", field=injected[0], value=True)
+        from sim.world import run_world
+        return await run_world(floor, scenario, options, progress)
     # Reconnect quickly after a coordinator restart instead of backing off for minutes.
     # TLS and the access token come from FLEET_TLS_CA and FLEET_TOKEN (fleet.client).
     channel = open_channel(options.target, options=[
@@ -227,7 +246,7 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                 try:
                     while pending and pending[0][0] <= t:
                         _, spec = pending[0]
-                        await _submit(missions, spec)
+                        await submit(missions, spec)
                         pending.pop(0)
                         result.submitted += 1
                         first_submit = t if first_submit is None else first_submit
@@ -261,7 +280,7 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                 if not pending and reply.open_missions == 0:
                     break
         result.sim_time_s = t
-        await _collect(missions, result, first_submit or 0.0)
+        await collect(missions, result, first_submit or 0.0)
         busy = sum(r.busy_s for r in robots)
         result.utilization = busy / (len(robots) * t) if robots and t > 0 else 0.0
     finally:
@@ -291,7 +310,8 @@ def _inject_faults(robots: list[SimRobot], t: float, options: SimOptions,
             robot.hold_until_s = t + rng.uniform(5.0, 30.0)
 
 
-async def _submit(stub: missions_pb2_grpc.MissionsStub, spec: missions_pb2.MissionSpec) -> None:
+async def submit(stub: missions_pb2_grpc.MissionsStub, spec: missions_pb2.MissionSpec) -> None:
+    """Submit a mission; one stored before an outage whose reply was lost counts as done."""
     try:
         await stub.Submit(missions_pb2.SubmitMissionRequest(mission=spec), timeout=10.0)
     except grpc.aio.AioRpcError as err:
@@ -329,8 +349,9 @@ async def _wait_registered(stub: fleet_pb2_grpc.FleetStub, links: list[Link],
     raise TimeoutError(f"the bridge did not register every robot within {timeout_s:.0f} s")
 
 
-async def _collect(stub: missions_pb2_grpc.MissionsStub, result: SimResult,
-                   first_submit: float) -> None:
+async def collect(stub: missions_pb2_grpc.MissionsStub, result: SimResult,
+                  first_submit: float) -> None:
+    """Count the missions' outcomes and the makespan into `result`."""
     token = ""
     last_finish = first_submit
     while True:

@@ -233,8 +233,8 @@ class RosBridge:
             r.publishers = {
                 name: node.create_publisher(msg_type, contract.topic(namespace, name),
                                             contract.RELIABLE_QOS)
-                for name, msg_type in (("plan", Path), ("action", String),
-                                       ("command_sync", String))}
+                for name, msg_type in (("plan", Path), ("plan_limits", String),
+                                       ("action", String), ("command_sync", String))}
         await self._ros.run(make)
         r.task = asyncio.create_task(self._run_robot(r))
         log.info("robot namespace /%s: listening", namespace)
@@ -420,8 +420,7 @@ class RosBridge:
             r.plan = [PlanPose(pose.x, pose.y, pose.theta, stamp_s), *r.recovery]
             log.info("robot %s restarted mid-path: sending the %d released waypoints left",
                      r.robot_id, len(r.recovery))
-        assert r.plan_stamp is not None
-        r.publishers["plan"].publish(contract.plan_message(r.plan_stamp, r.plan))
+        self._publish_plan(r, complete=True)
         r.recovery_sent = now
 
     async def _run_robot(self, r: _Robot) -> None:
@@ -579,10 +578,18 @@ class RosBridge:
                             f"{fp.path_id} from {fp.first_index}, have {len(r.plan) - 1}")
             return False
         del r.plan[fp.first_index:]
-        r.plan.extend(PlanPose(w.x, w.y, w.theta, w.t_s) for w in fp.waypoints)
-        assert r.plan_stamp is not None
-        r.publishers["plan"].publish(contract.plan_message(r.plan_stamp, r.plan))
+        r.plan.extend(PlanPose(w.x, w.y, w.theta, w.t_s, w.max_speed_mps)
+                      for w in fp.waypoints)
+        self._publish_plan(r, fp.complete)
         return True
+
+    @staticmethod
+    def _publish_plan(r: _Robot, complete: bool) -> None:
+        """The plan, and just before it its limits (nav_msgs/Path cannot carry them)."""
+        assert r.plan_stamp is not None
+        r.publishers["plan_limits"].publish(
+            contract.plan_limits_message(r.plan_stamp, r.plan, complete))
+        r.publishers["plan"].publish(contract.plan_message(r.plan_stamp, r.plan))
 
 
 def load_robots_file(path: str) -> tuple[dict[str, Any], ...]:

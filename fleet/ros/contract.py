@@ -13,6 +13,7 @@ Per robot, under its namespace `/<ns>/`:
 | `diagnostics` | diagnostic_msgs/DiagnosticArray | robot to fleet | mode, faults, progress |
 | `action_status` | std_msgs/String (JSON) | robot to fleet | acknowledgement, completion |
 | `plan` | nav_msgs/Path | fleet to robot | the released path, timed poses |
+| `plan_limits` | std_msgs/String (JSON) | fleet to robot | speed limits, `complete` |
 | `action` | std_msgs/String (JSON) | fleet to robot | pick, drop, weld, charge, ... |
 | `command_sync` | std_msgs/String (JSON) | fleet to robot | seq of the last command |
 
@@ -54,11 +55,13 @@ __all__ = [
     "diagnostics_message",
     "from_json_message",
     "odometry_message",
+    "plan_limits_message",
     "plan_message",
     "read_battery",
     "read_diagnostics",
     "read_odometry",
     "read_plan",
+    "read_plan_limits",
     "schema",
     "stamp_key",
     "stamp_to_s",
@@ -124,7 +127,8 @@ def stamp_key(stamp: Time) -> str:
 # ------------------------------------------------------------------------- JSON
 @cache
 def schema(name: str) -> dict[str, Any]:
-    """The published JSON schema `name` (action, action_status, robot_info, command_sync)."""
+    """The published JSON schema `name` (action, action_status, robot_info, command_sync,
+    plan_limits)."""
     text = (resources.files("fleet.ros") / "schemas" / f"{name}.schema.json").read_text()
     loaded: dict[str, Any] = json.loads(text)
     return loaded
@@ -303,12 +307,17 @@ def read_diagnostics(msg: DiagnosticArray) -> Report | None:
 # ------------------------------------------------------------------------- plan
 @dataclass(frozen=True, slots=True)
 class PlanPose:
-    """One pose of a plan: where (map frame, metres, radians) and when (seconds)."""
+    """One pose of a plan: where (map frame, metres, radians) and when (seconds).
+
+    `max_speed_mps` is the speed limit on the way to it (0: the robot's own top speed); it
+    travels in the plan's `plan_limits` companion, nav_msgs/Path has no field for it.
+    """
 
     x: float
     y: float
     theta: float
     t_s: float
+    max_speed_mps: float = 0.0
 
 
 def plan_message(stamp: Time, poses: list[PlanPose]) -> Path:
@@ -351,3 +360,16 @@ def read_plan(msg: Path) -> tuple[str, list[PlanPose]]:
             raise MalformedMessage(f"plan: poses[{i}] is not finite")
         poses.append(PlanPose(p.x, p.y, _yaw(q.x, q.y, q.z, q.w), stamp_to_s(ps.header.stamp)))
     return stamp_key(msg.header.stamp), poses
+
+
+def plan_limits_message(stamp: Time, poses: list[PlanPose], complete: bool) -> String:
+    """The plan's companion: its poses' speed limits and whether more will follow."""
+    return to_json_message("plan_limits", {
+        "plan_stamp": stamp_key(stamp), "max_speed_mps": [p.max_speed_mps for p in poses],
+        "complete": complete})
+
+
+def read_plan_limits(msg: String) -> tuple[str, list[float], bool]:
+    """(plan stamp key, speed limit per pose, complete) of a plan_limits message."""
+    doc = from_json_message("plan_limits", msg)
+    return doc["plan_stamp"], [float(v) for v in doc["max_speed_mps"]], doc["complete"]

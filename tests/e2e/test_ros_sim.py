@@ -6,23 +6,58 @@ Each test runs in its own ROS domain (random ROS_DOMAIN_ID, localhost discovery 
 from __future__ import annotations
 
 import hashlib
+import itertools
+import json
 import os
 import random
+import re
 import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import grpc
 import pytest
 
 pytest.importorskip("rclpy", reason="the ROS 2 extra is not installed: pip install -e '.[ros]'")
 
-from fleet.floor import load_floor
+from fleet.floor import ZoneKind, load_floor
+from fleet.v1 import common_pb2, fleet_pb2, fleet_pb2_grpc, missions_pb2, missions_pb2_grpc
 from sim.check import check_log
 from sim.scenario import make_scenario
 from tests.conftest import ROOT, SMALL_MAP
+
+
+def zone_speeds(log: Path) -> list[tuple[str, float, float, float]]:
+    """(robot, t, speed, limit) for every logged move well inside a speed-limit zone."""
+    import shapely
+
+    zones = [(z.polygon.buffer(-0.5), z.speed_limit_mps or 0.0)
+             for z in load_floor(SMALL_MAP).zones if z.kind is ZoneKind.SPEED_LIMIT]
+    ticks = [line for line in map(json.loads, log.open()) if "t" in line]
+    out = []
+    for before, after in itertools.pairwise(ticks):
+        for robot_id, (x, y, _) in after["poses"].items():
+            if robot_id not in before["poses"]:
+                continue
+            x0, y0, _ = before["poses"][robot_id]
+            for polygon, limit in zones:
+                if shapely.contains_xy(polygon, x0, y0) and shapely.contains_xy(polygon, x, y):
+                    speed = ((x - x0) ** 2 + (y - y0) ** 2) ** 0.5 / (after["t"] - before["t"])
+                    out.append((robot_id, after["t"], speed, limit))
+    return out
+
+
+def assert_zone_speed_limits_kept(log: Path) -> None:
+    """ROS robots keep to speed-limit zones (the limits travel in plan_limits)."""
+    moves = zone_speeds(log)
+    assert any(speed > 0.1 for _, _, speed, _ in moves), "no robot drove through a zone"
+    # Positions are logged to 1 mm every 0.1 s.
+    speeding = [m for m in moves if m[2] > m[3] + 0.03]
+    assert not speeding, speeding[:5]
 
 
 @pytest.fixture
@@ -134,3 +169,265 @@ def test_ros_sim_in_one_process_is_repeatable(tmp_path: Path, env: dict[str, str
         assert "missions done     4 of 4" in out.stdout
         digests.append(hashlib.sha256(log.read_bytes()).hexdigest())
     assert digests[0] == digests[1]
+    assert_zone_speed_limits_kept(log)
+
+
+class Proc:
+    """A `fleet` process whose output goes to a file (no pipe to fill up)."""
+
+    def __init__(self, env: dict[str, str], out: Path, *args: str) -> None:
+        self.out = out
+        self.file = out.open("w")
+        self.popen = subprocess.Popen([sys.executable, "-m", "fleet.cli", *args],
+                                      stdout=self.file, stderr=subprocess.STDOUT, text=True,
+                                      env=env, cwd=ROOT)
+
+    def text(self) -> str:
+        return self.out.read_text()
+
+    def wait_for(self, line: str, timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while line not in self.text():
+            assert self.popen.poll() is None, self.text()
+            assert time.monotonic() < deadline, f"no {line!r} in {timeout_s} s:\n{self.text()}"
+            time.sleep(0.05)
+
+    def finish(self, timeout_s: float = 600.0) -> int:
+        rc = self.popen.wait(timeout=timeout_s)
+        self.file.close()
+        return rc
+
+    def kill(self) -> None:
+        if self.popen.poll() is None:
+            self.popen.kill()
+            self.popen.wait(timeout=10)
+        self.file.close()
+
+
+@pytest.fixture
+def procs() -> Iterator[list[Proc]]:
+    started: list[Proc] = []
+    yield started
+    for proc in started:
+        proc.kill()
+
+
+def robots_now(port: int) -> dict[str, fleet_pb2.RobotInfo]:
+    with grpc.insecure_channel(f"127.0.0.1:{port}") as channel:
+        reply = fleet_pb2_grpc.FleetStub(channel).ListRobots(fleet_pb2.ListRobotsRequest(),
+                                                             timeout=10)
+    return {r.robot_id: r for r in reply.robots}
+
+
+class Stack:
+    """Coordinator and bridge running; robot processes and the world started on demand."""
+
+    def __init__(self, tmp_path: Path, env: dict[str, str], procs: list[Proc],
+                 *fleet_args: str) -> None:
+        self.tmp_path, self.env, self.procs = tmp_path, env, procs
+        self.fleet_args = fleet_args
+        self.port, self.log = free_port(), tmp_path / "run.jsonl"
+        self.server = self.run("server", "serve", "--sim-clock", "--map", str(SMALL_MAP),
+                               "--db", str(tmp_path / "fleet.db"), "--address",
+                               f"127.0.0.1:{self.port}")
+        self.server.wait_for("serving")
+        self.bridge = self.run("bridge", "--log-level", "INFO", "ros-bridge", "--server",
+                               f"127.0.0.1:{self.port}")
+        self.bridge.wait_for("bridge relaying")
+
+    def run(self, name: str, *args: str) -> Proc:
+        proc = Proc(self.env, self.tmp_path / f"{name}.out", *args)
+        self.procs.append(proc)
+        return proc
+
+    def robots(self, name: str, *only: str) -> Proc:
+        args = [a for robot_id in only for a in ("--only", robot_id)]
+        return self.run(name, "--log-level", "INFO", "sim-robots", *self.fleet_args, *args)
+
+    def world(self, *extra: str) -> Proc:
+        return self.run("world", "sim", "--ros", "--external-robots", "--server",
+                        f"127.0.0.1:{self.port}", *self.fleet_args, "--log", str(self.log),
+                        "--no-progress", *extra)
+
+    def wait_robot(self, world: Proc, robot_id: str, what: str,
+                   check: Callable[[fleet_pb2.RobotInfo], bool]) -> fleet_pb2.RobotInfo:
+        deadline = time.monotonic() + 300
+        while True:
+            assert world.popen.poll() is None, f"the run ended before {what}\n{world.text()}"
+            assert time.monotonic() < deadline, f"never {what}"
+            me = robots_now(self.port).get(robot_id)
+            if me is not None and me.connected and check(me):
+                return me
+            time.sleep(0.02)
+
+    def stop_bridge(self) -> str:
+        self.bridge.popen.send_signal(signal.SIGINT)
+        assert self.bridge.finish(30) == 0, self.bridge.text()[-3000:]
+        return self.bridge.text()
+
+
+def test_killed_robot_process_comes_back_where_it_stood_and_every_mission_completes(
+        tmp_path: Path, env: dict[str, str], procs: list[Proc]) -> None:
+    # Coordinator, bridge, the world (clock, missions, trajectory log) and two robot
+    # processes, all separate; agv-01's process is killed with SIGKILL while it carries a
+    # load, and started again (as a supervisor would).
+    stack = Stack(tmp_path, env, procs, "--map", str(SMALL_MAP), "--robots", "4", "--seed", "2")
+    agv = stack.robots("agv-01", "agv-01")
+    others = stack.robots("others", "agv-02", "agv-03", "welder-01")
+    agv.wait_for("waiting for the world")
+    others.wait_for("waiting for the world")
+    # A generous wait for a robot process: the restart below comes back well within it on a
+    # loaded machine (the world holds a robot that does not answer in time where it stands).
+    world = stack.world("--missions", "8", "--robot-timeout", "60")
+    me = stack.wait_robot(world, "agv-01", "agv-01 carried a load",
+                          lambda r: bool(r.current_task and r.load_id
+                                         and r.mode == common_pb2.ROBOT_MODE_MOVING))
+    agv.popen.send_signal(signal.SIGKILL)
+    assert agv.finish(30) == -signal.SIGKILL
+    again = stack.robots("agv-01-again", "agv-01")
+    assert world.finish() == 0, world.text() + stack.bridge.text()[-3000:]
+    assert "missions done     8 of 8" in world.text(), world.text()
+    assert again.finish(60) == 0, again.text()
+    assert others.finish(60) == 0, others.text()
+    # It came back with the load it had on board, and finished the run.
+    assert "robot agv-01 starts at" in again.text()
+    assert f"with load {me.load_id}" in again.text(), (me, again.text())
+    assert "the run is over" in again.text()
+    bridge = stack.stop_bridge()
+    # The bridge saw a new boot of agv-01 (and, depending on how fast it came back, its
+    # silence first).
+    assert "1 robot restarts" in bridge, bridge[-3000:]
+    assert "agv-01: node restarted" in bridge
+    report = check_log(stack.log)
+    assert report.ok, (report.collisions[:3], report.obstacle_hits[:3],
+                       report.speed_violations[:3])
+    assert not report.collisions
+    assert_zone_speed_limits_kept(stack.log)
+
+
+def test_mission_cancelled_over_grpc_stops_the_ros_robot_mid_weld(
+        tmp_path: Path, env: dict[str, str], procs: list[Proc]) -> None:
+    stack = Stack(tmp_path, env, procs, "--map", str(SMALL_MAP), "--robots", "4", "--seed", "2")
+    robots = stack.robots("robots")
+    robots.wait_for("waiting for the world")
+    world = stack.world("--missions", "6")
+    me = stack.wait_robot(world, "welder-01", "welder-01 welded",
+                          lambda r: r.current_task.endswith("/weld")
+                          and r.mode == common_pb2.ROBOT_MODE_ACTING)
+    mission_id = me.current_task.split("/")[0]
+    with grpc.insecure_channel(f"127.0.0.1:{stack.port}") as channel:
+        missions = missions_pb2_grpc.MissionsStub(channel)
+        missions.Cancel(missions_pb2.CancelMissionRequest(mission_id=mission_id,
+                                                          reason="bad part"), timeout=10)
+        status = missions.Get(missions_pb2.GetMissionRequest(mission_id=mission_id),
+                              timeout=10)
+    assert status.state == missions_pb2.MISSION_STATE_CANCELLED
+    assert world.finish() == 1, world.text()  # not every mission completed: one cancelled
+    assert "missions done     5 of 6 (0 failed, 1 cancelled)" in world.text(), world.text()
+    assert robots.finish(60) == 0, robots.text()
+    # The cancel went down the bridge's ROS action topic, and the robot stopped welding
+    # before the weld's time was up.
+    cancelled = re.search(rf"robot welder-01: action {mission_id}/weld\S* cancelled after "
+                          r"([\d.]+) of ([\d.]+) s \(bad part\)", robots.text())
+    assert cancelled is not None, robots.text()
+    assert float(cancelled.group(1)) < float(cancelled.group(2))
+    bridge = stack.stop_bridge()
+    assert "dropped {}" in bridge, bridge[-3000:]
+    report = check_log(stack.log)
+    assert report.ok and not report.collisions, (report.collisions[:3],
+                                                  report.obstacle_hits[:3])
+
+
+def test_a_robot_process_killed_for_good_does_not_stall_the_run(
+        tmp_path: Path, env: dict[str, str], procs: list[Proc]) -> None:
+    stack = Stack(tmp_path, env, procs, "--map", str(SMALL_MAP), "--robots", "4", "--seed", "2")
+    lost = stack.robots("agv-03", "agv-03")
+    others = stack.robots("others", "agv-01", "agv-02", "welder-01")
+    lost.wait_for("waiting for the world")
+    others.wait_for("waiting for the world")
+    # The robot processes wait up to 5 s for a step's commands: a live one answers sooner.
+    world = stack.world("--missions", "4", "--robot-timeout", "6", "--time-limit", "1200")
+    # Killed once the run is under way, while it stands idle.
+    stack.wait_robot(world, "agv-03", "the run got under way with agv-03 idle",
+                     lambda r: not r.current_task and any(
+                         other.current_task for other in robots_now(stack.port).values()))
+    lost.popen.send_signal(signal.SIGKILL)
+    assert lost.finish(30) == -signal.SIGKILL
+    rc = world.finish()
+    out = world.text()
+    assert "robot agv-03 did not answer the tick to t=" in out, out
+    held_from = float(re.search(r"agv-03 did not answer the tick to t=([\d.]+)", out).group(1))
+    # Every mission ended: done, or failed by the documented rules because of agv-03.
+    done = re.search(r"missions done     (\d+) of 4", out)
+    assert done is not None, out
+    failed = [line for line in out.splitlines() if line.startswith("  sim-")]
+    assert int(done.group(1)) + len(failed) == 4, out
+    assert all("agv-03" in line for line in failed), out
+    assert rc == (0 if not failed else 1), out
+    assert others.finish(60) == 0, others.text()
+    bridge = stack.stop_bridge()
+    assert "robot agv-03 silent for" in bridge, bridge[-3000:]
+    # From the tick it did not answer on, the world held it where it stood; nothing ran
+    # into it.
+    poses = [tuple(p["poses"]["agv-03"]) for p in map(json.loads, stack.log.open())
+             if "t" in p and p["t"] > held_from - 0.45]
+    assert len(set(poses)) == 1, poses[:5]
+    report = check_log(stack.log)
+    assert report.ok and not report.collisions, (report.collisions[:3],
+                                                  report.obstacle_hits[:3])
+
+
+def test_ros_robot_paused_and_resumed_by_an_operator_stands_then_finishes_its_task(
+        tmp_path: Path, env: dict[str, str], procs: list[Proc]) -> None:
+    stack = Stack(tmp_path, env, procs, "--map", str(SMALL_MAP), "--robots", "4", "--seed", "2")
+    robots = stack.robots("robots")
+    robots.wait_for("waiting for the world")
+    world = stack.world("--missions", "6")
+    me = stack.wait_robot(world, "agv-01", "agv-01 carried a load",
+                          lambda r: bool(r.current_task and r.load_id
+                                         and r.mode == common_pb2.ROBOT_MODE_MOVING))
+    with grpc.insecure_channel(f"127.0.0.1:{stack.port}") as channel:
+        operator = fleet_pb2_grpc.FleetStub(channel)
+        held = operator.PauseRobot(fleet_pb2.PauseRobotRequest(robot_id="agv-01",
+                                                               reason="tyre check"), timeout=10)
+        assert held.paused_reason == "tyre check"
+        # The robot says it is paused (its diagnostics, through the bridge) ...
+        stack.wait_robot(world, "agv-01", "agv-01 reported itself paused",
+                         lambda r: r.mode == common_pb2.ROBOT_MODE_PAUSED)
+        # ... and stays so while the others go on moving.
+        seen: set[tuple[float, float]] = set()
+        deadline = time.monotonic() + 30
+        while len(seen) < 12 and time.monotonic() < deadline:
+            now = robots_now(stack.port)
+            assert now["agv-01"].mode == common_pb2.ROBOT_MODE_PAUSED
+            assert now["agv-01"].current_task == me.current_task  # it keeps its task
+            seen |= {(r.pose.x, r.pose.y) for rid, r in now.items() if rid != "agv-01"}
+            time.sleep(0.05)
+        released = operator.ResumeRobot(fleet_pb2.ResumeRobotRequest(robot_id="agv-01"),
+                                        timeout=10)
+        assert released.paused_reason == ""
+    assert world.finish() == 0, world.text()
+    assert "missions done     6 of 6" in world.text(), world.text()
+    assert robots.finish(60) == 0, robots.text()
+    # The pause and the resume went down the ROS action topic to the robot, ...
+    out = robots.text()
+    assert "robot agv-01 pauses (tyre check)" in out and "robot agv-01 resumes" in out, out
+    held_at = re.search(r"robot agv-01 is held at t=([\d.]+) s at \(([-\d.]+), ([-\d.]+)\)", out)
+    goes_on = re.search(r"robot agv-01 goes on at t=([\d.]+) s", out)
+    assert held_at is not None and goes_on is not None, out
+    t_held, t_on = float(held_at.group(1)), float(goes_on.group(1))
+    assert t_on - t_held >= 5.0, (t_held, t_on)
+    # ... which stood where it was from the tick the pause arrived in until the resume, then
+    # drove on (it kept its load and its task, and the mission completed).
+    ticks = [line for line in map(json.loads, stack.log.open()) if "t" in line]
+    during = {tuple(p["poses"]["agv-01"][:2]) for p in ticks if t_held <= p["t"] <= t_on}
+    assert len(during) == 1, during
+    (x, y), = during
+    assert abs(x - float(held_at.group(2))) < 2e-3 and abs(y - float(held_at.group(3))) < 2e-3
+    after = {tuple(p["poses"]["agv-01"][:2]) for p in ticks if t_on < p["t"] <= t_on + 10}
+    assert len(after) > 1, "it did not move after the resume"
+    bridge = stack.stop_bridge()
+    assert "dropped {}" in bridge, bridge[-3000:]
+    report = check_log(stack.log)
+    assert report.ok and not report.collisions, (report.collisions[:3],
+                                                  report.obstacle_hits[:3])

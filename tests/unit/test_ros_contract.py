@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any
 
@@ -115,6 +116,30 @@ def test_bad_plans_are_malformed() -> None:
         contract.read_plan(msg)
     with pytest.raises(MalformedMessage, match="no poses"):
         contract.read_plan(contract.plan_message(contract.time_of(1.0), []))
+
+
+def test_plan_limits_carry_what_a_path_cannot_speed_limits_and_complete() -> None:
+    poses = [PlanPose(0.5, 0.5, 0.0, 10.0), PlanPose(1.5, 0.5, 0.0, 11.0, 0.5),
+             PlanPose(2.5, 0.5, 0.0, 13.0, 0.5), PlanPose(3.5, 0.5, 0.0, 14.0)]
+    stamp = contract.time_of(10.0)
+    msg = contract.plan_limits_message(stamp, poses, complete=True)
+    key, limits, complete = contract.read_plan_limits(msg)
+    # The same key as the plan it belongs to, one entry per pose.
+    assert key == contract.read_plan(contract.plan_message(stamp, poses))[0]
+    assert limits == [0.0, 0.5, 0.5, 0.0]
+    assert complete is True
+
+
+@pytest.mark.parametrize(("doc", "problem"), [
+    ({"plan_stamp": "1.000000000", "max_speed_mps": [0, -0.5], "complete": False}, "minimum"),
+    ({"plan_stamp": "1.0", "max_speed_mps": [0], "complete": False}, "plan_stamp"),
+    ({"plan_stamp": "1.000000000", "max_speed_mps": [], "complete": False}, "max_speed_mps"),
+    ({"plan_stamp": "1.000000000", "max_speed_mps": [0]}, "complete"),
+    ({"plan_stamp": "1.000000000", "max_speed_mps": [0], "complete": True, "x": 1}, "x"),
+])
+def test_bad_plan_limits_are_malformed(doc: dict[str, Any], problem: str) -> None:
+    with pytest.raises(MalformedMessage, match=problem):
+        contract.read_plan_limits(String(data=json.dumps(doc)))
 
 
 GOOD_ACTIONS: list[dict[str, Any]] = [
