@@ -197,9 +197,17 @@ def mission_from_wire(msg: missions_pb2.MissionSpec) -> Mission:
             tasks.append(Task(t.task_id, TaskKind.WELD, tuple(t.depends_on), cell=w.cell_station,
                               program=w.program, duration_s=w.duration_s,
                               load_id=w.part_load_id, delay_s=_delay(i, t.start_delay_s)))
+        elif which == "charge":
+            tasks.append(Task(t.task_id, TaskKind.CHARGE, tuple(t.depends_on),
+                              cell=t.charge.charger_station, robot=t.charge.robot_id,
+                              delay_s=_delay(i, t.start_delay_s)))
+        elif which == "park":
+            tasks.append(Task(t.task_id, TaskKind.PARK, tuple(t.depends_on),
+                              cell=t.park.station, robot=t.park.robot_id,
+                              delay_s=_delay(i, t.start_delay_s)))
         else:
-            raise InvalidInputError(f"mission.tasks[{i}] is neither a transport nor a weld",
-                                    field=f"mission.tasks[{i}]", value=t.task_id)
+            raise InvalidInputError(f"mission.tasks[{i}] is none of transport, weld, charge, "
+                                    "park", field=f"mission.tasks[{i}]", value=t.task_id)
     deadline = _finite("mission.deadline_s", msg.deadline_s)
     release = _finite("mission.release_s", msg.release_s)
     if release < 0:
@@ -244,6 +252,11 @@ def _task_spec(task: Task) -> missions_pb2.TaskSpec:
         out.transport.CopyFrom(missions_pb2.TransportTask(
             pickup_station=task.pickup, dropoff_station=task.dropoff, load_id=task.load_id,
             mass_kg=task.mass_kg))
+    elif task.kind is TaskKind.CHARGE:
+        out.charge.CopyFrom(missions_pb2.ChargeTask(robot_id=task.robot,
+                                                    charger_station=task.cell))
+    elif task.kind is TaskKind.PARK:
+        out.park.CopyFrom(missions_pb2.ParkTask(robot_id=task.robot, station=task.cell))
     else:
         out.weld.CopyFrom(missions_pb2.WeldTask(cell_station=task.cell, program=task.program,
                                                 duration_s=task.duration_s,

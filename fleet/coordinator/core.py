@@ -90,6 +90,8 @@ _MAX_REASON = 200
 _REST_KINDS = {StationKind.PARKING}
 """Where idle robots may stay; chargers are kept free for robots that need them."""
 _HOLDING_KINDS = {StationKind.BUFFER, StationKind.WELD_CELL}
+_PINNED_KINDS = {TaskKind.CHARGE, TaskKind.PARK}
+"""Tasks a mission gives to a robot it names: they bypass the dispatcher."""
 """Stations whose capacity a transport into them must respect."""
 
 
@@ -495,9 +497,12 @@ class Coordinator:
                     if state.action_status is not ActionStatus.SUCCEEDED:
                         return
                 elif not work.action_sent:
+                    duration = step.duration_s
+                    if step.kind is ActionKind.CHARGE and not duration:
+                        duration = battery_model(robot.spec.kind).charge_time_s(state.battery)
                     self._outbox.append((robot.spec.id, PerformAction(
                         action_id, step.kind, step.station_id, step.load_id, step.program,
-                        step.duration_s)))
+                        duration)))
                     work.action_sent = True
                     return
                 else:
@@ -604,8 +609,9 @@ class Coordinator:
     # ------------------------------------------------------------------ dispatch
     def _dispatch(self, now: float) -> None:
         """Charge robots that need it, then let the dispatcher match ready tasks and robots."""
+        pinned = self._assign_pinned(now)
         jobs = self._ready_jobs(now)
-        candidates = self._candidates()
+        candidates = [c for c in self._candidates() if c.spec.id not in pinned]
         # Only robots with no work at all may be sent to charge: a busy robot whose time
         # estimate has run out is still busy, and its task must not be overwritten.
         free = [c for c in candidates
@@ -661,15 +667,11 @@ class Coordinator:
             if record.state.finished or (mission.release_s or 0.0) > now:
                 continue
             for task in record.tasks.values():
-                if task.state is not TaskState.PENDING:
-                    continue
                 t = task.task
-                deps = [record.tasks[d] for d in t.depends_on]
-                if not all(d.state is TaskState.DONE for d in deps):
+                if t.kind in _PINNED_KINDS:
                     continue
-                ready_s = max([mission.release_s or mission.submitted_s,
-                               *((d.done_s or 0.0) + t.delay_s for d in deps)])
-                if ready_s > now + 1e-9:
+                ready_s = self._released(record, task, now)
+                if ready_s is None:
                     continue
                 if t.kind is TaskKind.WELD and t.load_id and t.load_id not in self.contents[
                         t.cell]:
@@ -688,6 +690,61 @@ class Coordinator:
                                 record.order, first, ready_s, self._tail(record, t.id),
                                 backlog.get(cell, 0.0) - own))
         return jobs
+
+    def _released(self, record: MissionRecord, task: TaskRecord, now: float) -> float | None:
+        """When a pending task became ready (dependencies done, start delay and release time
+        over), or None if it is not pending or not ready yet."""
+        if task.state is not TaskState.PENDING:
+            return None
+        deps = [record.tasks[d] for d in task.task.depends_on]
+        if not all(d.state is TaskState.DONE for d in deps):
+            return None
+        mission = record.mission
+        ready_s = max([mission.release_s or mission.submitted_s,
+                       *((d.done_s or 0.0) + task.task.delay_s for d in deps)])
+        return None if ready_s > now + 1e-9 else ready_s
+
+    def _assign_pinned(self, now: float) -> set[str]:
+        """Ready charge and park tasks go to the robot their mission names once it is free
+        and the station is too; returns the robots still waiting for theirs, which get no
+        other work meanwhile."""
+        waiting: set[str] = set()
+        for record in self.missions.values():
+            if record.state.finished or (record.mission.release_s or 0.0) > now:
+                continue
+            for task in record.tasks.values():
+                t = task.task
+                if t.kind not in _PINNED_KINDS or self._released(record, task, now) is None:
+                    continue
+                robot = self.robots[t.robot]
+                if (not self._available(robot) or robot.hold or robot.queue
+                        or robot.state is None or robot.state.mode is RobotMode.PAUSED
+                        or not self._station_free(t.cell, t.robot)):
+                    waiting.add(t.robot)
+                    continue
+                steps = steps_for(t, robot.spec, self.station_cells, False)
+                task.state, task.robot_id, task.steps_total = (TaskState.ASSIGNED, t.robot,
+                                                               len(steps))
+                robot.work = Work(record.mission.id, t.id, steps)
+                self._events.append(MissionEvent(
+                    EventKind.ASSIGNED, record.mission.id, now, t.id, t.robot,
+                    detail=f"the mission names robot {t.robot} for this {t.kind.value} at "
+                           f"{t.cell}"))
+        return waiting
+
+    def _station_free(self, station_id: str, robot_id: str) -> bool:
+        """True if no robot but `robot_id` stands on the station or is heading for it."""
+        cell = self.station_cells[station_id]
+        for rid, r in self.robots.items():
+            if rid == robot_id:
+                continue
+            if r.placed and self.traffic.cell_of(rid) == cell:
+                return False
+            for w in (r.work, *r.queue):
+                if w is not None and any(isinstance(s, Go) and s.station_id == station_id
+                                         for s in (w.detour, *w.steps[w.index:])):
+                    return False
+        return True
 
     def _holds(self, station_id: str) -> bool:
         return self.floor.stations[station_id].kind in _HOLDING_KINDS
@@ -771,12 +828,7 @@ class Coordinator:
 
     def _free_chargers(self) -> list[str]:
         """Chargers nobody stands on or is heading for."""
-        taken = {step.station_id for r in self.robots.values()
-                 for w in (r.work, *r.queue) if w is not None
-                 for step in (w.detour, *w.steps[w.index:]) if isinstance(step, Go)}
-        occupied = {self.traffic.cell_of(rid) for rid, r in self.robots.items() if r.placed}
-        return [c for c in self.chargers
-                if c not in taken and self.station_cells[c] not in occupied]
+        return [c for c in self.chargers if self._station_free(c, "")]
 
     def _stations_at(self, robot: RobotRecord) -> list[str]:
         if not robot.placed:
@@ -1134,13 +1186,13 @@ class Coordinator:
                                     field="mission.tasks.depends_on", value=cyclic)
 
     def _validate_task(self, task: Task, where: str) -> None:
-        if task.kind in (TaskKind.CHARGE, TaskKind.PARK):
-            raise InvalidInputError(f"{where}: {task.kind.value} tasks are inserted by the "
-                                    "coordinator, not submitted", field=where, value=task.id)
         if not (math.isfinite(task.delay_s) and task.delay_s >= 0):
             raise InvalidInputError(f"{where}.start_delay_s {task.delay_s} must be a "
                                     "non-negative number of seconds",
                                     field=f"{where}.start_delay_s", value=task.delay_s)
+        if task.kind in _PINNED_KINDS:
+            self._validate_pinned(task, where)
+            return
         if task.kind is TaskKind.TRANSPORT:
             for name, station_id in (("pickup_station", task.pickup),
                                      ("dropoff_station", task.dropoff)):
@@ -1178,6 +1230,27 @@ class Coordinator:
                    for r in self.robots.values()):
             raise InfeasibleError(f"{where}: no robot of the fleet {needs}",
                                   field=f"{where}", value=task.id)
+
+    def _validate_pinned(self, task: Task, where: str) -> None:
+        """A charge or park task: a registered robot that drives, and a station to go to."""
+        what = task.kind.value
+        field = f"{where}.{what}.{'charger_station' if task.kind is TaskKind.CHARGE else 'station'}"
+        station = self._station(field, task.cell)
+        allowed = ({StationKind.CHARGER} if task.kind is TaskKind.CHARGE
+                   else {StationKind.PARKING, StationKind.CHARGER})
+        if station.kind not in allowed:
+            raise InvalidInputError(f"{field} {task.cell!r} is a {station.kind.value}, not a "
+                                    f"{' or '.join(sorted(k.value for k in allowed))}",
+                                    field=field, value=task.cell)
+        check_id(f"{where}.{what}.robot_id", task.robot)
+        robot = self.robots.get(task.robot)
+        if robot is None:
+            raise NotFoundError(f"{where}.{what}.robot_id {task.robot!r} is not registered",
+                                field=f"{where}.{what}.robot_id", value=task.robot)
+        if robot.spec.kind is RobotKind.FIXED_WELDER:
+            raise InvalidInputError(f"{where}.{what}.robot_id {task.robot!r} is a fixed welder "
+                                    "and does not drive", field=f"{where}.{what}.robot_id",
+                                    value=task.robot)
 
     def _station(self, field: str, station_id: str) -> Station:
         if not station_id:

@@ -156,6 +156,12 @@ def steps_for(task: Task, robot: RobotSpec, cells: dict[str, Cell],
                 Act(ActionKind.PICK, task.pickup, f"pick {task.load_id}", load_id=task.load_id),
                 Go(task.dropoff, cells[task.dropoff], f"go to {task.dropoff}"),
                 Act(ActionKind.DROP, task.dropoff, f"drop {task.load_id}", load_id=task.load_id)]
+    if task.kind is TaskKind.CHARGE:
+        # No duration: the coordinator works it out from the battery when it sends the action.
+        return [Go(task.cell, cells[task.cell], f"go to {task.cell}"),
+                Act(ActionKind.CHARGE, task.cell, "charge")]
+    if task.kind is TaskKind.PARK:
+        return [Go(task.cell, cells[task.cell], f"park at {task.cell}")]
     weld = Act(ActionKind.WELD, task.cell, f"weld {task.program}", program=task.program,
                duration_s=task.duration_s)
     if fixed:

@@ -22,9 +22,10 @@ class TaskKind(enum.Enum):
     TRANSPORT = "transport"
     WELD = "weld"
     CHARGE = "charge"
-    """Recharge at a charger; the coordinator inserts these itself."""
+    """Recharge at a charger: submitted for a given robot (the coordinator also sends robots
+    to charge on its own)."""
     PARK = "park"
-    """Leave the work stations for a parking place; the coordinator inserts these itself."""
+    """Go to a parking place: submitted for a given robot."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,7 +35,7 @@ class Task:
     A transport moves load `load_id` of `mass_kg` kilograms from station `pickup` to station
     `dropoff`; a weld runs `program` for `duration_s` seconds at weld cell `cell` on the part
     `load_id` (if given, the weld waits until that part is in the cell). A charge or park task
-    sends a robot to station `cell`.
+    sends robot `robot` to station `cell`.
     """
 
     id: str
@@ -50,6 +51,8 @@ class Task:
     delay_s: float = 0.0
     """Seconds to wait after the last dependency is done (a machine's process time: paint,
     curing) before the task may start."""
+    robot: str = ""
+    """For charge and park tasks: the robot that must go."""
 
 
 @dataclass(frozen=True, slots=True)

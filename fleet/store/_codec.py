@@ -136,6 +136,7 @@ def _task_to_dict(task: Task) -> dict[str, Any]:
         "program": task.program,
         "duration_s": task.duration_s,
         "delay_s": task.delay_s,
+        "robot": task.robot,
     }
 
 
@@ -152,6 +153,7 @@ def _task_from_dict(document: Mapping[str, Any]) -> Task:
         program=_str(document["program"], "task.program"),
         duration_s=_float(document["duration_s"], "task.duration_s"),
         delay_s=_float(document.get("delay_s", 0.0), "task.delay_s"),
+        robot=_str(document.get("robot", ""), "task.robot"),
     )
 
 

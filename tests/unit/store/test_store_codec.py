@@ -36,6 +36,7 @@ tasks = st.builds(
     cell=names,
     program=names,
     duration_s=finite,
+    robot=names,
 )
 
 missions = st.builds(
