@@ -111,3 +111,15 @@ def postgres_store() -> Iterator[object]:
     for url in postgres_schema_url():
         with PostgresStore(url) as store:
             yield store
+
+
+def assert_clean_log(path: Path | str) -> object:
+    """Check a trajectory log with the independent checker: no collision, no obstacle hit, no
+    speed violation. Returns the report for further checks."""
+    from sim.check import check_log
+
+    report = check_log(path)
+    assert report.ok and not report.collisions, (report.collisions[:3],
+                                                  report.obstacle_hits[:3],
+                                                  report.speed_violations[:3])
+    return report

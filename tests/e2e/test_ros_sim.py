@@ -28,7 +28,7 @@ from fleet.floor import ZoneKind, load_floor
 from fleet.v1 import common_pb2, fleet_pb2, fleet_pb2_grpc, missions_pb2, missions_pb2_grpc
 from sim.check import check_log
 from sim.scenario import make_scenario
-from tests.conftest import ROOT, SMALL_MAP
+from tests.conftest import ROOT, SMALL_MAP, assert_clean_log
 
 
 def zone_speeds(log: Path) -> list[tuple[str, float, float, float]]:
@@ -137,9 +137,7 @@ def test_ros_robots_through_a_separate_bridge_finish_transport_and_weld_missions
     # It had to finish its released path before it could register again.
     assert "agv-01 restarted mid-path" in bridge_out, bridge_out
     assert "dropped {}" in bridge_out, bridge_out
-    report = check_log(log)
-    assert report.ok, (report.collisions[:3], report.obstacle_hits[:3])
-    assert not report.collisions
+    assert_clean_log(log)
     stop(server)
 
 
@@ -302,10 +300,7 @@ def test_killed_robot_process_comes_back_where_it_stood_and_every_mission_comple
     # silence first).
     assert "1 robot restarts" in bridge, bridge[-3000:]
     assert "agv-01: node restarted" in bridge
-    report = check_log(stack.log)
-    assert report.ok, (report.collisions[:3], report.obstacle_hits[:3],
-                       report.speed_violations[:3])
-    assert not report.collisions
+    assert_clean_log(stack.log)
     assert_zone_speed_limits_kept(stack.log)
 
 
@@ -337,9 +332,7 @@ def test_mission_cancelled_over_grpc_stops_the_ros_robot_mid_weld(
     assert float(cancelled.group(1)) < float(cancelled.group(2))
     bridge = stack.stop_bridge()
     assert "dropped {}" in bridge, bridge[-3000:]
-    report = check_log(stack.log)
-    assert report.ok and not report.collisions, (report.collisions[:3],
-                                                  report.obstacle_hits[:3])
+    assert_clean_log(stack.log)
 
 
 def test_a_robot_process_killed_for_good_does_not_stall_the_run(
@@ -376,9 +369,7 @@ def test_a_robot_process_killed_for_good_does_not_stall_the_run(
     poses = [tuple(p["poses"]["agv-03"]) for p in map(json.loads, stack.log.open())
              if "t" in p and p["t"] > held_from - 0.45]
     assert len(set(poses)) == 1, poses[:5]
-    report = check_log(stack.log)
-    assert report.ok and not report.collisions, (report.collisions[:3],
-                                                  report.obstacle_hits[:3])
+    assert_clean_log(stack.log)
 
 
 def test_ros_robot_paused_and_resumed_by_an_operator_stands_then_finishes_its_task(
@@ -432,6 +423,4 @@ def test_ros_robot_paused_and_resumed_by_an_operator_stands_then_finishes_its_ta
     assert len(after) > 1, "it did not move after the resume"
     bridge = stack.stop_bridge()
     assert "dropped {}" in bridge, bridge[-3000:]
-    report = check_log(stack.log)
-    assert report.ok and not report.collisions, (report.collisions[:3],
-                                                  report.obstacle_hits[:3])
+    assert_clean_log(stack.log)
