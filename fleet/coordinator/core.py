@@ -31,6 +31,7 @@ from fleet.coordinator.records import (
     steps_for,
 )
 from fleet.dispatch import (
+    DETOUR,
     Candidate,
     CostWeights,
     Dispatcher,
@@ -385,6 +386,7 @@ class Coordinator:
                 self.traffic.report(rid, robot.state.path_id, robot.state.waypoints_reached)
         self._check_lost_robots(now)
         self._untangle(now)
+        self._guard_batteries(now)
         self._dispatch(now)
         for rid in self._planning_order():
             self._advance(self.robots[rid], now, now_step)
@@ -693,22 +695,29 @@ class Coordinator:
             return self.traffic.cell_of(robot.spec.id)
         return self.station_cells.get(robot.home_station, (0, 0))
 
-    def _remaining(self, robot: RobotRecord, work: Work) -> tuple[float, Cell, float]:
-        """Seconds until the robot's work is done, where it will stand, and its charge then."""
+    def _remaining(self, robot: RobotRecord, work: Work, start: Cell | None = None,
+                   battery: float | None = None) -> tuple[float, Cell, float]:
+        """Seconds until the robot's work is done, where it will stand, and its charge then.
+
+        By default from where the robot stands now with its charge now (the robot's current
+        work); `start` and `battery` estimate a queued work from the end of the one before.
+        """
         assert robot.state is not None
         speed = robot.spec.max_speed_mps * self.weights.speed_factor
         model = battery_model(robot.spec.kind)
-        cell = self._cell(robot)
+        current = start is None
+        cell = start if start is not None else self._standing_cell(robot)
         metres = handling = weld = 0.0
         here = ""
-        for k, step in enumerate(work.steps[work.index:]):
+        steps = work.steps[work.index:] if current else work.steps
+        for k, step in enumerate(steps):
             if isinstance(step, Go):
                 metres += (self.travel.from_cell_m(cell, step.station_id) if not here
                            else self.travel.between_m(here, step.station_id))
                 here = step.station_id
                 continue
             left = 1.0
-            if k == 0 and robot.state.action_id == work.action_id():
+            if current and k == 0 and robot.state.action_id == work.action_id():
                 left = max(0.0, 1.0 - robot.state.action_progress)
             if step.kind is ActionKind.WELD:
                 weld += left * step.duration_s
@@ -717,9 +726,72 @@ class Coordinator:
         if not math.isfinite(metres):
             metres = 0.0
         seconds = metres / speed + handling + weld
-        after = (robot.state.battery - model.drive(metres) - model.idle(handling)
-                 - model.weld(weld))
-        return seconds, self.station_cells[here] if here else cell, after
+        charge = robot.state.battery if battery is None else battery
+        after = charge - model.drive(metres) - model.idle(handling) - model.weld(weld)
+        end = self.station_cells[here] if here else (
+            self._cell(robot) if current else cell)
+        return seconds, end, after
+
+    def _standing_cell(self, robot: RobotRecord) -> Cell:
+        """The planning cell under the robot now (its plan's end may be far ahead)."""
+        if robot.placed and robot.state is not None:
+            try:
+                cell = self.grid.cell_of(robot.state.pose.x, robot.state.pose.y)
+            except InvalidInputError:
+                return self._cell(robot)
+            if self.grid.is_free(cell):
+                return cell
+        return self._cell(robot)
+
+    def _home_charge(self, robot: RobotRecord, work: Work) -> float:
+        """Charge needed to reach a charger from where the work ends (with the margin the
+        dispatcher plans with)."""
+        if robot.spec.kind is RobotKind.FIXED_WELDER:
+            return 0.0
+        ends = [s.station_id for s in work.steps if isinstance(s, Go) and s.station_id]
+        if not ends:
+            return 0.0
+        return battery_model(robot.spec.kind).drive(DETOUR * self.travel.to_charger_m(ends[-1]))
+
+    def _guard_batteries(self, now: float) -> None:
+        """Never strand a robot: work its charge no longer covers goes back to the dispatcher.
+
+        The dispatcher gives a robot only work after which it still reaches a charger above
+        its reserve, but waits, detours and re-plans use charge nobody planned. A queued task
+        that no longer fits is given back; so is the current one while nothing of it has been
+        handled (no load on board, no action sent). The robot then charges once it stands.
+        """
+        for rid in sorted(self.robots):
+            robot = self.robots[rid]
+            work = robot.work
+            if (work is None or work.parking or robot.state is None
+                    or robot.spec.kind is RobotKind.FIXED_WELDER):
+                continue
+            model = battery_model(robot.spec.kind)
+            _, cell, after = self._remaining(robot, work)
+            task = self.missions[work.mission_id].tasks[work.task_id]
+            untouched = (task.steps_done == 0 and not work.action_sent
+                         and not robot.state.load_id)
+            if untouched and after - self._home_charge(robot, work) < model.reserve:
+                reason = (f"robot {rid}: battery {100 * robot.state.battery:.0f} % no longer "
+                          f"covers task {work.mission_id}/{work.task_id} and the way to a "
+                          "charger; it goes to charge")
+                self._give_back_queue(robot, now, reason)
+                robot.work = None
+                if robot.placed:
+                    self.traffic.hold(rid)
+                self._give_back(robot, work, now, reason)
+                continue
+            for k, queued in enumerate(robot.queue):
+                _, cell, after = self._remaining(robot, queued, cell, after)
+                if after - self._home_charge(robot, queued) < model.reserve:
+                    reason = (f"robot {rid}: battery {100 * robot.state.battery:.0f} % will not "
+                              f"cover queued task {queued.mission_id}/{queued.task_id} and "
+                              "the way to a charger")
+                    dropped, robot.queue = robot.queue[k:], robot.queue[:k]
+                    for w in dropped:
+                        self._give_back(robot, w, now, reason)
+                    break
 
     def _free_chargers(self) -> list[str]:
         """Chargers nobody stands on or is heading for."""
@@ -810,14 +882,41 @@ class Coordinator:
         return None if best is None else best[1]
 
     def _make_way(self, robot: RobotRecord, work: Work, now: float) -> None:
-        """Leave a work station for a parking place before going on with the work."""
-        if not self._on_work_station(robot.spec.id):
+        """Leave a work station for the nearest place to wait before going on with the work.
+
+        The nearest of a free parking place and a free open-floor cell: on a large floor the
+        parking area may be a hundred metres away, and a trip there and back costs time and
+        charge nobody planned for. A detour the battery cannot cover is not made.
+        """
+        rid = robot.spec.id
+        if not self._on_work_station(rid) or robot.state is None:
             return
-        spot = self._free_parking(robot.spec.id)
-        if spot is None:
+        here = self.traffic.cell_of(rid)
+        distance = self.distances.get(here)
+        places: list[tuple[float, str, Cell]] = []
+        spot = self._free_parking(rid)
+        if spot is not None:
+            places.append((float(distance[self.station_cells[spot]]), spot,
+                           self.station_cells[spot]))
+        cell = self._open_floor_cell(rid)
+        if cell is not None:
+            places.append((float(distance[cell]), "", cell))
+        if not places:
             return
-        log.info("robot %s: leaves its station for %s to make way", robot.spec.id, spot)
-        work.detour = Go(spot, self.station_cells[spot], f"make way at {spot}")
+        metres, spot_id, cell = min(places, key=lambda p: p[0])
+        metres *= self.floor.resolution_m
+        # There and back again, on top of what the work still needs.
+        model = battery_model(robot.spec.kind)
+        _, _, after = self._remaining(robot, work)
+        if robot.spec.kind is not RobotKind.FIXED_WELDER and (
+                after - model.drive(2 * metres) - self._home_charge(robot, work) < model.reserve):
+            log.warning("robot %s: a %.0f m detour to make way would leave too little charge; "
+                        "it waits where it is", rid, metres)
+            work.blocked_since_s = now
+            return
+        where = spot_id or f"the open floor at {cell}"
+        log.info("robot %s: leaves its station for %s (%.0f m) to make way", rid, where, metres)
+        work.detour = Go(spot_id, cell, f"make way at {where}")
         work.blocked_since_s = None
 
     def _on_work_station(self, robot_id: str) -> bool:

@@ -193,3 +193,56 @@ def test_failed_weld_fails_its_mission_with_the_reason(small_server: Served) -> 
     assert "weld BOOM-A failed" in st.reason
     assert [t.state for t in st.tasks] == [EV.TASK_STATE_DONE, EV.TASK_STATE_FAILED,
                                            EV.TASK_STATE_CANCELLED]
+
+
+def test_robot_whose_battery_no_longer_covers_its_task_gives_it_back_and_charges(
+        small_server: Served) -> None:
+    robot = agv("agv-1", 0)
+    lowest, drained = [1.0], [False]
+
+    def drain(reply: simulation_pb2.AdvanceReply) -> None:
+        # Something used charge nobody planned for (a long wait, a detour) while the robot
+        # drives empty to its pickup: it can no longer do the job and reach a charger.
+        if not drained[0] and robot.moving and not robot.load_id:
+            robot.battery, drained[0] = 0.055, True
+        lowest[0] = min(lowest[0], robot.battery)
+
+    run(small_server, [robot], [move("job", "in-1", "out-1")], each_tick=drain)
+    log = events(small_server, "job")
+    back = first(log, EV.MISSION_EVENT_UNASSIGNED)
+    assert "no longer covers task job/move" in back.detail
+    again = [e for e in log if e.kind == EV.MISSION_EVENT_ASSIGNED][1]
+    # It was given the job again only once charged.
+    assert again.time_s - back.time_s >= 100.0
+    assert status(small_server, "job").state == EV.MISSION_STATE_COMPLETED
+    assert lowest[0] > 0.0
+
+
+def test_robots_make_way_next_to_their_stations_not_at_distant_parking(
+        small_server: Served) -> None:
+    # Each robot stands on the station the other must go to first: one of them has to leave
+    # its station. The parking bays are 6 m and more away, open floor is next to the door.
+    light = SimRobot(RobotSpec("light", RobotKind.AGV, 0.45, 1.0,
+                               transport=TransportCapability(500.0)), Pose(1.5, 5.5, 0.0))
+    heavy = SimRobot(RobotSpec("heavy", RobotKind.AGV, 0.45, 1.0,
+                               transport=TransportCapability(2000.0)), Pose(1.5, 3.5, 0.0))
+    furthest = {"light": 0.0, "heavy": 0.0}
+    loaded: set[str] = set()
+
+    def watch(reply: simulation_pb2.AdvanceReply) -> None:
+        for r in (light, heavy):
+            if r.load_id:
+                loaded.add(r.spec.id)
+            if r.spec.id not in loaded:
+                furthest[r.spec.id] = max(furthest[r.spec.id], r.pose.x)
+
+    run(small_server, [light, heavy],
+        [move("big", "out-1", "press-in-1", mass=1500),
+         move("small", "in-1", "press-in-1", mass=100)],
+        each_tick=watch)
+    assert status(small_server, "big").state == EV.MISSION_STATE_COMPLETED
+    assert status(small_server, "small").state == EV.MISSION_STATE_COMPLETED
+    assert first(events(small_server, "big"), EV.MISSION_EVENT_ASSIGNED).robot_id == "heavy"
+    # Until it had picked its load, neither robot went further east than the aisle by the
+    # doors (the nearest parking bay is at x = 7.5 m).
+    assert max(furthest.values()) <= 5.0
