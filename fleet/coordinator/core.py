@@ -418,6 +418,15 @@ class Coordinator:
                 self._robot_lost(robot, now, f"robot {robot.spec.id} reports a fault: "
                                  f"{', '.join(robot.state.faults) or 'unspecified'}")
                 return
+            if (work.detour is None and not work.parking and work.index == 0
+                    and not self._task_ready(work.mission_id, work.task_id, now)):
+                # Given out ahead: wait next to the station, off it, until the task is ready
+                # (a welder on the cell's door would block the part's drop); a fixed welder
+                # waits where it is bolted.
+                if isinstance(step, Go) and robot.spec.id not in self._frozen and \
+                        self._wait_near(robot, work, step):
+                    continue
+                return
             if isinstance(step, Go):
                 if robot.spec.id in self._frozen:
                     return
@@ -602,8 +611,16 @@ class Coordinator:
 
     def _ready_jobs(self, now: float) -> list[Job]:
         """Pending tasks whose mission is released, whose dependencies are done (and their
-        start delay over), whose part is in place and whose destination has room."""
+        start delay over), whose part is in place and whose destination has room.
+
+        With a dispatcher that looks ahead (`lookahead_s` > 0), also the work of the weld
+        cells that is about to become ready: a weld whose part is being brought, and a
+        transport out of a cell whose weld is under way, with `ready_in_s` set. Their robot
+        waits next to the cell and goes in once the task is ready, so a fixture does not
+        stand still while a welder or an AGV drives across the floor.
+        """
         jobs: list[Job] = []
+        lookahead_s = float(getattr(self.dispatcher, "lookahead_s", 0.0))
         holding = self._holding()
         backlog = cell_backlogs([
             (t.task.dropoff, part_seconds(r.mission.tasks, t.task))
@@ -618,15 +635,16 @@ class Coordinator:
                 if task.state is not TaskState.PENDING:
                     continue
                 t = task.task
-                deps = [record.tasks[d] for d in t.depends_on]
-                if not all(d.state is TaskState.DONE for d in deps):
+                ready_s = self._ready_at(record, t, now)
+                if ready_s is None:
                     continue
-                ready_s = max([mission.release_s or mission.submitted_s,
-                               *((d.done_s or 0.0) + t.delay_s for d in deps)])
-                if ready_s > now + 1e-9:
+                ready_in_s = max(0.0, ready_s - now)
+                if any(record.tasks[d].state is not TaskState.DONE for d in t.depends_on):
+                    ready_in_s = max(ready_in_s, 1.0)
+                if ready_in_s > 0 and (ready_in_s > lookahead_s or not self._cell_work(t)):
                     continue
-                if t.kind is TaskKind.WELD and t.load_id and t.load_id not in self.contents[
-                        t.cell]:
+                if ready_in_s <= 0 and t.kind is TaskKind.WELD and t.load_id and \
+                        t.load_id not in self.contents[t.cell]:
                     continue
                 if t.kind is TaskKind.TRANSPORT and \
                         self.floor.stations[t.dropoff].kind in _HOLDING_KINDS:
@@ -639,9 +657,46 @@ class Coordinator:
                 own = part_seconds(mission.tasks, t) if (
                     t.kind is TaskKind.TRANSPORT and t.dropoff == cell) else 0.0
                 jobs.append(Job(mission.id, t, mission.priority, mission.deadline_s,
-                                record.order, first, ready_s, self._tail(record, t.id),
-                                backlog.get(cell, 0.0) - own))
+                                record.order, first, min(ready_s, now),
+                                self._tail(record, t.id), backlog.get(cell, 0.0) - own,
+                                ready_in_s))
         return jobs
+
+    def _cell_work(self, task: Task) -> bool:
+        """A weld, or a transport out of a weld cell or buffer: the work look-ahead is for."""
+        return task.kind is TaskKind.WELD or (task.kind is TaskKind.TRANSPORT
+                                              and self._holds(task.pickup))
+
+    def _ready_at(self, record: MissionRecord, task: Task, now: float) -> float | None:
+        """When the task's dependencies are done and its start delay over: a time (maybe
+        past), an estimate while the last dependencies are under way as their robot's
+        current work, or None if some dependency has not started."""
+        times = [record.mission.release_s or record.mission.submitted_s]
+        for dep_id in task.depends_on:
+            dep = record.tasks[dep_id]
+            if dep.state is TaskState.DONE:
+                times.append((dep.done_s or 0.0) + task.delay_s)
+                continue
+            robot = self.robots.get(dep.robot_id)
+            if (dep.state is not TaskState.ACTIVE or robot is None or robot.work is None
+                    or robot.state is None or robot.work.mission_id != record.mission.id
+                    or robot.work.task_id != dep_id):
+                return None
+            times.append(now + self._remaining(robot, robot.work)[0] + task.delay_s)
+        return max(times)
+
+    def _task_ready(self, mission_id: str, task_id: str, now: float) -> bool:
+        """True once a task given out ahead may begin: dependencies done, delay over, its
+        part in the cell."""
+        record = self.missions[mission_id]
+        task = record.tasks[task_id].task
+        if any(record.tasks[d].state is not TaskState.DONE for d in task.depends_on):
+            return False
+        ready_s = self._ready_at(record, task, now)
+        if ready_s is None or ready_s > now + 1e-9:
+            return False
+        return not (task.kind is TaskKind.WELD and task.load_id
+                    and task.load_id not in self.contents[task.cell])
 
     def _holds(self, station_id: str) -> bool:
         return self.floor.stations[station_id].kind in _HOLDING_KINDS
@@ -854,10 +909,11 @@ class Coordinator:
             robot.work = Work("", "park", [go])
             self._advance(robot, now, now_step)
 
-    def _open_floor_cell(self, robot_id: str) -> Cell | None:
-        """The nearest free cell in the open (no station, all four neighbours drivable) that
-        nobody stands on or is heading for: where a robot waits when every rest place is
-        taken, rather than block a work station."""
+    def _open_floor_cell(self, robot_id: str, near: Cell | None = None,
+                         keep: Cell | None = None) -> Cell | None:
+        """The free cell in the open (no station, all four neighbours drivable) nearest the
+        robot (or `near`) that nobody stands on or is heading for (`keep`, where the robot
+        itself stands, counts as free): where a robot waits rather than block a station."""
         free = self.grid.free
         rows, cols = free.shape
         stations = set(self.station_cells.values())
@@ -865,7 +921,10 @@ class Coordinator:
         taken |= {step.cell for r in self.robots.values() if r.work is not None
                   for step in (r.work.detour, *r.work.steps[r.work.index:])
                   if isinstance(step, Go)}
-        distance = self.distances.get(self.traffic.cell_of(robot_id))
+        if keep is not None:
+            taken.discard(keep)
+        distance = self.distances.get(near if near is not None
+                                      else self.traffic.cell_of(robot_id))
         best: tuple[float, Cell] | None = None
         for r, c in zip(*np.nonzero(np.isfinite(distance) & free), strict=True):
             cell = (int(r), int(c))
@@ -918,6 +977,19 @@ class Coordinator:
         log.info("robot %s: leaves its station for %s (%.0f m) to make way", rid, where, metres)
         work.detour = Go(spot_id, cell, f"make way at {where}")
         work.blocked_since_s = None
+
+    def _wait_near(self, robot: RobotRecord, work: Work, step: Go) -> bool:
+        """Send a robot whose task is not ready yet to wait at the open-floor cell nearest
+        its station; True if a trip there was set up (False: it waits where it is)."""
+        rid = robot.spec.id
+        if not robot.placed or not self.traffic.arrived(rid):
+            return False
+        here = self.traffic.cell_of(rid)
+        near = self._open_floor_cell(rid, step.cell, keep=here)
+        if near is None or near == here:
+            return False
+        work.detour = Go("", near, f"wait near {step.station_id}")
+        return True
 
     def _on_work_station(self, robot_id: str) -> bool:
         cell = self.traffic.cell_of(robot_id)

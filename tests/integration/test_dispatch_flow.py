@@ -83,6 +83,12 @@ def first(log: list[missions_pb2.MissionEventMessage], kind: int,
     return next(e for e in log if e.kind == kind and (not task_id or e.task_id == task_id))
 
 
+def step_done(log: list[missions_pb2.MissionEventMessage], task_id: str,
+              step: int) -> missions_pb2.MissionEventMessage:
+    return next(e for e in log if e.kind == EV.MISSION_EVENT_STEP_DONE
+                and e.task_id == task_id and e.step == step)
+
+
 def test_dependencies_release_tasks_after_their_start_delay_and_release_time(
         small_server: Served) -> None:
     late = move("late", "press-out-1", "out-1", release_s=60.0)
@@ -91,11 +97,13 @@ def test_dependencies_release_tasks_after_their_start_delay_and_release_time(
     assert status(small_server, "w").state == EV.MISSION_STATE_COMPLETED
     assert status(small_server, "late").state == EV.MISSION_STATE_COMPLETED
     log = events(small_server, "w")
-    # The weld waits for the part in the cell; the take waits 30 s after the weld.
-    assert first(log, EV.MISSION_EVENT_ASSIGNED, "weld").seq > first(
-        log, EV.MISSION_EVENT_TASK_DONE, "bring").seq
+    # The welder goes into the cell only once the part is there (it may have been given the
+    # weld earlier, while the part was on its way); the take's robot comes to the cell no
+    # sooner than 30 s after the weld.
+    assert step_done(log, "weld", 0).time_s >= first(
+        log, EV.MISSION_EVENT_TASK_DONE, "bring").time_s
     weld_done = first(log, EV.MISSION_EVENT_TASK_DONE, "weld").time_s
-    assert first(log, EV.MISSION_EVENT_ASSIGNED, "take").time_s >= weld_done + 30.0
+    assert step_done(log, "take", 0).time_s >= weld_done + 30.0
     assert first(events(small_server, "late"), EV.MISSION_EVENT_ASSIGNED).time_s >= 60.0
     assert status(small_server, "late").release_s == 60.0
 
@@ -246,3 +254,25 @@ def test_robots_make_way_next_to_their_stations_not_at_distant_parking(
     # Until it had picked its load, neither robot went further east than the aisle by the
     # doors (the nearest parking bay is at x = 7.5 m).
     assert max(furthest.values()) <= 5.0
+
+
+def test_weld_is_given_out_while_its_part_is_on_the_way_and_begins_once_it_is_in(
+        small_server: Served) -> None:
+    # A fixed welder bolted to weld-1 and a mobile one: each is told ahead of its part
+    # (look-ahead) and neither welds before the part has been dropped in its cell.
+    fixed = SimRobot(RobotSpec("fixed-1", RobotKind.FIXED_WELDER, 0.45, 1.0,
+                               weld=WeldCapability(frozenset({"BOOM-A"}))), Pose(3.5, 6.5, 0.0))
+    robots = [agv("agv-1", 0), agv("agv-2", 1), fixed,
+              welder("welder-1", 2, ("ARM-B",))]
+    run(small_server, robots, [weld_job("at-fixed", "weld-1"),
+                               weld_job("at-mobile", "weld-2", program="ARM-B")])
+    for mission_id, welder_id in (("at-fixed", "fixed-1"), ("at-mobile", "welder-1")):
+        log = events(small_server, mission_id)
+        assert status(small_server, mission_id).state == EV.MISSION_STATE_COMPLETED
+        given = first(log, EV.MISSION_EVENT_ASSIGNED, "weld")
+        part_in = first(log, EV.MISSION_EVENT_TASK_DONE, "bring").time_s
+        assert given.robot_id == welder_id
+        assert given.time_s < part_in
+        assert "ready in" in given.detail
+        # 20 s of welding, all of it after the drop.
+        assert first(log, EV.MISSION_EVENT_TASK_DONE, "weld").time_s >= part_in + 20.0
