@@ -427,6 +427,15 @@ class Coordinator:
                         self._wait_near(robot, work, step):
                     continue
                 return
+            if (work.detour is None and not work.parking and work.index == 2
+                    and isinstance(step, Go) and robot.spec.id not in self._frozen):
+                task = self.missions[work.mission_id].tasks[work.task_id].task
+                if task.kind is TaskKind.TRANSPORT and not self._room_for(task):
+                    # Brought ahead into a full cell: wait next to it until the part in it
+                    # has been taken out.
+                    if self._wait_near(robot, work, step):
+                        continue
+                    return
             if isinstance(step, Go):
                 if robot.spec.id in self._frozen:
                     return
@@ -648,8 +657,14 @@ class Coordinator:
                     continue
                 if t.kind is TaskKind.TRANSPORT and \
                         self.floor.stations[t.dropoff].kind in _HOLDING_KINDS:
-                    # Offer no more transports into a cell or buffer than it has room for.
-                    if holding.get(t.dropoff, 0) >= self.floor.stations[t.dropoff].capacity:
+                    # Offer no more transports into a cell or buffer than it has room for;
+                    # looking ahead, one more once the part in it is being welded or taken
+                    # out: its robot brings the next part and waits next to the cell.
+                    room = self.floor.stations[t.dropoff].capacity
+                    if lookahead_s > 0 and holding.get(t.dropoff, 0) == room and \
+                            self._leaving(t.dropoff):
+                        ready_in_s = max(ready_in_s, 1.0)
+                    elif holding.get(t.dropoff, 0) >= room:
                         continue
                     holding[t.dropoff] = holding.get(t.dropoff, 0) + 1
                 first = t.pickup if t.kind is TaskKind.TRANSPORT else t.cell
@@ -661,6 +676,39 @@ class Coordinator:
                                 self._tail(record, t.id), backlog.get(cell, 0.0) - own,
                                 ready_in_s))
         return jobs
+
+    def _leaving(self, cell: str) -> bool:
+        """True if the cell is full, every part in it is the current work of a robot taking
+        it out, and no part is on its way in: the cell is about to have room."""
+        loads = self.contents.get(cell, [])
+        if not loads or len(loads) < self.floor.stations[cell].capacity:
+            return False
+        taken: set[str] = set()
+        for record in self.missions.values():
+            if record.state.finished:
+                continue
+            for task in record.tasks.values():
+                t = task.task
+                if t.kind is not TaskKind.TRANSPORT or task.steps_done >= 4 or \
+                        task.state not in (TaskState.ASSIGNED, TaskState.ACTIVE):
+                    continue
+                if t.dropoff == cell:
+                    return False
+                # Only a robot already doing the take-out, into a place with room, counts:
+                # a queued one might wait behind a robot that waits for room elsewhere.
+                robot = self.robots.get(task.robot_id)
+                if (t.pickup == cell and t.load_id in loads and robot is not None
+                        and robot.work is not None and robot.work.mission_id ==
+                        record.mission.id and robot.work.task_id == t.id
+                        and (not self._holds(t.dropoff) or self._room_for(t))):
+                    taken.add(t.load_id)
+        return taken >= set(loads)
+
+    def _room_for(self, task: Task) -> bool:
+        """True if the transport's destination can take its load now."""
+        if not self._holds(task.dropoff):
+            return True
+        return len(self.contents[task.dropoff]) < self.floor.stations[task.dropoff].capacity
 
     def _cell_work(self, task: Task) -> bool:
         """A weld, or a transport out of a weld cell or buffer: the work look-ahead is for."""

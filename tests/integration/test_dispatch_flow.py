@@ -125,11 +125,14 @@ def test_transport_waits_for_full_cell(small_server: Served) -> None:
     run(small_server, robots, [weld_job("first", "weld-1"), weld_job("second", "weld-1")])
     a, b = events(small_server, "first"), events(small_server, "second")
     assert status(small_server, "second").state == EV.MISSION_STATE_COMPLETED
-    # The fixture holds one part: the second part comes only after the first one left.
-    first_out = next(e for e in a if e.kind == EV.MISSION_EVENT_STEP_DONE
-                     and e.task_id == "take" and e.step == 1)
-    second_in = first(b, EV.MISSION_EVENT_ASSIGNED, "bring")
-    assert second_in.seq > first_out.seq
+    # The fixture holds one part: the second part is brought in only after the first one
+    # was taken out (its robot may have picked it up earlier and waited next to the cell).
+    first_out = step_done(a, "take", 1)
+    second_at_cell = step_done(b, "bring", 2)
+    assert second_at_cell.time_s >= first_out.time_s
+    assert step_done(b, "bring", 3).seq > first_out.seq
+    # ... and it was given out while the first part was still in the cell, being welded.
+    assert first(b, EV.MISSION_EVENT_ASSIGNED, "bring").time_s < first_out.time_s
 
 
 def test_priority_then_deadline_order_the_only_robot(small_server: Served) -> None:
