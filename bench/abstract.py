@@ -182,8 +182,7 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
                 continue
             deps = [(mid, d) for d in task.depends_on]
             ready = ready_time(key)
-            if ready is None and task.kind is TaskKind.TRANSPORT and all(
-                    state[d] in ("done", "active") for d in deps):
+            if ready is None and all(state[d] in ("done", "active") for d in deps):
                 # Predecessors under way: ready when the last is done and its delay is over.
                 ends = [done_at[d] if state[d] == "done" else next(
                     (e[0] for e in events if e[1] == "done" and e[2] == d), None)
@@ -193,9 +192,10 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
                                  *(e + task.delay_s for e in ends if e is not None)])
             if ready is None:
                 continue
-            if task.kind is not TaskKind.TRANSPORT and ready > t:
-                continue
-            if task.kind is TaskKind.WELD and task.load_id not in contents[task.cell]:
+            if ready > t and not (task.kind is TaskKind.WELD or is_holding(task.pickup or "")):
+                continue  # look-ahead is for the weld cells' work only, as in the coordinator
+            if task.kind is TaskKind.WELD and ready <= t and \
+                    task.load_id not in contents[task.cell]:
                 continue
             if task.kind is TaskKind.TRANSPORT and floor.stations[task.dropoff].kind in _HOLDING:
                 if holding[task.dropoff] >= floor.stations[task.dropoff].capacity:
@@ -260,6 +260,9 @@ def solve_cpsat(floor: FloorMap, line: Line, travel: GridTravel, time_limit_s: f
     def last(task: Task) -> str:
         return task.dropoff if task.kind is TaskKind.TRANSPORT else task.cell
 
+    def ahead(task: Task) -> bool:
+        return task.kind is TaskKind.WELD or floor.stations[task.pickup].kind in _HOLDING
+
     def able(spec: RobotSpec, task: Task) -> bool:
         return capable(Candidate(spec, home.get(spec.id, "")), task)
 
@@ -303,8 +306,10 @@ def solve_cpsat(floor: FloorMap, line: Line, travel: GridTravel, time_limit_s: f
             arcs.append((index[k], index[k], ~lit))
             first_lit = model.new_bool_var("")
             arcs.append((0, index[k], first_lit))
-            model.add(start[k] >= offer[k] + setup(spec, starts[spec.id], tasks[k])
-                      ).only_enforce_if(first_lit)
+            # A robot may set off for a weld cell's work before it is ready (look-ahead)
+            # and wait there; for other work it sets off once the work is given out.
+            model.add(start[k] >= (0 if ahead(tasks[k]) else offer[k])
+                      + setup(spec, starts[spec.id], tasks[k])).only_enforce_if(first_lit)
             arcs.append((index[k], 0, model.new_bool_var("")))
             for j in mine:
                 if j == k:
@@ -313,7 +318,8 @@ def solve_cpsat(floor: FloorMap, line: Line, travel: GridTravel, time_limit_s: f
                 arcs.append((index[k], index[j], lit2))
                 gap = setup(spec, last(tasks[k]), tasks[j])
                 model.add(start[j] >= end[k] + gap).only_enforce_if(lit2)
-                model.add(start[j] >= offer[j] + gap).only_enforce_if(lit2)
+                if not ahead(tasks[j]):
+                    model.add(start[j] >= offer[j] + gap).only_enforce_if(lit2)
         if mine:
             arcs.append((0, 0, model.new_bool_var("")))
             model.add_circuit(arcs)

@@ -31,6 +31,7 @@ from fleet.coordinator.records import (
     steps_for,
 )
 from fleet.dispatch import (
+    DETOUR,
     Candidate,
     CostWeights,
     Dispatcher,
@@ -431,6 +432,7 @@ class Coordinator:
                 self.traffic.report(rid, robot.state.path_id, robot.state.waypoints_reached)
         self._check_lost_robots(now)
         self._untangle(now)
+        self._guard_batteries(now)
         self._dispatch(now)
         for rid in self._planning_order():
             self._advance(self.robots[rid], now, now_step)
@@ -464,6 +466,24 @@ class Coordinator:
                 self._robot_lost(robot, now, f"robot {robot.spec.id} reports a fault: "
                                  f"{', '.join(robot.state.faults) or 'unspecified'}")
                 return
+            if (work.detour is None and not work.parking and work.index == 0
+                    and not self._task_ready(work.mission_id, work.task_id, now)):
+                # Given out ahead: wait next to the station, off it, until the task is ready
+                # (a welder on the cell's door would block the part's drop); a fixed welder
+                # waits where it is bolted.
+                if isinstance(step, Go) and robot.spec.id not in self._frozen and \
+                        self._wait_near(robot, work, step):
+                    continue
+                return
+            if (work.detour is None and not work.parking and work.index == 2
+                    and isinstance(step, Go) and robot.spec.id not in self._frozen):
+                task = self.missions[work.mission_id].tasks[work.task_id].task
+                if task.kind is TaskKind.TRANSPORT and not self._room_for(task):
+                    # Brought ahead into a full cell: wait next to it until the part in it
+                    # has been taken out.
+                    if self._wait_near(robot, work, step):
+                        continue
+                    return
             if isinstance(step, Go):
                 if robot.spec.id in self._frozen:
                     return
@@ -654,8 +674,16 @@ class Coordinator:
 
     def _ready_jobs(self, now: float) -> list[Job]:
         """Pending tasks whose mission is released, whose dependencies are done (and their
-        start delay over), whose part is in place and whose destination has room."""
+        start delay over), whose part is in place and whose destination has room.
+
+        With a dispatcher that looks ahead (`lookahead_s` > 0), also the work of the weld
+        cells that is about to become ready: a weld whose part is being brought, and a
+        transport out of a cell whose weld is under way, with `ready_in_s` set. Their robot
+        waits next to the cell and goes in once the task is ready, so a fixture does not
+        stand still while a welder or an AGV drives across the floor.
+        """
         jobs: list[Job] = []
+        lookahead_s = float(getattr(self.dispatcher, "lookahead_s", 0.0))
         holding = self._holding()
         backlog = cell_backlogs([
             (t.task.dropoff, part_seconds(r.mission.tasks, t.task))
@@ -667,19 +695,32 @@ class Coordinator:
             if record.state.finished or (mission.release_s or 0.0) > now:
                 continue
             for task in record.tasks.values():
+                if task.state is not TaskState.PENDING:
+                    continue
                 t = task.task
                 if t.kind in _PINNED_KINDS:
                     continue
-                ready_s = self._released(record, task, now)
+                ready_s = self._ready_at(record, t, now)
                 if ready_s is None:
                     continue
-                if t.kind is TaskKind.WELD and t.load_id and t.load_id not in self.contents[
-                        t.cell]:
+                ready_in_s = max(0.0, ready_s - now)
+                if any(record.tasks[d].state is not TaskState.DONE for d in t.depends_on):
+                    ready_in_s = max(ready_in_s, 1.0)
+                if ready_in_s > 0 and (ready_in_s > lookahead_s or not self._cell_work(t)):
+                    continue
+                if ready_in_s <= 0 and t.kind is TaskKind.WELD and t.load_id and \
+                        t.load_id not in self.contents[t.cell]:
                     continue
                 if t.kind is TaskKind.TRANSPORT and \
                         self.floor.stations[t.dropoff].kind in _HOLDING_KINDS:
-                    # Offer no more transports into a cell or buffer than it has room for.
-                    if holding.get(t.dropoff, 0) >= self.floor.stations[t.dropoff].capacity:
+                    # Offer no more transports into a cell or buffer than it has room for;
+                    # looking ahead, one more once the part in it is being welded or taken
+                    # out: its robot brings the next part and waits next to the cell.
+                    room = self.floor.stations[t.dropoff].capacity
+                    if lookahead_s > 0 and holding.get(t.dropoff, 0) == room and \
+                            self._leaving(t.dropoff):
+                        ready_in_s = max(ready_in_s, 1.0)
+                    elif holding.get(t.dropoff, 0) >= room:
                         continue
                     holding[t.dropoff] = holding.get(t.dropoff, 0) + 1
                 first = t.pickup if t.kind is TaskKind.TRANSPORT else t.cell
@@ -687,22 +728,10 @@ class Coordinator:
                 own = part_seconds(mission.tasks, t) if (
                     t.kind is TaskKind.TRANSPORT and t.dropoff == cell) else 0.0
                 jobs.append(Job(mission.id, t, mission.priority, mission.deadline_s,
-                                record.order, first, ready_s, self._tail(record, t.id),
-                                backlog.get(cell, 0.0) - own))
+                                record.order, first, min(ready_s, now),
+                                self._tail(record, t.id), backlog.get(cell, 0.0) - own,
+                                ready_in_s))
         return jobs
-
-    def _released(self, record: MissionRecord, task: TaskRecord, now: float) -> float | None:
-        """When a pending task became ready (dependencies done, start delay and release time
-        over), or None if it is not pending or not ready yet."""
-        if task.state is not TaskState.PENDING:
-            return None
-        deps = [record.tasks[d] for d in task.task.depends_on]
-        if not all(d.state is TaskState.DONE for d in deps):
-            return None
-        mission = record.mission
-        ready_s = max([mission.release_s or mission.submitted_s,
-                       *((d.done_s or 0.0) + task.task.delay_s for d in deps)])
-        return None if ready_s > now + 1e-9 else ready_s
 
     def _assign_pinned(self, now: float) -> set[str]:
         """Ready charge and park tasks go to the robot their mission names once it is free
@@ -714,7 +743,8 @@ class Coordinator:
                 continue
             for task in record.tasks.values():
                 t = task.task
-                if t.kind not in _PINNED_KINDS or self._released(record, task, now) is None:
+                if t.kind not in _PINNED_KINDS or task.state is not TaskState.PENDING or \
+                        not self._task_ready(record.mission.id, t.id, now):
                     continue
                 robot = self.robots[t.robot]
                 if (not self._available(robot) or robot.hold or robot.queue
@@ -745,6 +775,75 @@ class Coordinator:
                                          for s in (w.detour, *w.steps[w.index:])):
                     return False
         return True
+
+    def _leaving(self, cell: str) -> bool:
+        """True if the cell is full, every part in it is the current work of a robot taking
+        it out, and no part is on its way in: the cell is about to have room."""
+        loads = self.contents.get(cell, [])
+        if not loads or len(loads) < self.floor.stations[cell].capacity:
+            return False
+        taken: set[str] = set()
+        for record in self.missions.values():
+            if record.state.finished:
+                continue
+            for task in record.tasks.values():
+                t = task.task
+                if t.kind is not TaskKind.TRANSPORT or task.steps_done >= 4 or \
+                        task.state not in (TaskState.ASSIGNED, TaskState.ACTIVE):
+                    continue
+                if t.dropoff == cell:
+                    return False
+                # Only a robot already doing the take-out, into a place with room, counts:
+                # a queued one might wait behind a robot that waits for room elsewhere.
+                robot = self.robots.get(task.robot_id)
+                if (t.pickup == cell and t.load_id in loads and robot is not None
+                        and robot.work is not None and robot.work.mission_id ==
+                        record.mission.id and robot.work.task_id == t.id
+                        and (not self._holds(t.dropoff) or self._room_for(t))):
+                    taken.add(t.load_id)
+        return taken >= set(loads)
+
+    def _room_for(self, task: Task) -> bool:
+        """True if the transport's destination can take its load now."""
+        if not self._holds(task.dropoff):
+            return True
+        return len(self.contents[task.dropoff]) < self.floor.stations[task.dropoff].capacity
+
+    def _cell_work(self, task: Task) -> bool:
+        """A weld, or a transport out of a weld cell or buffer: the work look-ahead is for."""
+        return task.kind is TaskKind.WELD or (task.kind is TaskKind.TRANSPORT
+                                              and self._holds(task.pickup))
+
+    def _ready_at(self, record: MissionRecord, task: Task, now: float) -> float | None:
+        """When the task's dependencies are done and its start delay over: a time (maybe
+        past), an estimate while the last dependencies are under way as their robot's
+        current work, or None if some dependency has not started."""
+        times = [record.mission.release_s or record.mission.submitted_s]
+        for dep_id in task.depends_on:
+            dep = record.tasks[dep_id]
+            if dep.state is TaskState.DONE:
+                times.append((dep.done_s or 0.0) + task.delay_s)
+                continue
+            robot = self.robots.get(dep.robot_id)
+            if (dep.state is not TaskState.ACTIVE or robot is None or robot.work is None
+                    or robot.state is None or robot.work.mission_id != record.mission.id
+                    or robot.work.task_id != dep_id):
+                return None
+            times.append(now + self._remaining(robot, robot.work)[0] + task.delay_s)
+        return max(times)
+
+    def _task_ready(self, mission_id: str, task_id: str, now: float) -> bool:
+        """True once a task given out ahead may begin: dependencies done, delay over, its
+        part in the cell."""
+        record = self.missions[mission_id]
+        task = record.tasks[task_id].task
+        if any(record.tasks[d].state is not TaskState.DONE for d in task.depends_on):
+            return False
+        ready_s = self._ready_at(record, task, now)
+        if ready_s is None or ready_s > now + 1e-9:
+            return False
+        return not (task.kind is TaskKind.WELD and task.load_id
+                    and task.load_id not in self.contents[task.cell])
 
     def _holds(self, station_id: str) -> bool:
         return self.floor.stations[station_id].kind in _HOLDING_KINDS
@@ -798,22 +897,29 @@ class Coordinator:
             return self.traffic.cell_of(robot.spec.id)
         return self.station_cells.get(robot.home_station, (0, 0))
 
-    def _remaining(self, robot: RobotRecord, work: Work) -> tuple[float, Cell, float]:
-        """Seconds until the robot's work is done, where it will stand, and its charge then."""
+    def _remaining(self, robot: RobotRecord, work: Work, start: Cell | None = None,
+                   battery: float | None = None) -> tuple[float, Cell, float]:
+        """Seconds until the robot's work is done, where it will stand, and its charge then.
+
+        By default from where the robot stands now with its charge now (the robot's current
+        work); `start` and `battery` estimate a queued work from the end of the one before.
+        """
         assert robot.state is not None
         speed = robot.spec.max_speed_mps * self.weights.speed_factor
         model = battery_model(robot.spec.kind)
-        cell = self._cell(robot)
+        current = start is None
+        cell = start if start is not None else self._standing_cell(robot)
         metres = handling = weld = 0.0
         here = ""
-        for k, step in enumerate(work.steps[work.index:]):
+        steps = work.steps[work.index:] if current else work.steps
+        for k, step in enumerate(steps):
             if isinstance(step, Go):
                 metres += (self.travel.from_cell_m(cell, step.station_id) if not here
                            else self.travel.between_m(here, step.station_id))
                 here = step.station_id
                 continue
             left = 1.0
-            if k == 0 and robot.state.action_id == work.action_id():
+            if current and k == 0 and robot.state.action_id == work.action_id():
                 left = max(0.0, 1.0 - robot.state.action_progress)
             if step.kind is ActionKind.WELD:
                 weld += left * step.duration_s
@@ -822,9 +928,72 @@ class Coordinator:
         if not math.isfinite(metres):
             metres = 0.0
         seconds = metres / speed + handling + weld
-        after = (robot.state.battery - model.drive(metres) - model.idle(handling)
-                 - model.weld(weld))
-        return seconds, self.station_cells[here] if here else cell, after
+        charge = robot.state.battery if battery is None else battery
+        after = charge - model.drive(metres) - model.idle(handling) - model.weld(weld)
+        end = self.station_cells[here] if here else (
+            self._cell(robot) if current else cell)
+        return seconds, end, after
+
+    def _standing_cell(self, robot: RobotRecord) -> Cell:
+        """The planning cell under the robot now (its plan's end may be far ahead)."""
+        if robot.placed and robot.state is not None:
+            try:
+                cell = self.grid.cell_of(robot.state.pose.x, robot.state.pose.y)
+            except InvalidInputError:
+                return self._cell(robot)
+            if self.grid.is_free(cell):
+                return cell
+        return self._cell(robot)
+
+    def _home_charge(self, robot: RobotRecord, work: Work) -> float:
+        """Charge needed to reach a charger from where the work ends (with the margin the
+        dispatcher plans with)."""
+        if robot.spec.kind is RobotKind.FIXED_WELDER:
+            return 0.0
+        ends = [s.station_id for s in work.steps if isinstance(s, Go) and s.station_id]
+        if not ends:
+            return 0.0
+        return battery_model(robot.spec.kind).drive(DETOUR * self.travel.to_charger_m(ends[-1]))
+
+    def _guard_batteries(self, now: float) -> None:
+        """Never strand a robot: work its charge no longer covers goes back to the dispatcher.
+
+        The dispatcher gives a robot only work after which it still reaches a charger above
+        its reserve, but waits, detours and re-plans use charge nobody planned. A queued task
+        that no longer fits is given back; so is the current one while nothing of it has been
+        handled (no load on board, no action sent). The robot then charges once it stands.
+        """
+        for rid in sorted(self.robots):
+            robot = self.robots[rid]
+            work = robot.work
+            if (work is None or work.parking or robot.state is None
+                    or robot.spec.kind is RobotKind.FIXED_WELDER):
+                continue
+            model = battery_model(robot.spec.kind)
+            _, cell, after = self._remaining(robot, work)
+            task = self.missions[work.mission_id].tasks[work.task_id]
+            untouched = (task.steps_done == 0 and not work.action_sent
+                         and not robot.state.load_id)
+            if untouched and after - self._home_charge(robot, work) < model.reserve:
+                reason = (f"robot {rid}: battery {100 * robot.state.battery:.0f} % no longer "
+                          f"covers task {work.mission_id}/{work.task_id} and the way to a "
+                          "charger; it goes to charge")
+                self._give_back_queue(robot, now, reason)
+                robot.work = None
+                if robot.placed:
+                    self.traffic.hold(rid)
+                self._give_back(robot, work, now, reason)
+                continue
+            for k, queued in enumerate(robot.queue):
+                _, cell, after = self._remaining(robot, queued, cell, after)
+                if after - self._home_charge(robot, queued) < model.reserve:
+                    reason = (f"robot {rid}: battery {100 * robot.state.battery:.0f} % will not "
+                              f"cover queued task {queued.mission_id}/{queued.task_id} and "
+                              "the way to a charger")
+                    dropped, robot.queue = robot.queue[k:], robot.queue[:k]
+                    for w in dropped:
+                        self._give_back(robot, w, now, reason)
+                    break
 
     def _free_chargers(self) -> list[str]:
         """Chargers nobody stands on or is heading for."""
@@ -882,10 +1051,11 @@ class Coordinator:
             robot.work = Work("", "park", [go])
             self._advance(robot, now, now_step)
 
-    def _open_floor_cell(self, robot_id: str) -> Cell | None:
-        """The nearest free cell in the open (no station, all four neighbours drivable) that
-        nobody stands on or is heading for: where a robot waits when every rest place is
-        taken, rather than block a work station."""
+    def _open_floor_cell(self, robot_id: str, near: Cell | None = None,
+                         keep: Cell | None = None) -> Cell | None:
+        """The free cell in the open (no station, all four neighbours drivable) nearest the
+        robot (or `near`) that nobody stands on or is heading for (`keep`, where the robot
+        itself stands, counts as free): where a robot waits rather than block a station."""
         free = self.grid.free
         rows, cols = free.shape
         stations = set(self.station_cells.values())
@@ -893,7 +1063,10 @@ class Coordinator:
         taken |= {step.cell for r in self.robots.values() if r.work is not None
                   for step in (r.work.detour, *r.work.steps[r.work.index:])
                   if isinstance(step, Go)}
-        distance = self.distances.get(self.traffic.cell_of(robot_id))
+        if keep is not None:
+            taken.discard(keep)
+        distance = self.distances.get(near if near is not None
+                                      else self.traffic.cell_of(robot_id))
         best: tuple[float, Cell] | None = None
         for r, c in zip(*np.nonzero(np.isfinite(distance) & free), strict=True):
             cell = (int(r), int(c))
@@ -910,15 +1083,55 @@ class Coordinator:
         return None if best is None else best[1]
 
     def _make_way(self, robot: RobotRecord, work: Work, now: float) -> None:
-        """Leave a work station for a parking place before going on with the work."""
-        if not self._on_work_station(robot.spec.id):
+        """Leave a work station for the nearest place to wait before going on with the work.
+
+        The nearest of a free parking place and a free open-floor cell: on a large floor the
+        parking area may be a hundred metres away, and a trip there and back costs time and
+        charge nobody planned for. A detour the battery cannot cover is not made.
+        """
+        rid = robot.spec.id
+        if not self._on_work_station(rid) or robot.state is None:
             return
-        spot = self._free_parking(robot.spec.id)
-        if spot is None:
+        here = self.traffic.cell_of(rid)
+        distance = self.distances.get(here)
+        places: list[tuple[float, str, Cell]] = []
+        spot = self._free_parking(rid)
+        if spot is not None:
+            places.append((float(distance[self.station_cells[spot]]), spot,
+                           self.station_cells[spot]))
+        cell = self._open_floor_cell(rid)
+        if cell is not None:
+            places.append((float(distance[cell]), "", cell))
+        if not places:
             return
-        log.info("robot %s: leaves its station for %s to make way", robot.spec.id, spot)
-        work.detour = Go(spot, self.station_cells[spot], f"make way at {spot}")
+        metres, spot_id, cell = min(places, key=lambda p: p[0])
+        metres *= self.floor.resolution_m
+        # There and back again, on top of what the work still needs.
+        model = battery_model(robot.spec.kind)
+        _, _, after = self._remaining(robot, work)
+        if robot.spec.kind is not RobotKind.FIXED_WELDER and (
+                after - model.drive(2 * metres) - self._home_charge(robot, work) < model.reserve):
+            log.warning("robot %s: a %.0f m detour to make way would leave too little charge; "
+                        "it waits where it is", rid, metres)
+            work.blocked_since_s = now
+            return
+        where = spot_id or f"the open floor at {cell}"
+        log.info("robot %s: leaves its station for %s (%.0f m) to make way", rid, where, metres)
+        work.detour = Go(spot_id, cell, f"make way at {where}")
         work.blocked_since_s = None
+
+    def _wait_near(self, robot: RobotRecord, work: Work, step: Go) -> bool:
+        """Send a robot whose task is not ready yet to wait at the open-floor cell nearest
+        its station; True if a trip there was set up (False: it waits where it is)."""
+        rid = robot.spec.id
+        if not robot.placed or not self.traffic.arrived(rid):
+            return False
+        here = self.traffic.cell_of(rid)
+        near = self._open_floor_cell(rid, step.cell, keep=here)
+        if near is None or near == here:
+            return False
+        work.detour = Go("", near, f"wait near {step.station_id}")
+        return True
 
     def _on_work_station(self, robot_id: str) -> bool:
         cell = self.traffic.cell_of(robot_id)

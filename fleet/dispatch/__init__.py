@@ -7,6 +7,7 @@ sends robots to chargers for either. Everything here is pure: plain data in, dec
 
 from fleet.dispatch.charging import ChargeOrder, plan_charging
 from fleet.dispatch.costs import (
+    DETOUR,
     CostWeights,
     TaskEstimate,
     affordable,
@@ -26,6 +27,7 @@ from fleet.dispatch.optimizer import (
 from fleet.dispatch.travel import GridTravel, Travel
 
 __all__ = [
+    "DETOUR",
     "Assignment",
     "Candidate",
     "ChargeOrder",

@@ -85,11 +85,12 @@ class OptimalDispatcher:
     name: str = "optimal"
     insertion: bool = True
     """Also consider busy robots (their job is queued); False: free robots only."""
-    lookahead_s: float = 0.0
-    """Consider tasks that will be ready within this many seconds (their robot sets off
-    early and waits at the first station); 0 (default): ready tasks only. The coordinator
-    offers only ready tasks today; the benchmark's traffic-free model measured lookahead as
-    a net loss on the line (robots idle at stations while others wait)."""
+    lookahead_s: float = 60.0
+    """Also consider the weld cells' work that will be ready within this many seconds (a
+    weld whose part is on its way, a transport out of a cell whose weld is under way): its
+    robot sets off now and waits next to the cell, so the fixture does not stand still while
+    a welder or an AGV crosses the floor. 0: ready tasks only. The coordinator offers such
+    tasks with `Job.ready_in_s` > 0 and holds them back until they are ready."""
 
     def assign(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
                travel: Travel) -> list[Assignment]:
@@ -111,9 +112,13 @@ class OptimalDispatcher:
             robot = robots[j]
             queued = (f"; queued behind its current task (free in {robot.free_in_s:.0f} s)"
                       if robot.free_in_s > 0 else "")
+            ahead = (f"; ready in {jobs[i].ready_in_s:.0f} s: it waits next to "
+                     f"{jobs[i].first_station or 'its cell'} until then"
+                     if jobs[i].ready_in_s > 0 else "")
             out.append(Assignment(jobs[i], robot.spec.id,
-                                  f"optimal assignment of {len(jobs)} ready tasks to "
-                                  f"{len(robots)} robots: {terms.at(i, j).explain()}{queued}"))
+                                  f"optimal assignment of {len(jobs)} tasks to "
+                                  f"{len(robots)} robots: {terms.at(i, j).explain()}{queued}"
+                                  f"{ahead}"))
         return out
 
     def costs(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,

@@ -83,6 +83,12 @@ def first(log: list[missions_pb2.MissionEventMessage], kind: int,
     return next(e for e in log if e.kind == kind and (not task_id or e.task_id == task_id))
 
 
+def step_done(log: list[missions_pb2.MissionEventMessage], task_id: str,
+              step: int) -> missions_pb2.MissionEventMessage:
+    return next(e for e in log if e.kind == EV.MISSION_EVENT_STEP_DONE
+                and e.task_id == task_id and e.step == step)
+
+
 def test_dependencies_release_tasks_after_their_start_delay_and_release_time(
         small_server: Served) -> None:
     late = move("late", "press-out-1", "out-1", release_s=60.0)
@@ -91,11 +97,13 @@ def test_dependencies_release_tasks_after_their_start_delay_and_release_time(
     assert status(small_server, "w").state == EV.MISSION_STATE_COMPLETED
     assert status(small_server, "late").state == EV.MISSION_STATE_COMPLETED
     log = events(small_server, "w")
-    # The weld waits for the part in the cell; the take waits 30 s after the weld.
-    assert first(log, EV.MISSION_EVENT_ASSIGNED, "weld").seq > first(
-        log, EV.MISSION_EVENT_TASK_DONE, "bring").seq
+    # The welder goes into the cell only once the part is there (it may have been given the
+    # weld earlier, while the part was on its way); the take's robot comes to the cell no
+    # sooner than 30 s after the weld.
+    assert step_done(log, "weld", 0).time_s >= first(
+        log, EV.MISSION_EVENT_TASK_DONE, "bring").time_s
     weld_done = first(log, EV.MISSION_EVENT_TASK_DONE, "weld").time_s
-    assert first(log, EV.MISSION_EVENT_ASSIGNED, "take").time_s >= weld_done + 30.0
+    assert step_done(log, "take", 0).time_s >= weld_done + 30.0
     assert first(events(small_server, "late"), EV.MISSION_EVENT_ASSIGNED).time_s >= 60.0
     assert status(small_server, "late").release_s == 60.0
 
@@ -117,11 +125,14 @@ def test_transport_waits_for_full_cell(small_server: Served) -> None:
     run(small_server, robots, [weld_job("first", "weld-1"), weld_job("second", "weld-1")])
     a, b = events(small_server, "first"), events(small_server, "second")
     assert status(small_server, "second").state == EV.MISSION_STATE_COMPLETED
-    # The fixture holds one part: the second part comes only after the first one left.
-    first_out = next(e for e in a if e.kind == EV.MISSION_EVENT_STEP_DONE
-                     and e.task_id == "take" and e.step == 1)
-    second_in = first(b, EV.MISSION_EVENT_ASSIGNED, "bring")
-    assert second_in.seq > first_out.seq
+    # The fixture holds one part: the second part is brought in only after the first one
+    # was taken out (its robot may have picked it up earlier and waited next to the cell).
+    first_out = step_done(a, "take", 1)
+    second_at_cell = step_done(b, "bring", 2)
+    assert second_at_cell.time_s >= first_out.time_s
+    assert step_done(b, "bring", 3).seq > first_out.seq
+    # ... and it was given out while the first part was still in the cell, being welded.
+    assert first(b, EV.MISSION_EVENT_ASSIGNED, "bring").time_s < first_out.time_s
 
 
 def test_priority_then_deadline_order_the_only_robot(small_server: Served) -> None:
@@ -193,3 +204,78 @@ def test_failed_weld_fails_its_mission_with_the_reason(small_server: Served) -> 
     assert "weld BOOM-A failed" in st.reason
     assert [t.state for t in st.tasks] == [EV.TASK_STATE_DONE, EV.TASK_STATE_FAILED,
                                            EV.TASK_STATE_CANCELLED]
+
+
+def test_robot_whose_battery_no_longer_covers_its_task_gives_it_back_and_charges(
+        small_server: Served) -> None:
+    robot = agv("agv-1", 0)
+    lowest, drained = [1.0], [False]
+
+    def drain(reply: simulation_pb2.AdvanceReply) -> None:
+        # Something used charge nobody planned for (a long wait, a detour) while the robot
+        # drives empty to its pickup: it can no longer do the job and reach a charger.
+        if not drained[0] and robot.moving and not robot.load_id:
+            robot.battery, drained[0] = 0.055, True
+        lowest[0] = min(lowest[0], robot.battery)
+
+    run(small_server, [robot], [move("job", "in-1", "out-1")], each_tick=drain)
+    log = events(small_server, "job")
+    back = first(log, EV.MISSION_EVENT_UNASSIGNED)
+    assert "no longer covers task job/move" in back.detail
+    again = [e for e in log if e.kind == EV.MISSION_EVENT_ASSIGNED][1]
+    # It was given the job again only once charged.
+    assert again.time_s - back.time_s >= 100.0
+    assert status(small_server, "job").state == EV.MISSION_STATE_COMPLETED
+    assert lowest[0] > 0.0
+
+
+def test_robots_make_way_next_to_their_stations_not_at_distant_parking(
+        small_server: Served) -> None:
+    # Each robot stands on the station the other must go to first: one of them has to leave
+    # its station. The parking bays are 6 m and more away, open floor is next to the door.
+    light = SimRobot(RobotSpec("light", RobotKind.AGV, 0.45, 1.0,
+                               transport=TransportCapability(500.0)), Pose(1.5, 5.5, 0.0))
+    heavy = SimRobot(RobotSpec("heavy", RobotKind.AGV, 0.45, 1.0,
+                               transport=TransportCapability(2000.0)), Pose(1.5, 3.5, 0.0))
+    furthest = {"light": 0.0, "heavy": 0.0}
+    loaded: set[str] = set()
+
+    def watch(reply: simulation_pb2.AdvanceReply) -> None:
+        for r in (light, heavy):
+            if r.load_id:
+                loaded.add(r.spec.id)
+            if r.spec.id not in loaded:
+                furthest[r.spec.id] = max(furthest[r.spec.id], r.pose.x)
+
+    run(small_server, [light, heavy],
+        [move("big", "out-1", "press-in-1", mass=1500),
+         move("small", "in-1", "press-in-1", mass=100)],
+        each_tick=watch)
+    assert status(small_server, "big").state == EV.MISSION_STATE_COMPLETED
+    assert status(small_server, "small").state == EV.MISSION_STATE_COMPLETED
+    assert first(events(small_server, "big"), EV.MISSION_EVENT_ASSIGNED).robot_id == "heavy"
+    # Until it had picked its load, neither robot went further east than the aisle by the
+    # doors (the nearest parking bay is at x = 7.5 m).
+    assert max(furthest.values()) <= 5.0
+
+
+def test_weld_is_given_out_while_its_part_is_on_the_way_and_begins_once_it_is_in(
+        small_server: Served) -> None:
+    # A fixed welder bolted to weld-1 and a mobile one: each is told ahead of its part
+    # (look-ahead) and neither welds before the part has been dropped in its cell.
+    fixed = SimRobot(RobotSpec("fixed-1", RobotKind.FIXED_WELDER, 0.45, 1.0,
+                               weld=WeldCapability(frozenset({"BOOM-A"}))), Pose(3.5, 6.5, 0.0))
+    robots = [agv("agv-1", 0), agv("agv-2", 1), fixed,
+              welder("welder-1", 2, ("ARM-B",))]
+    run(small_server, robots, [weld_job("at-fixed", "weld-1"),
+                               weld_job("at-mobile", "weld-2", program="ARM-B")])
+    for mission_id, welder_id in (("at-fixed", "fixed-1"), ("at-mobile", "welder-1")):
+        log = events(small_server, mission_id)
+        assert status(small_server, mission_id).state == EV.MISSION_STATE_COMPLETED
+        given = first(log, EV.MISSION_EVENT_ASSIGNED, "weld")
+        part_in = first(log, EV.MISSION_EVENT_TASK_DONE, "bring").time_s
+        assert given.robot_id == welder_id
+        assert given.time_s < part_in
+        assert "ready in" in given.detail
+        # 20 s of welding, all of it after the drop.
+        assert first(log, EV.MISSION_EVENT_TASK_DONE, "weld").time_s >= part_in + 20.0
