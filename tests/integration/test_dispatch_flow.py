@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import pytest
+
 from fleet.model import Pose, RobotKind, RobotSpec, TransportCapability, WeldCapability
 from fleet.v1 import common_pb2, missions_pb2, missions_pb2_grpc, robot_link_pb2, simulation_pb2
 from sim.robot import SimRobot
@@ -279,3 +281,47 @@ def test_weld_is_given_out_while_its_part_is_on_the_way_and_begins_once_it_is_in
         assert "ready in" in given.detail
         # 20 s of welding, all of it after the drop.
         assert first(log, EV.MISSION_EVENT_TASK_DONE, "weld").time_s >= part_in + 20.0
+
+
+def pipeline_job(mission_id: str) -> missions_pb2.MissionSpec:
+    """A part through two weld cells in a row: in-1, weld-1, weld-2, out-1."""
+    part = f"{mission_id}-part"
+    spec = missions_pb2.MissionSpec(mission_id=mission_id)
+    legs = [("in-1", "weld-1"), ("weld-1", "weld-2"), ("weld-2", "out-1")]
+    for k, (pickup, dropoff) in enumerate(legs):
+        spec.tasks.add(task_id=f"move-{k}", depends_on=[f"weld-{k}"] if k else [],
+                       transport=missions_pb2.TransportTask(
+                           pickup_station=pickup, dropoff_station=dropoff, load_id=part,
+                           mass_kg=300))
+        if dropoff.startswith("weld"):
+            spec.tasks.add(task_id=f"weld-{k + 1}", depends_on=[f"move-{k}"],
+                           weld=missions_pb2.WeldTask(cell_station=dropoff, program="BOOM-A",
+                                                      duration_s=30, part_load_id=part))
+    return spec
+
+
+@pytest.mark.parametrize(("agvs", "welders", "parts", "pipeline"), [
+    (3, 1, 5, False),   # many parts through one full cell, more AGVs than room
+    (2, 2, 4, True),    # parts through two cells in a row, each full most of the time
+    (4, 1, 4, True),
+])
+def test_full_cells_never_lock_up_the_line(small_server: Served, agvs: int, welders: int,
+                                           parts: int, pipeline: bool) -> None:
+    """Looking ahead and staging the next part for a full cell must not let robots hold each
+    other up for good: every part gets through, and no cell ever holds more than its room."""
+    robots = [agv(f"agv-{k + 1}", k) for k in range(agvs)]
+    robots += [welder(f"welder-{k + 1}", agvs + k) for k in range(welders)]
+    specs = [pipeline_job(f"p{k}") if pipeline else weld_job(f"p{k}", "weld-1")
+             for k in range(parts)]
+    coordinator = small_server.coordinator
+    most: dict[str, int] = {}
+
+    def watch(reply: simulation_pb2.AdvanceReply) -> None:
+        for cell in ("weld-1", "weld-2"):
+            held = len(coordinator.contents[cell])  # type: ignore[attr-defined]
+            most[cell] = max(most.get(cell, 0), held)
+
+    run(small_server, robots, specs, until_s=6000.0, each_tick=watch)
+    states = [status(small_server, s.mission_id).state for s in specs]
+    assert states == [EV.MISSION_STATE_COMPLETED] * parts
+    assert max(most.values()) <= 1
