@@ -368,17 +368,19 @@ def lns(
     seed: int,
     neighbourhood: int,
     max_iterations: int,
+    patience: int,
     stats: Int64Array,
     trace: FloatArray,
 ) -> int:
     """Improve `sol` ((T+1, N) vertices) in place; returns the iterations run.
 
     Stops at the wall-clock `deadline_s` (the kernel clock), after `cpu_budget_s` process
-    CPU seconds if that is positive, after `max_iterations`, or when every agent is on a
-    shortest path. Each iteration replans a neighbourhood of up to `neighbourhood` agents.
-    `stats` (at least 5 int64) adds up iterations, failed replans, improving iterations,
-    the SOC gained and SIPP expansions; every 16 iterations, while rows are left, a row
-    (CPU seconds since the start, SOC, iterations) is written to `trace`.
+    CPU seconds if that is positive, after `max_iterations`, after `patience` iterations in
+    a row without a gain (if positive), or when every agent is on a shortest path. Each
+    iteration replans a neighbourhood of up to `neighbourhood` agents. `stats` (at least 5
+    int64) adds up iterations, failed replans, improving iterations, the SOC gained and
+    SIPP expansions; every 16 iterations, while rows are left, a row (CPU seconds since the
+    start, SOC, iterations) is written to `trace`.
     """
     horizon = sol.shape[0] - 1
     n = sol.shape[1]
@@ -413,7 +415,10 @@ def lns(
     cpu_began = cpu_s()
     n_trace = 0
     iterations = 0
+    last_gain = 0
     while iterations < max_iterations:
+        if patience > 0 and iterations - last_gain > patience:
+            break
         if (iterations & 15) == 0:
             cpu = cpu_s() - cpu_began
             if n_trace < trace.shape[0]:
@@ -473,6 +478,7 @@ def lns(
         stats[ITERATIONS] += 1
         if ok and new_sum <= old_sum:
             if new_sum < old_sum:
+                last_gain = iterations
                 stats[IMPROVED] += 1
                 stats[GAIN] += old_sum - new_sum
             for c in range(count):
@@ -507,17 +513,23 @@ def refine(
     seed: int = 0,
     neighbourhood: int = 8,
     max_iterations: int = 1 << 30,
+    patience: int = -1,
     cpu_budget_s: float = 0.0,
     stats: Int64Array | None = None,
     trace: FloatArray | None = None,
 ) -> Int32Array:
     """A solution no worse than `solution`, refined until `deadline_s` (kernel clock) or,
-    if positive, `cpu_budget_s` CPU seconds; see `lns` for `stats` and `trace`."""
+    if positive, `cpu_budget_s` CPU seconds; see `lns` for `stats` and `trace`.
+
+    `patience` (-1: the default) stops after that many iterations in a row without a gain:
+    by default 1,000 or 4 per agent, whichever is more, when LNS has most likely converged."""
     sol = np.ascontiguousarray(solution, dtype=np.int32).copy()
     if sol.shape[0] < 2 or sol.shape[1] == 0:
         return sol
+    if patience < 0:
+        patience = max(1000, 4 * sol.shape[1])
     lns(graph.nbr, tables, goals, sol, deadline_s, cpu_budget_s, seed, neighbourhood,
-        max_iterations, np.zeros(8, dtype=np.int64) if stats is None else stats,
+        max_iterations, patience, np.zeros(8, dtype=np.int64) if stats is None else stats,
         np.zeros((0, 3)) if trace is None else trace)
     # drop trailing timesteps where everyone already waits at the goal
     at_goal = (sol == goals[None, :]).all(axis=1)

@@ -192,11 +192,30 @@ def test_refinement_keeps_solutions_valid_and_never_longer(seed: int) -> None:
 def test_refinement_of_400_warehouse_agents_gains_much_and_stays_valid() -> None:
     name = "warehouse-10-20-10-2-1"
     instance = load_instance(BENCH / f"{name}.map", BENCH / f"{name}-random-1.scen", 400)
-    raw = solve_mapf(instance.free, instance.starts, instance.goals, refine_time_s=0.0)
-    refined = solve_mapf(instance.free, instance.starts, instance.goals, refine_time_s=1.0)
-    for result in (raw, refined):
-        assert result.solved
-        assert check_solution(instance.free, instance.starts, instance.goals,
-                              result.paths) == []
-    assert refined.soc < raw.soc
-    assert refined.soc <= 1.3 * refined.lower_bound
+    graph, sol = lacam_paths(instance.free, instance.starts, instance.goals)
+    goal_v = graph.vertices("goals", instance.goals)
+    tables = np.empty((400, graph.n_vertices), dtype=np.int32)
+    _kernels.bfs_tables(graph.nbr, goal_v, tables)
+    lower_bound = tables[np.arange(400), sol[0]].sum()
+    refined = _refine.refine(graph, tables, sol, goal_v, _kernels.now_s() + 600.0,
+                             max_iterations=200)
+    assert check_solution(instance.free, instance.starts, instance.goals,
+                          graph.cells(refined)) == []
+    assert sum_of_costs(sol, goal_v) > 1.5 * lower_bound  # LaCAM's first solution
+    assert sum_of_costs(refined, goal_v) < 1.3 * lower_bound
+
+
+def test_refinement_stops_when_it_no_longer_gains() -> None:
+    free, starts, goals = random_instance(7, 7, 9, 12, blocked=0.15)
+    graph, sol = lacam_paths(free, starts, goals)
+    goal_v = graph.vertices("goals", goals)
+    tables = np.empty((len(goals), graph.n_vertices), dtype=np.int32)
+    _kernels.bfs_tables(graph.nbr, goal_v, tables)
+    stats = np.zeros(8, dtype=np.int64)
+    refined = _refine.refine(graph, tables, sol, goal_v, _kernels.now_s() + 60.0,
+                             patience=50, stats=stats)
+    assert check_solution(free, starts, goals, graph.cells(refined)) == []
+    # it ran until 50 iterations in a row gained nothing, or until it was optimal
+    optimal = sum_of_costs(refined, goal_v) == tables[np.arange(len(goals)), sol[0]].sum()
+    assert optimal or stats[_refine.ITERATIONS] > 50
+    assert stats[_refine.ITERATIONS] <= 51 * (stats[_refine.IMPROVED] + 1)
