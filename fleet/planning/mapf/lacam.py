@@ -4,8 +4,8 @@ LaCAM searches depth-first over configurations (one cell per agent). Each config
 carries a lazily grown tree of constraints ("agent i goes to cell v next"); a visit pops
 one constraint set and asks PIBT for a successor that respects it, so every successor of a
 configuration is eventually tried and the search is complete. Configurations already seen
-are found in a hash table and not expanded twice. A cheap refinement then replans single
-agents against the others (space-time A*) to cut the sum of costs.
+are found in a hash table and not expanded twice. A refinement (large neighbourhood search)
+then replans small groups of agents against the others (SIPP) to cut the sum of costs.
 """
 
 from __future__ import annotations
@@ -104,9 +104,7 @@ def solve_mapf(
     solved = status == 1
     if solved and refine_time_s > 0 and n > 0:
         until = min(deadline, _kernels.now_s() + refine_time_s)
-        solution = _refine.refine(
-            graph, tables, solution, goal_v, until, seed=seed, full_replans=3
-        )
+        solution = _refine.refine(graph, tables, solution, goal_v, until, seed=seed)
     if not solved:
         solution = np.empty((0, n), dtype=np.int32)
     soc = sum_of_costs(solution, goal_v) if solved else 0
