@@ -162,6 +162,19 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
+def _robot_times(option: str, items: Sequence[str]) -> list[tuple[str, float]] | None:
+    """ROBOT@SECONDS values of a fault-injection option; None (after saying why) if bad."""
+    out = []
+    for item in items:
+        robot_id, _, when = item.partition("@")
+        try:
+            out.append((robot_id, float(when)))
+        except ValueError:
+            print(f"fleet: {option} {item!r}: expected ROBOT@SECONDS", file=sys.stderr)
+            return None
+    return out
+
+
 def _dispatcher_option(s: argparse.ArgumentParser) -> None:
     s.add_argument("--dispatcher", choices=("optimal", "nearest"), default="optimal",
                    help="optimal: Hungarian assignment with queues, deadlines, batteries "
@@ -345,22 +358,10 @@ async def _sim(args: argparse.Namespace) -> int:
         server = create_server(coordinator, "127.0.0.1:0")
         await server.start()
         target = f"127.0.0.1:{server.port}"
-    stops = []
-    for item in args.stop:
-        robot_id, _, when = item.partition("@")
-        try:
-            stops.append((robot_id, float(when)))
-        except ValueError:
-            print(f"fleet: --stop {item!r}: expected ROBOT@SECONDS", file=sys.stderr)
-            return 2
-    restarts = []
-    for item in args.restart_robot:
-        robot_id, _, when = item.partition("@")
-        try:
-            restarts.append((robot_id, float(when)))
-        except ValueError:
-            print(f"fleet: --restart-robot {item!r}: expected ID@SECONDS", file=sys.stderr)
-            return 2
+    stops = _robot_times("--stop", args.stop)
+    restarts = _robot_times("--restart-robot", args.restart_robot)
+    if stops is None or restarts is None:
+        return 2
     if args.external_robots and args.server is None:
         print("fleet: --external-robots needs --server: a coordinator started with "
               "--sim-clock and a `fleet ros-bridge` beside it", file=sys.stderr)
