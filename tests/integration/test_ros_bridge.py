@@ -125,6 +125,21 @@ def connected(address: str, robot_id: str) -> fleet_pb2.RobotInfo | None:
     return info if info is not None and info.connected else None
 
 
+class Reporter:
+    """A check for `wait_until`: each call the robot reports its next state (0.1 s on, the
+    time in `t`), and the coordinator's view of it comes back once it is connected."""
+
+    def __init__(self, robot: FakeRobot, pose: Pose, address: str,
+                 robot_id: str = "agv-01") -> None:
+        self.robot, self.pose, self.address, self.robot_id = robot, pose, address, robot_id
+        self.t = 0.0
+
+    def __call__(self) -> fleet_pb2.RobotInfo | None:
+        self.t += 0.1
+        self.robot.report(self.t, self.pose)
+        return connected(self.address, self.robot_id)
+
+
 def start_bridge(address: str, domain: int, **kwargs: Any) -> BridgeThread:
     return BridgeThread(BridgeOptions(target=address, domain_id=domain, **kwargs))
 
@@ -182,14 +197,9 @@ def test_malformed_and_out_of_order_messages_are_dropped_and_counted(
     with coordinator(SMALL_MAP, str(tmp_path / "fleet.db")) as served:
         bridge = start_bridge(served.address, domain)
         try:
-            t = 0.0
-
-            def talk() -> bool:
-                nonlocal t
-                t += 0.1
-                robot.report(t, pose)
-                return connected(served.address, "agv-01") is not None
+            talk = Reporter(robot, pose, served.address)
             wait_until(talk, 20, "registration")
+            t = talk.t
             stats = bridge.bridge.stats
             forwarded = stats.states_forwarded
             bad = contract.odometry_message(t + 1, Pose(99.0, 99.0, 0.0), 0.0)
@@ -220,13 +230,7 @@ def test_restarted_robot_node_registers_again(tmp_path: Path, domain: int,
     with coordinator(SMALL_MAP, str(tmp_path / "fleet.db")) as served:
         bridge = start_bridge(served.address, domain)
         try:
-            t = 0.0
-
-            def talk() -> bool:
-                nonlocal t
-                t += 0.1
-                robot.report(t, pose)
-                return connected(served.address, "agv-01") is not None
+            talk = Reporter(robot, pose, served.address)
             wait_until(talk, 20, "registration")
             robot.announce("boot-2")
             wait_until(lambda: bridge.bridge.stats.restarts == 1, 10, "the restart")
@@ -246,14 +250,8 @@ def test_robots_from_a_file_without_discovery(tmp_path: Path, domain: int) -> No
         with coordinator(SMALL_MAP, str(tmp_path / "fleet.db")) as served:
             bridge = start_bridge(served.address, domain, robots=(info,), discover=False)
             try:
-                t = 0.0
-
-                def talk() -> fleet_pb2.RobotInfo | None:
-                    nonlocal t
-                    t += 0.1
-                    robot.report(t, pose)
-                    return connected(served.address, "welder-07")
-                registered = wait_until(talk, 20, "registration")
+                registered = wait_until(Reporter(robot, pose, served.address, "welder-07"),
+                                        20, "registration")
                 # The file says what the robot is, whatever its robot_info announces.
                 assert registered.kind == 2  # ROBOT_KIND_MOBILE_WELDER
             finally:
