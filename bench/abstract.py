@@ -24,7 +24,8 @@ from fleet.dispatch import (
     cell_backlogs,
     cell_of,
     mission_tails,
-    part_seconds,
+    reserved_shares,
+    waiting_part,
 )
 from fleet.floor import FloorMap, StationKind
 from fleet.model import Cell, RobotKind, RobotSpec, Task, TaskKind
@@ -36,11 +37,23 @@ _HOLDING = {StationKind.BUFFER, StationKind.WELD_CELL}
 @dataclass(slots=True)
 class _Robot:
     spec: RobotSpec
-    station: str
+    cell: Cell
+    """Where it stands, or will stand once its current task is done."""
     home: str
     free_at: float = 0.0
     busy_s: float = 0.0
     queue: list[tuple[str, str]] = field(default_factory=list)
+
+
+@dataclass(frozen=True, slots=True)
+class _Gate:
+    """A task given out ahead: its robot drives to the first station and waits there."""
+
+    key: tuple[str, str]
+    depart_s: float
+    origin: Cell
+    arrive_s: float
+    work_s: float
 
 
 @dataclass(frozen=True, slots=True)
@@ -69,26 +82,54 @@ def start_stations(floor: FloorMap, line: Line) -> dict[str, str]:
     return out
 
 
-def task_seconds(task: Task, spec: RobotSpec, here: str, travel: GridTravel) -> tuple[
-        float, float, str]:
-    """(seconds to the first station, seconds of the task itself, where it ends)."""
-    speed = spec.max_speed_mps
+def work_seconds(task: Task, spec: RobotSpec, travel: GridTravel) -> tuple[float, str]:
+    """(seconds of the task itself once its robot stands at the first station, the station
+    where it ends)."""
     if task.kind is TaskKind.TRANSPORT:
-        return (travel.between_m(here, task.pickup) / speed,
-                travel.between_m(task.pickup, task.dropoff) / speed + 2 * HANDLING_S,
-                task.dropoff)
-    drive = 0.0 if spec.kind is RobotKind.FIXED_WELDER else travel.between_m(
-        here, task.cell) / speed
-    return drive, task.duration_s, task.cell
+        return (travel.between_m(task.pickup, task.dropoff) / spec.max_speed_mps
+                + 2 * HANDLING_S, task.dropoff)
+    return task.duration_s, task.cell
+
+
+def task_seconds(task: Task, spec: RobotSpec, here: Cell, travel: GridTravel) -> tuple[
+        float, float, str]:
+    """(seconds from cell `here` to the first station, seconds of the task itself, the
+    station where it ends)."""
+    drive = 0.0 if spec.kind is RobotKind.FIXED_WELDER else travel.from_cell_m(
+        here, _first(task)) / spec.max_speed_mps
+    return (drive, *work_seconds(task, spec, travel))
+
+
+def cell_along(travel: GridTravel, start: Cell, station: str, cells: int) -> Cell:
+    """The cell a robot reaches after driving `cells` cells of a shortest path from `start`
+    towards the station (downhill in the station's cost-to-go table)."""
+    table = travel.table(station)
+    here = start
+    rows, cols = table.shape
+    for _ in range(cells):
+        r, c = here
+        best = here
+        for nr, nc in ((r - 1, c), (r + 1, c), (r, c - 1), (r, c + 1)):
+            if 0 <= nr < rows and 0 <= nc < cols and table[nr, nc] < table[best]:
+                best = (nr, nc)
+        if best == here:
+            break
+        here = best
+    return here
 
 
 def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTravel,
              cells: dict[str, Cell], dt_s: float = 1.0, limit_s: float = 50000.0,
              trace: list[tuple[float, str, str, float, float]] | None = None) -> Outcome:
-    """Run the line with this dispatcher in the traffic-free model."""
+    """Run the line with this dispatcher in the traffic-free model.
+
+    As in the coordinator, work given out ahead is offered again (`Job.holder`) while its
+    robot drives there or waits: the dispatcher may keep it, give it to another robot, or
+    give the holder other work from where it stands on its way (the held task goes back).
+    """
     starts = start_stations(floor, line)
-    robots = {spec.id: _Robot(spec, starts[spec.id], line.home_cells.get(spec.id, ""))
-              for spec, _ in line.robots}
+    robots = {spec.id: _Robot(spec, cells[starts[spec.id]],
+                              line.home_cells.get(spec.id, "")) for spec, _ in line.robots}
     missions = {m.id: m for m in line.missions}
     order = {m.id: i for i, m in enumerate(line.missions)}
     tasks = {(m.id, t.id): t for m in line.missions for t in m.tasks}
@@ -97,14 +138,11 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
     contents: dict[str, list[str]] = {s: [] for s in floor.stations}
     # (time, kind, key, robot): "pick" / "drop" / "done" at absolute times
     events: list[tuple[float, str, tuple[str, str], str]] = []
-    speed_nominal = 1.0
-    tails = {m.id: mission_tails(m.tasks, lambda t: task_seconds(
-        t, RobotSpec("x", RobotKind.AGV, 0.4, speed_nominal), t.pickup or t.cell, travel)[1])
-        for m in line.missions}
-
-    gated: dict[str, tuple[tuple[str, str], float, float, str]] = {}
-    """Robots at (or on their way to) a task's first station, waiting for it to be ready:
-    robot -> (task, arrival time, work seconds, end station)."""
+    nominal = RobotSpec("x", RobotKind.AGV, 0.4, 1.0)
+    tails = {m.id: mission_tails(m.tasks, lambda t: work_seconds(t, nominal, travel)[0])
+             for m in line.missions}
+    gated: dict[str, _Gate] = {}
+    """Robots on their way to (or at) a task's first station, waiting for it to be ready."""
 
     def ready_time(key: tuple[str, str]) -> float | None:
         mid, _ = key
@@ -116,30 +154,52 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
 
     def begin(robot: _Robot, key: tuple[str, str], at: float) -> None:
         task = tasks[key]
-        approach, work, end = task_seconds(task, robot.spec, robot.station, travel)
+        approach, work, end = task_seconds(task, robot.spec, robot.cell, travel)
         state[key] = "active"
         robot.busy_s += approach
-        robot.station = end
-        gated[robot.spec.id] = (key, at + approach, work, end)
+        gated[robot.spec.id] = _Gate(key, at, robot.cell, at + approach, work)
+        robot.cell = cells[end]
         robot.free_at = math.inf
         release_gates(at)
 
+    def position(rid: str, now: float) -> Cell:
+        """Where a robot holding work given out ahead stands now."""
+        gate, robot = gated[rid], robots[rid]
+        first = _first(tasks[gate.key])
+        if now >= gate.arrive_s or robot.spec.kind is RobotKind.FIXED_WELDER:
+            return cells[first]
+        driven = (now - gate.depart_s) * robot.spec.max_speed_mps
+        return cell_along(travel, gate.origin, first, int(driven / floor.resolution_m))
+
+    def let_go(rid: str, now: float) -> None:
+        """The holder gives its task back and stands free where it is."""
+        gate, robot = gated[rid], robots[rid]
+        robot.cell = position(rid, now)
+        del gated[rid]
+        robot.busy_s -= max(0.0, gate.arrive_s - now)
+        robot.free_at = now
+        if state[gate.key] == "active":
+            state[gate.key] = "pending"
+
     def release_gates(now: float) -> None:
         for rid in sorted(gated):
-            key, arrive, work, _ = gated[rid]
-            ready = ready_time(key)
+            gate = gated[rid]
+            ready = ready_time(gate.key)
             if ready is None or ready > now + 1e-9:
                 continue
             del gated[rid]
             robot = robots[rid]
-            go = max(arrive, ready)
-            if tasks[key].kind is TaskKind.TRANSPORT:
-                events.append((go + HANDLING_S, "pick", key, rid))
-            events.append((go + work, "done", key, rid))
-            robot.free_at = go + work
-            robot.busy_s += work
+            go = max(gate.arrive_s, ready)
+            if tasks[gate.key].kind is TaskKind.TRANSPORT:
+                events.append((go + HANDLING_S, "pick", gate.key, rid))
+            events.append((go + gate.work_s, "done", gate.key, rid))
+            robot.free_at = go + gate.work_s
+            robot.busy_s += gate.work_s
             if trace is not None:
-                trace.append((now, rid, f"{key[0]}/{key[1]}", go, go + work))
+                trace.append((now, rid, f"{gate.key[0]}/{gate.key[1]}", go, go + gate.work_s))
+
+    def is_holding(station: str) -> bool:
+        return floor.stations[station].kind in _HOLDING
 
     t = 0.0
     while t < limit_s and any(s != "done" for s in state.values()):
@@ -153,7 +213,7 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
                     contents[task.pickup].remove(task.load_id)
                 continue
             state[key], done_at[key] = "done", when
-            if task.kind is TaskKind.TRANSPORT and floor.stations[task.dropoff].kind in _HOLDING:
+            if task.kind is TaskKind.TRANSPORT and is_holding(task.dropoff):
                 contents[task.dropoff].append(task.load_id)
             robot = robots[rid]
             if robot.queue:
@@ -165,17 +225,14 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
         for key, s in state.items():
             if s in ("assigned", "active") and tasks[key].kind is TaskKind.TRANSPORT:
                 holding[tasks[key].dropoff] += 1
-        def is_holding(station: str) -> bool:
-            return floor.stations[station].kind in _HOLDING
-
-        waiting = [(t_.dropoff, part_seconds(missions[k[0]].tasks, t_))
-                   for k, t_ in tasks.items() if state[k] == "pending"
-                   and t_.kind is TaskKind.TRANSPORT and is_holding(t_.dropoff)]
-        backlog = cell_backlogs(waiting)
+        backlog = cell_backlogs([
+            waiting_part(t_.dropoff, f"{k[0]}/{k[1]}", missions[k[0]].tasks, t_,
+                         tails[k[0]][t_.id])
+            for k, t_ in tasks.items() if state[k] == "pending"
+            and t_.kind is TaskKind.TRANSPORT and is_holding(t_.dropoff)])
+        held = {g.key: rid for rid, g in gated.items() if _reoptimizable(tasks[g.key])}
         jobs = []
-        for key, s in state.items():
-            if s != "pending":
-                continue
+        for key in [*held, *(k for k, s in state.items() if s == "pending")]:
             mid, _ = key
             mission, task = missions[mid], tasks[key]
             if (mission.release_s or 0.0) > t:
@@ -197,32 +254,52 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
             if task.kind is TaskKind.WELD and ready <= t and \
                     task.load_id not in contents[task.cell]:
                 continue
-            if task.kind is TaskKind.TRANSPORT and floor.stations[task.dropoff].kind in _HOLDING:
+            if key not in held and task.kind is TaskKind.TRANSPORT and \
+                    is_holding(task.dropoff):
                 if holding[task.dropoff] >= floor.stations[task.dropoff].capacity:
                     continue
                 holding[task.dropoff] += 1
-            first = task.pickup if task.kind is TaskKind.TRANSPORT else task.cell
             cell = cell_of(mission.tasks, task, is_holding)
-            own = part_seconds(mission.tasks, task) if (
-                task.kind is TaskKind.TRANSPORT and task.dropoff == cell) else 0.0
-            jobs.append(Job(mid, task, mission.priority, mission.deadline_s, order[mid], first,
-                            ready, tails[mid][task.id], backlog.get(cell, 0.0) - own,
-                            max(0.0, ready - t)))
+            jobs.append(Job(mid, task, mission.priority, mission.deadline_s, order[mid],
+                            _first(task), ready, tails[mid][task.id],
+                            backlog(cell, f"{mid}/{task.id}") if cell else 0.0,
+                            max(0.0, ready - t), held.get(key, "")))
         if not jobs:
             continue
+        fleet = [Candidate(r.spec, r.home) for r in robots.values()]
+        reserved = reserved_shares(
+            [(tasks[k], work_seconds(tasks[k], nominal, travel)[0]) for k, s_ in state.items()
+             if s_ == "pending" and (missions[k[0]].release_s or 0.0) <= t],
+            fleet, capable)
         candidates = []
         for rid in sorted(robots):
             robot = robots[rid]
             if robot.queue:
                 continue
-            if robot.spec.id in gated:
+            if rid in gated and gated[rid].key not in held:
+                continue
+            if rid in gated:
+                candidates.append(Candidate(robot.spec, robot.home, position(rid, t), 0.0,
+                                            1.0, reserved.get(rid, 0.0)))
                 continue
             free_in = max(0.0, robot.free_at - t)
-            candidates.append(Candidate(robot.spec, robot.home, cells[robot.station], free_in,
-                                        1.0))
-        for a in dispatcher.assign(jobs, candidates, t, travel):
+            candidates.append(Candidate(robot.spec, robot.home, robot.cell, free_in, 1.0,
+                                        reserved.get(rid, 0.0)))
+        out = dispatcher.assign(jobs, candidates, t, travel)
+        given = {(a.job.mission_id, a.job.task.id): a.robot_id for a in out}
+        got = {a.robot_id: (a.job.mission_id, a.job.task.id) for a in out}
+        for rid in sorted(gated):
+            key = gated[rid].key
+            if key not in held:
+                continue
+            if got.get(rid, key) != key or given.get(key, rid) != rid:
+                let_go(rid, t)
+        for a in out:
             key = (a.job.mission_id, a.job.task.id)
             robot = robots[a.robot_id]
+            gate = gated.get(a.robot_id)
+            if gate is not None and gate.key == key:
+                continue
             if robot.free_at <= t + 1e-9:
                 begin(robot, key, t)
             else:
@@ -240,6 +317,16 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
                    len(done))
 
 
+def _reoptimizable(task: Task) -> bool:
+    """Work given out ahead that may change hands, as in the coordinator: a weld."""
+    return task.kind is TaskKind.WELD
+
+
+def _first(task: Task) -> str:
+    """The station where a task begins."""
+    return task.pickup if task.kind is TaskKind.TRANSPORT else task.cell
+
+
 def solve_cpsat(floor: FloorMap, line: Line, travel: GridTravel, time_limit_s: float = 60.0,
                 trace: list[tuple[float, str, str, float, float]] | None = None
                 ) -> tuple[float, bool]:
@@ -254,9 +341,6 @@ def solve_cpsat(floor: FloorMap, line: Line, travel: GridTravel, time_limit_s: f
     # Fixed welders sit at their cell; others start where they stand.
     home = line.home_cells
 
-    def first(task: Task) -> str:
-        return task.pickup if task.kind is TaskKind.TRANSPORT else task.cell
-
     def last(task: Task) -> str:
         return task.dropoff if task.kind is TaskKind.TRANSPORT else task.cell
 
@@ -269,10 +353,10 @@ def solve_cpsat(floor: FloorMap, line: Line, travel: GridTravel, time_limit_s: f
     def setup(spec: RobotSpec, src: str, task: Task) -> int:
         if spec.kind is RobotKind.FIXED_WELDER:
             return 0
-        return math.ceil(travel.between_m(src, first(task)) / spec.max_speed_mps)
+        return math.ceil(travel.between_m(src, _first(task)) / spec.max_speed_mps)
 
     def work(spec: RobotSpec, task: Task) -> int:
-        return math.ceil(task_seconds(task, spec, first(task), travel)[1])
+        return math.ceil(work_seconds(task, spec, travel)[0])
 
     horizon = int(sum(max(work(s, tasks[k]) + setup(s, starts[s.id], tasks[k]) for s in specs
                           if able(s, tasks[k])) + 600 for k in keys)

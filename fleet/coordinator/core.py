@@ -43,8 +43,9 @@ from fleet.dispatch import (
     cell_of,
     estimate,
     mission_tails,
-    part_seconds,
     plan_charging,
+    reserved_shares,
+    waiting_part,
 )
 from fleet.floor import FloorMap, OccupancyGrid, Station, StationKind, rasterize
 from fleet.model import (
@@ -630,8 +631,10 @@ class Coordinator:
     def _dispatch(self, now: float) -> None:
         """Charge robots that need it, then let the dispatcher match ready tasks and robots."""
         pinned = self._assign_pinned(now)
-        jobs = self._ready_jobs(now)
-        candidates = [c for c in self._candidates() if c.spec.id not in pinned]
+        held = self._held(now)
+        jobs = self._ready_jobs(now, held)
+        candidates = [c for c in self._candidates(set(held.values()))
+                      if c.spec.id not in pinned]
         # Only robots with no work at all may be sent to charge: a busy robot whose time
         # estimate has run out is still busy, and its task must not be overwritten.
         free = [c for c in candidates
@@ -655,7 +658,27 @@ class Coordinator:
             candidates = [c for c in candidates if c.spec.id not in charging]
         if not jobs or not candidates:
             return
-        for a in self.dispatcher.assign(jobs, candidates, now, self.travel):
+        out = self.dispatcher.assign(jobs, candidates, now, self.travel)
+        given = {(a.job.mission_id, a.job.task.id): a.robot_id for a in out}
+        got = {a.robot_id: (a.job.mission_id, a.job.task.id) for a in out}
+        for key, rid in held.items():
+            # A held task stays with its robot unless the robot got other work or the task
+            # another robot; then it goes back (and may be given out again just below).
+            if got.get(rid, key) != key or given.get(key, rid) != rid:
+                robot = self.robots[rid]
+                work = robot.work
+                assert work is not None
+                other = got.get(rid)
+                reason = (f"re-optimized: robot {rid} takes {other[0]}/{other[1]} instead"
+                          if other is not None and other != key else
+                          f"re-optimized: robot {given[key]} takes it over")
+                robot.work = None
+                if robot.placed:
+                    self.traffic.hold(rid)
+                self._give_back(robot, work, now, reason, routine=True)
+        for a in out:
+            if a.job.holder and a.job.holder == a.robot_id:
+                continue
             robot = self.robots[a.robot_id]
             record = self.missions[a.job.mission_id]
             task = record.tasks[a.job.task.id]
@@ -672,7 +695,34 @@ class Coordinator:
                                              task.task.id, a.robot_id,
                                              detail=f"{self.dispatcher.name}: {a.reason}"))
 
-    def _ready_jobs(self, now: float) -> list[Job]:
+    def _held(self, now: float) -> dict[tuple[str, str], str]:
+        """Welds given out ahead that their robot has not begun, by (mission, task): the
+        welder only drives to the cell or waits next to it for the part. The dispatcher
+        sees them again each round (`Job.holder`), so a weld that matters more, seen since,
+        can take the welder.
+
+        Transports given out ahead stay final: a part staged next to a full cell counts on
+        the robot taking the part in it out, and must never wait on a take-out given back.
+        """
+        if float(getattr(self.dispatcher, "lookahead_s", 0.0)) <= 0:
+            return {}
+        out = {}
+        for rid in sorted(self.robots):
+            robot = self.robots[rid]
+            work = robot.work
+            if (work is None or work.parking or work.index != 0 or robot.queue or robot.hold
+                    or self.missions[work.mission_id].tasks[work.task_id].task.kind
+                    is not TaskKind.WELD
+                    or not robot.connected or robot.state is None or robot.state.load_id
+                    or robot.state.mode in (RobotMode.FAULT, RobotMode.PAUSED)
+                    or not self._untouched(work)
+                    or self._task_ready(work.mission_id, work.task_id, now)):
+                continue
+            out[work.mission_id, work.task_id] = rid
+        return out
+
+    def _ready_jobs(self, now: float, held: dict[tuple[str, str], str] | None = None
+                    ) -> list[Job]:
         """Pending tasks whose mission is released, whose dependencies are done (and their
         start delay over), whose part is in place and whose destination has room.
 
@@ -681,12 +731,16 @@ class Coordinator:
         transport out of a cell whose weld is under way, with `ready_in_s` set. Their robot
         waits next to the cell and goes in once the task is ready, so a fixture does not
         stand still while a welder or an AGV drives across the floor.
+
+        Tasks in `held` (see `_held`) are offered too, with their holder.
         """
         jobs: list[Job] = []
+        held = held or {}
         lookahead_s = float(getattr(self.dispatcher, "lookahead_s", 0.0))
         holding = self._holding()
         backlog = cell_backlogs([
-            (t.task.dropoff, part_seconds(r.mission.tasks, t.task))
+            waiting_part(t.task.dropoff, f"{r.mission.id}/{t.task.id}", r.mission.tasks,
+                         t.task, self._tail(r, t.task.id))
             for r in self.missions.values() if not r.state.finished
             for t in r.tasks.values() if t.state is TaskState.PENDING
             and t.task.kind is TaskKind.TRANSPORT and self._holds(t.task.dropoff)])
@@ -695,7 +749,8 @@ class Coordinator:
             if record.state.finished or (mission.release_s or 0.0) > now:
                 continue
             for task in record.tasks.values():
-                if task.state is not TaskState.PENDING:
+                holder = held.get((mission.id, task.task.id), "")
+                if task.state is not TaskState.PENDING and not holder:
                     continue
                 t = task.task
                 if t.kind in _PINNED_KINDS:
@@ -706,12 +761,13 @@ class Coordinator:
                 ready_in_s = max(0.0, ready_s - now)
                 if any(record.tasks[d].state is not TaskState.DONE for d in t.depends_on):
                     ready_in_s = max(ready_in_s, 1.0)
-                if ready_in_s > 0 and (ready_in_s > lookahead_s or not self._cell_work(t)):
+                if not holder and ready_in_s > 0 and (ready_in_s > lookahead_s
+                                                      or not self._cell_work(t)):
                     continue
                 if ready_in_s <= 0 and t.kind is TaskKind.WELD and t.load_id and \
                         t.load_id not in self.contents[t.cell]:
                     continue
-                if t.kind is TaskKind.TRANSPORT and \
+                if not holder and t.kind is TaskKind.TRANSPORT and \
                         self.floor.stations[t.dropoff].kind in _HOLDING_KINDS:
                     # Offer no more transports into a cell or buffer than it has room for;
                     # looking ahead, one more once the part in it is being welded or taken
@@ -725,12 +781,11 @@ class Coordinator:
                     holding[t.dropoff] = holding.get(t.dropoff, 0) + 1
                 first = t.pickup if t.kind is TaskKind.TRANSPORT else t.cell
                 cell = cell_of(mission.tasks, t, self._holds)
-                own = part_seconds(mission.tasks, t) if (
-                    t.kind is TaskKind.TRANSPORT and t.dropoff == cell) else 0.0
                 jobs.append(Job(mission.id, t, mission.priority, mission.deadline_s,
                                 record.order, first, min(ready_s, now),
-                                self._tail(record, t.id), backlog.get(cell, 0.0) - own,
-                                ready_in_s))
+                                self._tail(record, t.id),
+                                backlog(cell, f"{mission.id}/{t.id}") if cell else 0.0,
+                                ready_in_s, holder))
         return jobs
 
     def _assign_pinned(self, now: float) -> set[str]:
@@ -870,9 +925,13 @@ class Coordinator:
             self._tails[record.mission.id] = tails
         return tails.get(task_id, 0.0)
 
-    def _candidates(self) -> list[Candidate]:
-        """Free robots, and busy ones whose queue is empty (they may take a follow-up)."""
+    def _candidates(self, holders: set[str] | None = None) -> list[Candidate]:
+        """Free robots, busy ones whose queue is empty (they may take a follow-up), and the
+        `holders` of work given out ahead (free where they stand, to keep it or switch),
+        each with its share of the work to come that few robots can do."""
         out = []
+        holders = holders or set()
+        reserved = self._reserved()
         for rid in sorted(self.robots):
             robot = self.robots[rid]
             if not robot.connected or robot.state is None or robot.queue or robot.hold:
@@ -880,17 +939,35 @@ class Coordinator:
             if robot.state.mode in (RobotMode.FAULT, RobotMode.PAUSED):
                 continue
             battery = robot.state.battery
-            if robot.work is None:
+            share = reserved.get(rid, 0.0)
+            if rid in holders:
+                out.append(Candidate(robot.spec, robot.home_station,
+                                     self._standing_cell(robot), 0.0, battery, share))
+            elif robot.work is None:
                 if self._available(robot):
                     out.append(Candidate(robot.spec, robot.home_station, self._cell(robot),
-                                         0.0, battery))
+                                         0.0, battery, share))
             elif not robot.work.parking and robot.work.detour is None:
                 free_in_s, cell, after = self._remaining(robot, robot.work)
                 # A robot that will need a charger next gets nothing queued.
                 if after >= battery_model(robot.spec.kind).go_charge_below:
                     out.append(Candidate(robot.spec, robot.home_station, cell, free_in_s,
-                                         after))
+                                         after, share))
         return out
+
+    def _reserved(self) -> dict[str, float]:
+        """`Candidate.reserved_s` of every working robot: the released missions' tasks not
+        given out yet, split among the robots able to do them."""
+        speed = self.config.nominal_speed_mps * self.weights.speed_factor
+        fleet = [Candidate(r.spec, r.home_station) for r in self.robots.values()
+                 if r.connected and r.state is not None and r.state.mode is not RobotMode.FAULT]
+        now = self.clock.now()
+        work = [(t.task, estimate(t.task, self.travel, self.weights).seconds(speed))
+                for r in self.missions.values() if not r.state.finished
+                and (r.mission.release_s or 0.0) <= now
+                for t in r.tasks.values() if t.state is TaskState.PENDING
+                and t.task.kind not in _PINNED_KINDS]
+        return reserved_shares(work, fleet, capable)
 
     def _cell(self, robot: RobotRecord) -> Cell:
         if robot.placed:
@@ -1188,15 +1265,18 @@ class Coordinator:
         for work in queued:
             self._give_back(robot, work, now, reason)
 
-    def _give_back(self, robot: RobotRecord, work: Work, now: float, reason: str) -> None:
-        """An unstarted task goes back to the dispatcher, with an event saying why."""
+    def _give_back(self, robot: RobotRecord, work: Work, now: float, reason: str,
+                   routine: bool = False) -> None:
+        """An unstarted task goes back to the dispatcher, with an event saying why
+        (`routine`: the dispatcher's own re-optimization, logged without a warning)."""
         record = self.missions[work.mission_id]
         task = record.tasks[work.task_id]
         task.state, task.robot_id, task.steps_done = TaskState.PENDING, "", 0
         self._events.append(MissionEvent(EventKind.UNASSIGNED, record.mission.id, now,
                                          task.task.id, robot.spec.id, detail=reason))
-        log.warning("%s: task %s/%s goes back to the queue", reason, record.mission.id,
-                    task.task.id)
+        log.log(logging.INFO if routine else logging.WARNING,
+                "%s: task %s/%s goes back to the queue", reason, record.mission.id,
+                task.task.id)
 
     def _robot_lost(self, robot: RobotRecord, now: float, reason: str) -> None:
         """A robot cannot go on: give back its queue and a task it has not started, fail one

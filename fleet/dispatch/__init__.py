@@ -10,12 +10,15 @@ from fleet.dispatch.costs import (
     DETOUR,
     CostWeights,
     TaskEstimate,
+    WaitingPart,
     affordable,
     cell_backlogs,
     cell_of,
     estimate,
     mission_tails,
     part_seconds,
+    reserved_shares,
+    waiting_part,
 )
 from fleet.dispatch.nearest import Assignment, Candidate, Job, assign_nearest, capable
 from fleet.dispatch.optimizer import (
@@ -40,6 +43,7 @@ __all__ = [
     "OptimalDispatcher",
     "TaskEstimate",
     "Travel",
+    "WaitingPart",
     "affordable",
     "assign_nearest",
     "capable",
@@ -49,4 +53,6 @@ __all__ = [
     "mission_tails",
     "part_seconds",
     "plan_charging",
+    "reserved_shares",
+    "waiting_part",
 ]

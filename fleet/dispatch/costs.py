@@ -4,16 +4,21 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from fleet.dispatch.travel import Travel
 from fleet.model import RobotKind, RobotSpec, Task, TaskKind, battery_model
+
+if TYPE_CHECKING:
+    from fleet.dispatch.nearest import Candidate
 
 DETOUR = 1.3
 """Planned metres are multiplied by this for battery checks: real paths wait, detour and make
 way, and a robot must never be stranded by an optimistic estimate."""
 
-__all__ = ["DETOUR", "CostWeights", "TaskEstimate", "affordable", "cell_backlogs", "cell_of",
-           "estimate", "mission_tails", "part_seconds", "tail_s"]
+__all__ = ["DETOUR", "CostWeights", "TaskEstimate", "WaitingPart", "affordable",
+           "cell_backlogs", "cell_of", "estimate", "mission_tails", "part_seconds",
+           "reserved_shares", "tail_s", "waiting_part"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,12 @@ class CostWeights:
     the bottleneck cells never stand still."""
     waiting: float = 0.1
     """Bonus per second a ready task has waited, so nothing starves."""
+    keep_s: float = 45.0
+    """Bonus for leaving a job given out ahead with the robot that holds it: another match
+    must be better by more than this, so robots do not swap work back and forth."""
+    scarce: float = 0.5
+    """Cost per second of `Candidate.reserved_s` a robot has beyond the least reserved robot
+    able to do the job: keep a heavy-lift AGV for the heavy loads to come."""
     battery_s: float = 30.0
     """Cost of taking a job with an empty rather than a full battery."""
     handling_s: float = 20.0
@@ -120,12 +131,41 @@ def cell_of(tasks: Sequence[Task], task: Task, holding: Callable[[str], bool]) -
     return ""
 
 
-def cell_backlogs(waiting: Sequence[tuple[str, float]]) -> dict[str, float]:
-    """Work waiting per cell, from (cell, seconds) of each part not yet brought into it."""
-    out: dict[str, float] = {}
-    for cell, seconds in waiting:
-        out[cell] = out.get(cell, 0.0) + seconds
-    return out
+@dataclass(frozen=True, slots=True)
+class WaitingPart:
+    """A part not yet brought into the holding cell it goes to next."""
+
+    cell: str
+    key: str
+    """Which transport brings it (any id unique among the waiting parts)."""
+    in_cell_s: float
+    """Roughly how long it will keep the cell (`part_seconds`)."""
+    after_s: float
+    """Its mission's work left once it has left the cell."""
+
+
+def waiting_part(cell: str, key: str, tasks: Sequence[Task], into: Task, tail: float
+                 ) -> WaitingPart:
+    """The part brought by transport `into`, whose mission has `tail` seconds of work left
+    after that transport (its longest chain, the welds in the cell included)."""
+    welds = sum(t.duration_s for t in tasks if t.kind is TaskKind.WELD and t.cell == cell)
+    return WaitingPart(cell, key, part_seconds(tasks, into), max(0.0, tail - welds))
+
+
+def cell_backlogs(waiting: Sequence[WaitingPart]) -> Callable[[str, str], float]:
+    """The work waiting for each cell, as `backlog(cell, but)`: the parts not yet brought
+    into it (but the one brought by `but`) pass through one after another, then the longest
+    of their remaining chains runs; that is how much the line's end moves while the cell
+    stands still. A task that frees the cell sooner gets this as its backlog bonus."""
+    by_cell: dict[str, list[WaitingPart]] = {}
+    for part in waiting:
+        by_cell.setdefault(part.cell, []).append(part)
+
+    def backlog(cell: str, but: str = "") -> float:
+        others = [p for p in by_cell.get(cell, ()) if p.key != but]
+        return sum(p.in_cell_s for p in others) + max((p.after_s for p in others),
+                                                       default=0.0)
+    return backlog
 
 
 def part_seconds(tasks: Sequence[Task], into: Task) -> float:
@@ -133,3 +173,20 @@ def part_seconds(tasks: Sequence[Task], into: Task) -> float:
     the drop and the pick (the cell's cycle for this part)."""
     welds = sum(t.duration_s for t in tasks if t.kind is TaskKind.WELD and t.cell == into.dropoff)
     return welds + 60.0
+
+
+def reserved_shares(work: Sequence[tuple[Task, float]], robots: Sequence[Candidate],
+                    able: Callable[[Candidate, Task], bool]) -> dict[str, float]:
+    """Each robot's share of the work to come: every task's seconds split evenly among the
+    robots `able` to do it. A robot that alone can carry the heavy loads or weld a rare
+    program gets a large share; `CostWeights.scarce` keeps it for that work."""
+    out = {r.spec.id: 0.0 for r in robots}
+    cache: dict[tuple[object, ...], list[str]] = {}
+    for task, seconds in work:
+        key = (task.kind, task.mass_kg, task.program, task.cell)
+        ids = cache.get(key)
+        if ids is None:
+            ids = cache[key] = [r.spec.id for r in robots if able(r, task)]
+        for rid in ids:
+            out[rid] += seconds / len(ids)
+    return out

@@ -38,6 +38,10 @@ class Job:
     ready_in_s: float = 0.0
     """0 for a task ready now; for one whose predecessors are under way (or whose start delay
     runs), the estimated seconds until it is ready: its robot may set off and wait there."""
+    holder: str = ""
+    """The robot that already holds this job, given out ahead and not begun (it is driving
+    there or waiting next to the cell): the job is offered again so that a better match,
+    seen since, can take its place; empty for a job nobody holds."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,6 +58,10 @@ class Candidate:
     (a task given to it then waits in its queue)."""
     battery: float = 1.0
     """State of charge (0 to 1) now, or estimated at the end of its current task."""
+    reserved_s: float = 0.0
+    """Its share of the known work still to come that few robots can do (a heavy load, a
+    rare weld program): seconds of each such task divided by the robots able to do it.
+    A robot in demand is kept for that work when others can do the job at hand."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -6,14 +6,22 @@ Each entry is what the pair costs in seconds:
 
     cost = approach (wait until free + drive to the first station) + work
            + battery (using a low battery) + lateness (expected tardiness of the mission)
+           + scarce (the robot is needed for work to come that few robots can do)
            - priority - urgency (little deadline slack) - tail (work left after it, and
-           work waiting for the cell it feeds or empties) - waiting
+           work waiting for the cell it feeds or empties) - waiting - keep (the robot
+           already holds this job)
 
 The last four terms do not depend on the robot; with more tasks than robots they decide which
 tasks get one now. Pairs the robot cannot do (capability, payload, program, cell) or cannot
 afford (it would not reach a charger above its reserve afterwards) are left out.
 `scipy.optimize.linear_sum_assignment` finds the cheapest matching; the coordinator calls it
 again whenever tasks become ready, robots free up or robots fail.
+
+Work given out ahead (`OptimalDispatcher.lookahead_s`) is not final while its robot only
+drives there or waits: the caller offers it again with `Job.holder` set and the holder as a
+free robot where it stands, so a job seen later that matters more (the cell the line waits
+on) can take the holder, and the held job goes to another robot or back to the queue. The
+keep term makes a swap pay for itself first.
 """
 
 from __future__ import annotations
@@ -57,24 +65,29 @@ class CostTerms:
     work_s: float
     battery_s: float
     late_s: float
+    scarce_s: float
     priority_s: float
     urgency_s: float
     tail_s: float
     waiting_s: float
+    keep_s: float = 0.0
 
     @property
     def total(self) -> float:
         """The entry itself."""
         return (self.approach_s + self.wait_s + self.work_s + self.battery_s + self.late_s
-                - self.priority_s - self.urgency_s - self.tail_s - self.waiting_s)
+                + self.scarce_s - self.priority_s - self.urgency_s - self.tail_s - self.waiting_s
+                - self.keep_s)
 
     def explain(self) -> str:
         """The terms as a person reads them."""
         return (f"cost {self.total:.0f} s = approach {self.approach_s:.0f} + wait "
                 f"{self.wait_s:.0f} + work "
                 f"{self.work_s:.0f} + battery {self.battery_s:.0f} + late {self.late_s:.0f} "
+                + (f"+ scarce {self.scarce_s:.0f} " if self.scarce_s else "") +
                 f"- priority {self.priority_s:.0f} - urgency {self.urgency_s:.0f} - tail "
-                f"{self.tail_s:.0f} - waiting {self.waiting_s:.0f}")
+                f"{self.tail_s:.0f} - waiting {self.waiting_s:.0f}"
+                + (f" - keep {self.keep_s:.0f}" if self.keep_s else ""))
 
 
 @dataclass(slots=True)
@@ -85,7 +98,7 @@ class OptimalDispatcher:
     name: str = "optimal"
     insertion: bool = True
     """Also consider busy robots (their job is queued); False: free robots only."""
-    lookahead_s: float = 60.0
+    lookahead_s: float = 120.0
     """Also consider the weld cells' work that will be ready within this many seconds (a
     weld whose part is on its way, a transport out of a cell whose weld is under way): its
     robot sets off now and waits next to the cell, so the fixture does not stand still while
@@ -97,7 +110,7 @@ class OptimalDispatcher:
         """The cheapest matching of jobs to robots, each with its cost terms as the reason."""
         if not self.insertion:
             robots = [r for r in robots if r.free_in_s <= 0]
-        jobs = [j for j in jobs if j.ready_in_s <= self.lookahead_s]
+        jobs = [j for j in jobs if j.ready_in_s <= self.lookahead_s or j.holder]
         if not jobs or not robots:
             return []
         terms = self.cost_terms(jobs, robots, now_s, travel)
@@ -144,6 +157,8 @@ class OptimalDispatcher:
         per_idle = np.array([b.per_idle_s for b in models])
         per_weld_s = np.array([b.per_weld_min / 60.0 for b in models])
         reserve = np.array([b.reserve for b in models])
+        ids = np.array([r.spec.id for r in robots])
+        reserved = np.array([r.reserved_s for r in robots])
         t = _Terms.empty(n, m)
         able_cache: dict[tuple[object, ...], npt.NDArray[np.bool_]] = {}
         for i, job in enumerate(jobs):
@@ -189,10 +204,13 @@ class OptimalDispatcher:
             t.work[i] = work_s - fastest
             t.battery[i] = np.where(fixed, 0.0, w.battery_s * (1.0 - np.clip(after, 0.0, 1.0)))
             t.late[i] = late
+            t.scarce[i] = w.scarce * (reserved - reserved[ok].min())
             t.priority[i] = w.priority_s * job.priority
             t.urgency[i] = urgency
             t.tail[i] = w.tail * job.tail_s + w.backlog * job.backlog_s
             t.waiting[i] = w.waiting * max(0.0, now_s - job.ready_s)
+            if job.holder:
+                t.keep[i] = np.where(ids == job.holder, w.keep_s, 0.0)
         return t
 
 
@@ -205,24 +223,27 @@ class _Terms:
     work: npt.NDArray[np.float64]
     battery: npt.NDArray[np.float64]
     late: npt.NDArray[np.float64]
+    scarce: npt.NDArray[np.float64]
     priority: npt.NDArray[np.float64]
     urgency: npt.NDArray[np.float64]
     tail: npt.NDArray[np.float64]
     waiting: npt.NDArray[np.float64]
+    keep: npt.NDArray[np.float64]
 
     @classmethod
     def empty(cls, n: int, m: int) -> _Terms:
         approach = np.full((n, m), np.inf)
-        return cls(approach, *(np.zeros((n, m)) for _ in range(8)))
+        return cls(approach, *(np.zeros((n, m)) for _ in range(10)))
 
     def total(self) -> npt.NDArray[np.float64]:
         return np.asarray(self.approach + self.wait + self.work + self.battery + self.late
-                          - self.priority - self.urgency - self.tail - self.waiting)
+                          + self.scarce - self.priority - self.urgency - self.tail - self.waiting
+                          - self.keep)
 
     def at(self, i: int, j: int) -> CostTerms:
         return CostTerms(*(float(getattr(self, f)[i, j]) for f in (
-            "approach", "wait", "work", "battery", "late", "priority", "urgency", "tail",
-            "waiting")))
+            "approach", "wait", "work", "battery", "late", "scarce", "priority", "urgency", "tail",
+            "waiting", "keep")))
 
 
 @dataclass(slots=True)

@@ -325,3 +325,53 @@ def test_full_cells_never_lock_up_the_line(small_server: Served, agvs: int, weld
     states = [status(small_server, s.mission_id).state for s in specs]
     assert states == [EV.MISSION_STATE_COMPLETED] * parts
     assert max(most.values()) <= 1
+
+
+def test_a_weld_given_out_ahead_gives_way_to_a_more_urgent_one(small_server: Served) -> None:
+    # The only welder is told about "routine"'s weld while its part is on the way, and sets
+    # off. An urgent mission comes in before it has begun: re-optimizing hands the welder
+    # to the urgent weld, the routine one goes back to the queue (with an event saying why)
+    # and is welded afterwards. Nothing is lost.
+    robots = [agv("agv-1", 0), agv("agv-2", 1), agv("agv-3", 2), welder("welder-1", 5)]
+    urgent = weld_job("urgent", "weld-2")
+    urgent.priority, urgent.release_s = 2, 8.0
+    run(small_server, robots, [weld_job("routine", "weld-1"), urgent])
+    routine_log, urgent_log = events(small_server, "routine"), events(small_server, "urgent")
+    assert status(small_server, "routine").state == EV.MISSION_STATE_COMPLETED
+    assert status(small_server, "urgent").state == EV.MISSION_STATE_COMPLETED
+    given = first(routine_log, EV.MISSION_EVENT_ASSIGNED, "weld")
+    back = first(routine_log, EV.MISSION_EVENT_UNASSIGNED, "weld")
+    assert given.robot_id == back.robot_id == "welder-1"
+    assert "ready in" in given.detail
+    assert back.detail == "re-optimized: robot welder-1 takes urgent/weld instead"
+    # The welder had not begun: it was given the routine weld before that part was in.
+    assert back.time_s < first(routine_log, EV.MISSION_EVENT_TASK_DONE, "bring").time_s
+    assert first(urgent_log, EV.MISSION_EVENT_ASSIGNED, "weld").time_s == back.time_s
+    assert first(urgent_log, EV.MISSION_EVENT_TASK_DONE, "weld").time_s <= step_done(
+        routine_log, "weld", 1).time_s - 20.0
+    # A routine re-optimization is no fault: the welder is not given back twice for it.
+    assert sum(e.kind == EV.MISSION_EVENT_UNASSIGNED for e in routine_log) == 1
+
+
+@pytest.mark.parametrize("heavy_to_come", [True, False])
+def test_a_heavy_lift_agv_is_kept_for_the_heavy_loads_to_come(small_server: Served,
+                                                              heavy_to_come: bool) -> None:
+    # The heavy-lift AGV stands nearer the light load. While a heavy load it alone can carry
+    # waits (behind a weld), the light AGV takes the light load; with nothing heavy to come,
+    # the nearer robot does.
+    robots = [agv("heavy", 5, payload=2000), agv("light", 2, payload=1000),
+              welder("welder-1", 0)]
+    later = missions_pb2.MissionSpec(mission_id="later")
+    later.tasks.add(task_id="seam", weld=missions_pb2.WeldTask(
+        cell_station="weld-1", program="BOOM-A", duration_s=120))
+    later.tasks.add(task_id="ship", depends_on=["seam"], transport=missions_pb2.TransportTask(
+        pickup_station="in-1", dropoff_station="out-1", load_id="frame",
+        mass_kg=1500 if heavy_to_come else 500))
+    run(small_server, robots, [later, move("light-load", "press-out-1", "press-in-1")])
+    assert status(small_server, "light-load").state == EV.MISSION_STATE_COMPLETED
+    assert status(small_server, "later").state == EV.MISSION_STATE_COMPLETED
+    given = first(events(small_server, "light-load"), EV.MISSION_EVENT_ASSIGNED)
+    assert given.robot_id == ("light" if heavy_to_come else "heavy")
+    ship = first(events(small_server, "later"), EV.MISSION_EVENT_ASSIGNED, "ship")
+    if heavy_to_come:
+        assert ship.robot_id == "heavy"

@@ -13,11 +13,15 @@ from fleet.dispatch import (
     Job,
     NearestDispatcher,
     OptimalDispatcher,
+    WaitingPart,
+    capable,
     cell_backlogs,
     cell_of,
     mission_tails,
     part_seconds,
     plan_charging,
+    reserved_shares,
+    waiting_part,
 )
 from fleet.model import RobotKind, RobotSpec, Task, TaskKind, TransportCapability, WeldCapability
 
@@ -210,5 +214,85 @@ def test_cell_backlog_counts_parts_not_yet_brought_in() -> None:
     assert cell_of(tasks, Task("x", TaskKind.TRANSPORT, pickup="a", dropoff="e"),
                    holding) == ""
     assert part_seconds(tasks, bring) == 150.0
-    assert cell_backlogs([("cell", 150.0), ("cell", 100.0), ("b", 5.0)]) == {
-        "cell": 250.0, "b": 5.0}
+    # The tail after `bring` is the weld and the take-out (90 + 100 s): 100 s remain once
+    # the part has left the cell.
+    part = waiting_part("cell", "m1/bring", tasks, bring, 190.0)
+    assert (part.in_cell_s, part.after_s) == (150.0, 100.0)
+    backlog = cell_backlogs([part, WaitingPart("cell", "m2/bring", 100.0, 300.0),
+                             WaitingPart("b", "m3/x", 5.0, 0.0)])
+    # Both parts pass through the cell one after the other, then the longer chain runs.
+    assert backlog("cell") == 150.0 + 100.0 + 300.0
+    assert backlog("cell", "m2/bring") == 150.0 + 100.0
+    assert backlog("b") == 5.0
+    assert backlog("elsewhere") == 0.0
+
+
+def mobile_welder(name: str, programs: tuple[str, ...] = ("BOOM-A",)) -> RobotSpec:
+    return RobotSpec(name, RobotKind.MOBILE_WELDER, 0.4, 1.0,
+                     weld=WeldCapability(frozenset(programs)))
+
+
+def weld(task_id: str, cell: str, *, holder: str = "", ready_in: float = 30.0,
+         backlog: float = 0.0) -> Job:
+    task = Task(task_id, TaskKind.WELD, cell=cell, program="BOOM-A", duration_s=60)
+    return Job(f"m-{task_id}", task, 0, None, 0, cell, backlog_s=backlog, ready_in_s=ready_in,
+               holder=holder)
+
+
+def test_a_held_weld_stays_with_its_welder_unless_another_is_better_by_more_than_keep() -> None:
+    w = robot(mobile_welder("w"), 25)  # halfway between c (20) and d (30)
+    # The held weld at c and another at d are as good as each other but for a little
+    # backlog at d: keeping the held one is worth more than that.
+    jobs = [weld("held", "c", holder="w"), weld("other", "d", backlog=20.0)]
+    out = OptimalDispatcher().assign(jobs, [w], 0.0, Corridor())
+    assert pairs(out) == {"held": "w"}
+    assert "keep 45" in out[0].reason
+    # A cell the line waits on (much backlog) takes the welder away from the held weld.
+    jobs = [weld("held", "c", holder="w"), weld("other", "d", backlog=200.0)]
+    assert pairs(OptimalDispatcher().assign(jobs, [w], 0.0, Corridor())) == {"other": "w"}
+    # Without the keep bonus the small backlog was enough to swap.
+    loose = OptimalDispatcher(weights=CostWeights(keep_s=0.0))
+    jobs = [weld("held", "c", holder="w"), weld("other", "d", backlog=20.0)]
+    assert pairs(loose.assign(jobs, [w], 0.0, Corridor())) == {"other": "w"}
+
+
+def test_a_held_weld_is_offered_whatever_its_ready_time() -> None:
+    # Beyond the look-ahead window a new weld is not offered, but a held one still is (its
+    # estimate may have grown), so it is never dropped for lack of an offer.
+    w = robot(mobile_welder("w"), 20)
+    far_off = OptimalDispatcher().lookahead_s + 50.0
+    assert pairs(OptimalDispatcher().assign([weld("new", "c", ready_in=far_off)], [w], 0.0,
+                                            Corridor())) == {}
+    assert pairs(OptimalDispatcher().assign(
+        [weld("held", "c", holder="w", ready_in=far_off)], [w], 0.0, Corridor())) == {
+            "held": "w"}
+
+
+def test_a_robot_in_demand_for_work_to_come_is_kept_for_it() -> None:
+    heavy, light = agv("heavy", 2000.0), agv("light", 1000.0)
+    job = move("light-load", "c", "d", mass=100.0)
+    # The heavy-lift AGV is 5 m nearer; with nothing heavy to come it takes the job.
+    near = [Candidate(heavy, "", (0, 15)), Candidate(light, "", (0, 10))]
+    assert pairs(OptimalDispatcher().assign([job], near, 0.0, Corridor())) == {
+        "light-load": "heavy"}
+    # 120 s of heavy loads to come, which only it can carry: the light AGV goes instead.
+    busy = [Candidate(heavy, "", (0, 15), reserved_s=120.0 + 30.0),
+            Candidate(light, "", (0, 10), reserved_s=30.0)]
+    out = OptimalDispatcher().assign([job], busy, 0.0, Corridor())
+    assert pairs(out) == {"light-load": "light"}
+    # The heavy one would have cost 0.5 s per second of its extra share.
+    terms = OptimalDispatcher().costs([job], busy, 0.0, Corridor())
+    assert terms[0, 0].scarce_s == 60.0 and terms[0, 1].scarce_s == 0.0
+
+
+def test_reserved_shares_split_each_task_among_the_robots_able_to_do_it() -> None:
+    fleet = [Candidate(agv("heavy", 2000.0)), Candidate(agv("light", 1000.0)),
+             Candidate(mobile_welder("w"))]
+    heavy = Task("h", TaskKind.TRANSPORT, pickup="a", dropoff="b", mass_kg=1500)
+    light = Task("l", TaskKind.TRANSPORT, pickup="a", dropoff="b", mass_kg=100)
+    seam = Task("s", TaskKind.WELD, cell="cell", program="BOOM-A", duration_s=60)
+    rare = Task("r", TaskKind.WELD, cell="cell", program="CAB-E", duration_s=60)
+    shares = reserved_shares([(heavy, 100.0), (light, 50.0), (seam, 60.0), (rare, 80.0)],
+                             fleet, capable)
+    # Nobody can do `rare`: it counts for nobody.
+    assert shares == {"heavy": 125.0, "light": 25.0, "w": 60.0}
