@@ -121,6 +121,9 @@ class CoordinatorConfig:
     make_way_after_s: float = 5.0
     """A robot that cannot get a path this long while it stands on a work station leaves it
     for a parking place first (two robots each waiting for the other's station)."""
+    approach_m: float = 8.0
+    """A robot further than this from a station another robot holds drives meanwhile to the
+    open floor next to it, rather than stand still until the station is free."""
     reassign_unstarted_after_s: float = 5.0
     """A robot silent this long loses the tasks it was given but has not started."""
 
@@ -494,9 +497,11 @@ class Coordinator:
                         work.path_id = self.traffic.plan(robot.spec.id, step.cell, now_step)
                     except FleetError as err:
                         if work.blocked_since_s is None:
-                            work.blocked_since_s = now
                             log.info("robot %s: no path to %s yet: %s", robot.spec.id,
                                      step.station_id, err)
+                            if work.detour is None and self._approach(robot, work, step):
+                                continue
+                            work.blocked_since_s = now
                         elif now - work.blocked_since_s >= self.config.make_way_after_s:
                             self._make_way(robot, work, now)
                         return
@@ -1207,6 +1212,25 @@ class Coordinator:
         near = self._open_floor_cell(rid, step.cell, keep=here)
         if near is None or near == here:
             return False
+        work.detour = Go("", near, f"wait near {step.station_id}")
+        return True
+
+    def _approach(self, robot: RobotRecord, work: Work, step: Go) -> bool:
+        """The robot's next station is held by another robot: if it is far, drive meanwhile
+        to the open floor next to the station (True), so that it is there when the station
+        frees instead of crossing the floor only then."""
+        rid = robot.spec.id
+        if not step.station_id or not robot.placed or not self.traffic.arrived(rid):
+            return False
+        here = self.traffic.cell_of(rid)
+        far = self.travel.from_cell_m(here, step.station_id)
+        if not math.isfinite(far) or far <= self.config.approach_m:
+            return False
+        near = self._open_floor_cell(rid, step.cell, keep=here)
+        if near is None or self.travel.from_cell_m(near, step.station_id) > far / 2:
+            return False
+        log.info("robot %s: drives to %s next to %s (%.0f m away) until it is free", rid,
+                 near, step.station_id, far)
         work.detour = Go("", near, f"wait near {step.station_id}")
         return True
 
