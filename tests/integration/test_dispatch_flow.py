@@ -375,3 +375,30 @@ def test_a_heavy_lift_agv_is_kept_for_the_heavy_loads_to_come(small_server: Serv
     ship = first(events(small_server, "later"), EV.MISSION_EVENT_ASSIGNED, "ship")
     if heavy_to_come:
         assert ship.robot_id == "heavy"
+
+
+def test_a_robot_whose_drop_station_is_held_waits_next_to_it_not_across_the_floor(
+        small_server: Served) -> None:
+    # Both loads go to out-1. agv-1 gets there first and holds the station while it drops;
+    # agv-2, loaded at the far end of the floor, drives meanwhile to the open floor next to
+    # out-1 and waits there, rather than stand at press-out-1 until out-1 is free.
+    robots = [agv("agv-1", 0), agv("agv-2", 5)]
+    where: list[tuple[float, float]] = []
+
+    def watch(reply: simulation_pb2.AdvanceReply) -> None:
+        pose = robots[1].pose
+        where.append((reply.time_s, abs(pose.x - 1.5) + abs(pose.y - 5.5)))
+
+    run(small_server, robots, [move("first", "in-1", "out-1"),
+                               move("second", "press-out-1", "out-1")], each_tick=watch)
+    assert status(small_server, "second").state == EV.MISSION_STATE_COMPLETED
+    first_log, second_log = events(small_server, "first"), events(small_server, "second")
+    assert first(first_log, EV.MISSION_EVENT_ASSIGNED).robot_id == "agv-1"
+    freed = step_done(first_log, "move", 3).time_s
+    loaded = step_done(second_log, "move", 1).time_s
+    assert loaded < freed  # agv-2 had its load while out-1 was still held
+    # When agv-1 has dropped, agv-2 is already within 4 m of out-1 (Manhattan), though it
+    # was loaded 17 m away.
+    near = [d for t, d in where if t >= freed]
+    assert near and near[0] <= 4.0
+    assert step_done(second_log, "move", 3).time_s - freed <= 40.0
