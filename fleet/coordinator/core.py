@@ -638,7 +638,7 @@ class Coordinator:
         pinned = self._assign_pinned(now)
         held = self._held(now)
         jobs = self._ready_jobs(now, held)
-        candidates = [c for c in self._candidates(set(held.values()))
+        candidates = [c for c in self._candidates(set(held.values()), shares=bool(jobs))
                       if c.spec.id not in pinned]
         # Only robots with no work at all may be sent to charge: a busy robot whose time
         # estimate has run out is still busy, and its task must not be overwritten.
@@ -930,13 +930,15 @@ class Coordinator:
             self._tails[record.mission.id] = tails
         return tails.get(task_id, 0.0)
 
-    def _candidates(self, holders: set[str] | None = None) -> list[Candidate]:
+    def _candidates(self, holders: set[str] | None = None, shares: bool = True
+                    ) -> list[Candidate]:
         """Free robots, busy ones whose queue is empty (they may take a follow-up), and the
         `holders` of work given out ahead (free where they stand, to keep it or switch),
-        each with its share of the work to come that few robots can do."""
+        each with its share of the work to come that few robots can do (if `shares`: only
+        the dispatcher needs them)."""
         out = []
         holders = holders or set()
-        reserved = self._reserved()
+        reserved = self._reserved() if shares else {}
         for rid in sorted(self.robots):
             robot = self.robots[rid]
             if not robot.connected or robot.state is None or robot.queue or robot.hold:
