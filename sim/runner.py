@@ -279,10 +279,8 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                     progress(result.submitted - reply.open_missions, len(scenario.missions), t)
                 if not pending and reply.open_missions == 0:
                     break
-        result.sim_time_s = t
-        await collect(missions, result, first_submit or 0.0)
-        busy = sum(r.busy_s for r in robots)
-        result.utilization = busy / (len(robots) * t) if robots and t > 0 else 0.0
+        await finish(missions, result, first_submit or 0.0, t,
+                     [r.busy_s for r in robots])
     finally:
         for robot_link in links:
             await robot_link.disconnect()
@@ -347,6 +345,15 @@ async def _wait_registered(stub: fleet_pb2_grpc.FleetStub, links: list[Link],
             return
         await asyncio.sleep(0.1)
     raise TimeoutError(f"the bridge did not register every robot within {timeout_s:.0f} s")
+
+
+async def finish(stub: missions_pb2_grpc.MissionsStub, result: SimResult,
+                 first_submit: float, t: float, busy_s: list[float]) -> None:
+    """Fill in `result` at the end of a run: simulated time, the missions' outcomes and
+    makespan (`collect`), and utilization from each robot's busy seconds."""
+    result.sim_time_s = t
+    await collect(stub, result, first_submit)
+    result.utilization = sum(busy_s) / (len(busy_s) * t) if busy_s and t > 0 else 0.0
 
 
 async def collect(stub: missions_pb2_grpc.MissionsStub, result: SimResult,

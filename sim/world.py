@@ -97,7 +97,7 @@ class _Body:
 async def run_world(floor: FloorMap, scenario: Scenario, options: SimOptions,
                     progress: Callable[[int, int, float], None] | None = None) -> SimResult:
     """Run the scenario's missions with the robots in other processes (`fleet sim-robots`)."""
-    from sim.runner import SimResult, collect, submit
+    from sim.runner import SimResult, finish, submit
 
     # TLS and the access token come from FLEET_TLS_CA and FLEET_TOKEN (fleet.client).
     channel = open_channel(options.target, options=[
@@ -187,10 +187,8 @@ async def run_world(floor: FloorMap, scenario: Scenario, options: SimOptions,
                     progress(result.submitted - reply.open_missions, len(scenario.missions), t)
                 if not pending and reply.open_missions == 0:
                     break
-        result.sim_time_s = t
-        await collect(missions, result, first_submit or 0.0)
-        busy = sum(b.busy_s for b in bodies.values())
-        result.utilization = busy / (len(bodies) * t) if bodies and t > 0 else 0.0
+        await finish(missions, result, first_submit or 0.0, t,
+                     [b.busy_s for b in bodies.values()])
     finally:
         announce(t, 0, {}, done=True)
         await asyncio.sleep(0.2)  # let the robot processes hear that the run is over
