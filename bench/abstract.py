@@ -22,7 +22,7 @@ from fleet.dispatch import (
     Job,
     capable,
     cell_backlogs,
-    cell_of,
+    holding_station,
     mission_tails,
     reserved_shares,
     waiting_part,
@@ -259,7 +259,7 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
                 if holding[task.dropoff] >= floor.stations[task.dropoff].capacity:
                     continue
                 holding[task.dropoff] += 1
-            cell = cell_of(mission.tasks, task, is_holding)
+            cell = holding_station(mission.tasks, task, is_holding)
             jobs.append(Job(mid, task, mission.priority, mission.deadline_s, order[mid],
                             _first(task), ready, tails[mid][task.id],
                             backlog(cell, f"{mid}/{task.id}") if cell else 0.0,

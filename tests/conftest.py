@@ -29,18 +29,12 @@ class Served:
     coordinator: object
     loop: asyncio.AbstractEventLoop
     channel: grpc.Channel
+    runner: object
 
     def call(self, fn):  # type: ignore[no-untyped-def]
-        """Run `fn()` on the server's loop (where coordinator state lives) and return it."""
-        fut: Future[object] = Future()
-
-        def run() -> None:
-            try:
-                fut.set_result(fn())
-            except Exception as err:
-                fut.set_exception(err)
-        self.loop.call_soon_threadsafe(run)
-        return fut.result(timeout=10)
+        """Run `fn()` on the coordinator's worker thread (where its state lives)."""
+        return asyncio.run_coroutine_threadsafe(
+            self.runner.call(lambda _: fn()), self.loop).result(timeout=10)  # type: ignore[attr-defined]
 
 
 def serve(map_path: Path, db: str, *, sim_clock: bool = True,
@@ -69,7 +63,8 @@ def serve(map_path: Path, db: str, *, sim_clock: bool = True,
     coordinator, server = ready.result()
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")  # type: ignore[attr-defined]
     try:
-        yield Served(f"127.0.0.1:{server.port}", coordinator, loop, channel)  # type: ignore[attr-defined]
+        yield Served(f"127.0.0.1:{server.port}", coordinator, loop, channel,  # type: ignore[attr-defined]
+                     server.runner)  # type: ignore[attr-defined]
     finally:
         channel.close()
         asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=10)  # type: ignore[attr-defined]

@@ -290,9 +290,10 @@ def event_to_wire(e: MissionEvent, written: Timestamp | None = None
     return out
 
 
-def robot_to_wire(record: RobotRecord) -> fleet_pb2.RobotInfo:
-    """A robot as operators see it."""
-    spec, state = record.spec, record.state
+def robot_to_wire(record: RobotRecord, latest: RobotState | None = None
+                  ) -> fleet_pb2.RobotInfo:
+    """A robot as operators see it, with its `latest` report if newer than its record's."""
+    spec, state = record.spec, latest or record.state
     out = fleet_pb2.RobotInfo(robot_id=spec.id, kind=_KIND_TO_WIRE[spec.kind],
                               connected=record.connected, footprint_radius_m=spec.radius_m,
                               max_speed_mps=spec.max_speed_mps,
@@ -304,8 +305,8 @@ def robot_to_wire(record: RobotRecord) -> fleet_pb2.RobotInfo:
         out.battery = state.battery
         out.load_id = state.load_id
         out.faults.extend(state.faults)
-    if record.work is not None and not record.work.parking:
-        out.current_task = f"{record.work.mission_id}/{record.work.task_id}"
+    if record.work is not None and record.work.key is not None:
+        out.current_task = str(record.work.key)
     return out
 
 

@@ -12,7 +12,7 @@ from grpc_reflection.v1alpha import reflection
 
 from fleet.api.auth import Principal, TokenAuth
 from fleet.api.servicers import FleetService, MissionsService, RobotLinkService, SimClockService
-from fleet.coordinator import Coordinator, ManualClock
+from fleet.coordinator import Coordinator, CoordinatorRunner, ManualClock
 from fleet.v1 import (
     fleet_pb2,
     fleet_pb2_grpc,
@@ -37,40 +37,47 @@ SERVICE_NAMES = (
 
 
 class FleetServer:
-    """A started server: the grpc.aio server, its port, and the wall-clock step loop."""
+    """A started server: the grpc.aio server, its port, the coordinator's runner and, on the
+    wall clock, its control loop."""
 
-    def __init__(self, server: grpc.aio.Server, port: int, coordinator: Coordinator,
+    def __init__(self, server: grpc.aio.Server, port: int, runner: CoordinatorRunner,
                  period_s: float, health_servicer: health.aio.HealthServicer) -> None:
         self.server = server
         self.health = health_servicer
         self.port = port
-        self.coordinator = coordinator
+        self.runner = runner
+        self.coordinator = runner.coordinator
         self.period_s = period_s
         self._ticker: asyncio.Task[None] | None = None
+        self._health_updates: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         """Start serving; on the wall clock, also start the periodic control step."""
         await self.server.start()
-        for name in (*SERVICE_NAMES, ""):
-            await self.health.set(name, health_pb2.HealthCheckResponse.SERVING)
+        await self._set_health(True)
         if not isinstance(self.coordinator.clock, ManualClock):
-            self._ticker = asyncio.create_task(self._tick())
+            self._ticker = asyncio.create_task(self.runner.run_ticker(self.period_s))
 
-    async def _tick(self) -> None:
-        while True:
-            try:
-                self.coordinator.step()
-            except Exception:
-                log.exception("control step failed; continuing")
-            await asyncio.sleep(self.period_s)
+    def health_changed(self, serving: bool, reason: str) -> None:
+        """The runner turned (un)healthy: every service's health status follows."""
+        task = asyncio.ensure_future(self._set_health(serving))
+        self._health_updates.add(task)
+        task.add_done_callback(self._health_updates.discard)
+
+    async def _set_health(self, serving: bool) -> None:
+        status = (health_pb2.HealthCheckResponse.SERVING if serving
+                  else health_pb2.HealthCheckResponse.NOT_SERVING)
+        for name in (*SERVICE_NAMES, ""):
+            await self.health.set(name, status)
 
     async def stop(self, grace_s: float = 1.0) -> None:
-        """Stop the step loop and the server."""
+        """Stop the step loop, the server and the coordinator's worker."""
         if self._ticker is not None:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
         await self.server.stop(grace_s)
+        await self.runner.close()
 
     async def wait(self) -> None:
         """Serve until stopped."""
@@ -90,13 +97,14 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
         log.warning("serving %s without access tokens: anyone who reaches the port can "
                     "submit missions and command robots (fleet serve --tokens)", address)
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
+    runner = CoordinatorRunner(coordinator)
     state_arrived = asyncio.Event()
     robot_link_pb2_grpc.add_RobotLinkServicer_to_server(
-        RobotLinkService(coordinator, state_arrived), server)
-    missions_pb2_grpc.add_MissionsServicer_to_server(MissionsService(coordinator), server)
-    fleet_pb2_grpc.add_FleetServicer_to_server(FleetService(coordinator), server)
+        RobotLinkService(runner, state_arrived), server)
+    missions_pb2_grpc.add_MissionsServicer_to_server(MissionsService(runner), server)
+    fleet_pb2_grpc.add_FleetServicer_to_server(FleetService(runner), server)
     simulation_pb2_grpc.add_SimClockServicer_to_server(
-        SimClockService(coordinator, state_arrived), server)
+        SimClockService(runner, state_arrived), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -109,4 +117,6 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
         port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    return FleetServer(server, port, coordinator, period_s, health_servicer)
+    fleet_server = FleetServer(server, port, runner, period_s, health_servicer)
+    runner.on_health = fleet_server.health_changed
+    return fleet_server

@@ -22,7 +22,7 @@ from fleet.api.convert import (
     state_from_wire,
 )
 from fleet.api.errors import describe, status_of
-from fleet.coordinator import Coordinator, ManualClock
+from fleet.coordinator import Coordinator, CoordinatorRunner, ManualClock
 from fleet.model import FleetError, InvalidInputError, MissionEvent, check_id
 from fleet.v1 import (
     fleet_pb2,
@@ -41,10 +41,12 @@ log = logging.getLogger(__name__)
 T = TypeVar("T")
 
 
-async def _call(context: grpc.aio.ServicerContext[Any, Any], fn: Callable[[], T]) -> T:
-    """Run a coordinator call; its errors become the status of the table in fleet/api/errors."""
+async def _call(context: grpc.aio.ServicerContext[Any, Any], runner: CoordinatorRunner,
+                fn: Callable[[Coordinator], T]) -> T:
+    """Run `fn(coordinator)` on the coordinator's worker; its errors become the status of the
+    table in fleet/api/errors."""
     try:
-        return fn()
+        return await runner.call(fn)
     except FleetError as err:
         await context.abort(status_of(err), describe(err))
         raise  # unreachable: abort raises
@@ -53,20 +55,29 @@ async def _call(context: grpc.aio.ServicerContext[Any, Any], fn: Callable[[], T]
 class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
     """Robots and their drivers."""
 
-    def __init__(self, coordinator: Coordinator, state_arrived: asyncio.Event) -> None:
-        self.coordinator = coordinator
+    def __init__(self, runner: CoordinatorRunner, state_arrived: asyncio.Event) -> None:
+        self.runner = runner
         self.state_arrived = state_arrived
 
     async def Register(self, request: robot_link_pb2.RegisterRequest,
                        context: grpc.aio.ServicerContext[Any, Any]
                        ) -> robot_link_pb2.RegisterReply:
-        def run() -> robot_link_pb2.RegisterReply:
+        try:
             spec, pose = spec_from_wire(request)
-            session = self.coordinator.register(spec, pose)
+        except FleetError as err:
+            await context.abort(status_of(err), describe(err))
+            raise
+
+        def run(c: Coordinator) -> robot_link_pb2.RegisterReply:
+            session = c.register(spec, pose)
             return robot_link_pb2.RegisterReply(
-                robot_id=spec.id, session_id=session, floor_name=self.coordinator.floor.name,
-                resolution_m=self.coordinator.floor.resolution_m)
-        reply = await _call(context, run)
+                robot_id=spec.id, session_id=session, floor_name=c.floor.name,
+                resolution_m=c.floor.resolution_m)
+        try:
+            reply = await self.runner.register(run, spec.id)
+        except FleetError as err:
+            await context.abort(status_of(err), describe(err))
+            raise
         self.state_arrived.set()
         return reply
 
@@ -80,9 +91,15 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
         if first.WhichOneof("body") != "hello":
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "the first message of a stream must be a hello")
-        robot_id = first.hello.robot_id
-        channel = await _call(context, lambda: self.coordinator.connect(
-            robot_id, first.hello.session_id))
+        robot_id, session_id = first.hello.robot_id, first.hello.session_id
+        # gRPC tells at once when the call ends (a robot that hangs up and registers again
+        # right away must not find itself still connected).
+        context.add_done_callback(lambda _: self.runner.stream_ended(robot_id, session_id))
+        try:
+            channel = await self.runner.connect(robot_id, session_id)
+        except FleetError as err:
+            await context.abort(status_of(err), describe(err))
+            raise
         failure: list[FleetError] = []
 
         async def read() -> None:
@@ -91,7 +108,7 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
                     if update.WhichOneof("body") != "state":
                         raise InvalidInputError("only state messages may follow the hello",
                                                 field="body", value=update.WhichOneof("body"))
-                    self.coordinator.update_state(robot_id, state_from_wire(update.state))
+                    self.runner.report(robot_id, channel, state_from_wire(update.state))
                     self.state_arrived.set()
             except FleetError as err:
                 failure.append(err)
@@ -111,7 +128,7 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
                 yield command_to_wire(seq, command)
         finally:
             reader.cancel()
-            self.coordinator.disconnect(robot_id, channel)
+            self.runner.disconnect(robot_id, channel)
             self.state_arrived.set()
         if failure:
             await context.abort(status_of(failure[0]), describe(failure[0]))
@@ -120,32 +137,36 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
 class MissionsService(missions_pb2_grpc.MissionsServicer):
     """Planners: submit, cancel, query, watch."""
 
-    def __init__(self, coordinator: Coordinator) -> None:
-        self.coordinator = coordinator
+    def __init__(self, runner: CoordinatorRunner) -> None:
+        self.runner = runner
 
     async def Submit(self, request: missions_pb2.SubmitMissionRequest,
                      context: grpc.aio.ServicerContext[Any, Any]
                      ) -> missions_pb2.MissionStatus:
         if not request.HasField("mission"):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "mission is required")
-        return await _call(context, lambda: mission_to_wire(
-            self.coordinator.submit(mission_from_wire(request.mission))))
+        try:
+            mission = mission_from_wire(request.mission)
+        except FleetError as err:
+            await context.abort(status_of(err), describe(err))
+            raise
+        return await _call(context, self.runner, lambda c: mission_to_wire(c.submit(mission)))
 
     async def Cancel(self, request: missions_pb2.CancelMissionRequest,
                      context: grpc.aio.ServicerContext[Any, Any]
                      ) -> missions_pb2.MissionStatus:
-        return await _call(context, lambda: mission_to_wire(self.coordinator.cancel(
+        return await _call(context, self.runner, lambda c: mission_to_wire(c.cancel(
             check_id("mission_id", request.mission_id), request.reason)))
 
     async def Get(self, request: missions_pb2.GetMissionRequest,
                   context: grpc.aio.ServicerContext[Any, Any]) -> missions_pb2.MissionStatus:
-        return await _call(context, lambda: mission_to_wire(self.coordinator.get(
+        return await _call(context, self.runner, lambda c: mission_to_wire(c.get(
             check_id("mission_id", request.mission_id))))
 
     async def List(self, request: missions_pb2.ListMissionsRequest,
                    context: grpc.aio.ServicerContext[Any, Any]
                    ) -> missions_pb2.ListMissionsReply:
-        def run() -> missions_pb2.ListMissionsReply:
+        def run(c: Coordinator) -> missions_pb2.ListMissionsReply:
             size = request.page_size or 100
             if size > 1000:
                 raise InvalidInputError(f"page_size {size} is above 1000", field="page_size",
@@ -158,24 +179,25 @@ class MissionsService(missions_pb2_grpc.MissionsServicer):
                                             value=request.page_token)
                 start = int(request.page_token)
             states = [mission_state_from_wire(s) for s in request.states]
-            found = self.coordinator.list_missions(states, dict(request.labels))
+            found = c.list_missions(states, dict(request.labels))
             page = found[start:start + size]
             token = str(start + size) if start + size < len(found) else ""
             return missions_pb2.ListMissionsReply(
                 missions=[mission_to_wire(m) for m in page], next_page_token=token)
-        return await _call(context, run)
+        return await _call(context, self.runner, run)
 
     async def WatchEvents(self, request: missions_pb2.WatchEventsRequest,
                           context: grpc.aio.ServicerContext[Any, Any]
                           ) -> AsyncIterator[missions_pb2.MissionEventMessage]:
         if request.mission_id:
-            await _call(context, lambda: self.coordinator.get(request.mission_id))
-        queue = self.coordinator.watch()
+            await _call(context, self.runner, lambda c: c.get(request.mission_id))
+        queue = self.runner.watch()
         try:
             last = 0
             if request.after_seq >= 0:
-                for e in self.coordinator.store.events(request.after_seq,
-                                                       request.mission_id or None):
+                history = await _call(context, self.runner, lambda c: c.store.events(
+                    request.after_seq, request.mission_id or None))
+                for e in history:
                     last = e.seq
                     yield event_to_wire(e)
             while True:
@@ -187,49 +209,51 @@ class MissionsService(missions_pb2_grpc.MissionsServicer):
                 stamp.GetCurrentTime()
                 yield event_to_wire(event, stamp)
         finally:
-            self.coordinator.unwatch(queue)
+            self.runner.unwatch(queue)
 
 
 class FleetService(fleet_pb2_grpc.FleetServicer):
     """Operators: robots and the floor."""
 
-    def __init__(self, coordinator: Coordinator) -> None:
-        self.coordinator = coordinator
+    def __init__(self, runner: CoordinatorRunner) -> None:
+        self.runner = runner
 
     async def ListRobots(self, request: fleet_pb2.ListRobotsRequest,
                          context: grpc.aio.ServicerContext[Any, Any]
                          ) -> fleet_pb2.ListRobotsReply:
-        robots = [robot_to_wire(r) for _, r in sorted(self.coordinator.robots.items())
-                  if r.connected or not request.connected_only]
-        return fleet_pb2.ListRobotsReply(robots=robots)
+        return await _call(context, self.runner, lambda c: fleet_pb2.ListRobotsReply(robots=[
+            robot_to_wire(r, c.latest_state(rid)) for rid, r in sorted(c.robots.items())
+            if r.connected or not request.connected_only]))
 
     async def GetFloorMap(self, request: fleet_pb2.GetFloorMapRequest,
                           context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.FloorMap:
-        return floor_to_wire(self.coordinator.floor)
+        return floor_to_wire(self.runner.coordinator.floor)
 
     async def PauseRobot(self, request: fleet_pb2.PauseRobotRequest,
                          context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.RobotInfo:
-        return await _call(context, lambda: robot_to_wire(self.coordinator.pause(
-            check_id("robot_id", request.robot_id), request.reason)))
+        robot_id = request.robot_id
+        return await _call(context, self.runner, lambda c: robot_to_wire(c.pause(
+            check_id("robot_id", robot_id), request.reason), c.latest_state(robot_id)))
 
     async def ResumeRobot(self, request: fleet_pb2.ResumeRobotRequest,
                           context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.RobotInfo:
-        return await _call(context, lambda: robot_to_wire(self.coordinator.resume(
-            check_id("robot_id", request.robot_id))))
+        robot_id = request.robot_id
+        return await _call(context, self.runner, lambda c: robot_to_wire(c.resume(
+            check_id("robot_id", robot_id)), c.latest_state(robot_id)))
 
 
 class SimClockService(simulation_pb2_grpc.SimClockServicer):
     """The simulator's hand on the coordinator's clock."""
 
-    def __init__(self, coordinator: Coordinator, state_arrived: asyncio.Event) -> None:
-        self.coordinator = coordinator
+    def __init__(self, runner: CoordinatorRunner, state_arrived: asyncio.Event) -> None:
+        self.runner = runner
         self.state_arrived = state_arrived
         self._lock = asyncio.Lock()
 
     async def Advance(self, request: simulation_pb2.AdvanceRequest,
                       context: grpc.aio.ServicerContext[Any, Any]
                       ) -> simulation_pb2.AdvanceReply:
-        clock = self.coordinator.clock
+        clock = self.runner.coordinator.clock
         if not isinstance(clock, ManualClock):
             await context.abort(grpc.StatusCode.FAILED_PRECONDITION,
                                 "this coordinator runs on the wall clock; start it with "
@@ -240,13 +264,30 @@ class SimClockService(simulation_pb2_grpc.SimClockServicer):
                                 f"time_s {request.time_s} is before the clock's "
                                 f"{clock.now()}")
         async with self._lock:
-            await _wait_for(lambda: self.coordinator.all_reported(request.time_s),
-                            self.state_arrived, request.wait_timeout_s or 5.0)
-            clock.advance_to(request.time_s)
-            await _call(context, self.coordinator.step)
+            # Step once every connected robot has reported this tick (or the wait is over);
+            # the last check and the step are one call on the worker, so a robot that
+            # connects in between is waited for too.
+            t = request.time_s
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + (request.wait_timeout_s or 5.0)
+
+            def reported(c: Coordinator) -> bool:
+                if loop.time() < deadline and not c.all_reported(t):
+                    return False
+                clock.advance_to(t)
+                return True
+            while True:
+                await _wait_for(lambda: self.runner.all_reported(t), self.state_arrived,
+                                max(0.0, deadline - loop.time()))
+                try:
+                    if await self.runner.step(reported):
+                        break
+                except FleetError as err:
+                    await context.abort(status_of(err), describe(err))
+            open_missions = await _call(context, self.runner, lambda c: c.open_missions())
             return simulation_pb2.AdvanceReply(
-                time_s=clock.now(), last_command_seq=self.coordinator.last_command_seq(),
-                open_missions=self.coordinator.open_missions())
+                time_s=clock.now(), last_command_seq=self.runner.last_command_seq(),
+                open_missions=open_missions)
 
 
 async def _wait_for(ready: Callable[[], bool], signal: asyncio.Event,

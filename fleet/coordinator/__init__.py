@@ -1,14 +1,20 @@
 """The one owner of live state: applies events, calls dispatch and traffic, writes the store."""
 
 from fleet.coordinator.clock import Clock, ManualClock, WallClock
-from fleet.coordinator.core import Coordinator, CoordinatorConfig
-from fleet.coordinator.records import Channel, MissionRecord, RobotRecord, TaskRecord
+from fleet.coordinator.config import CoordinatorConfig
+from fleet.coordinator.core import Coordinator
+from fleet.coordinator.robots import RobotRecord
+from fleet.coordinator.runner import Channel, CoordinatorRunner
+from fleet.coordinator.state import FleetState
+from fleet.model import MissionRecord, TaskRecord
 
 __all__ = [
     "Channel",
     "Clock",
     "Coordinator",
     "CoordinatorConfig",
+    "CoordinatorRunner",
+    "FleetState",
     "ManualClock",
     "MissionRecord",
     "RobotRecord",

@@ -13,12 +13,21 @@ from fleet.dispatch.costs import (
     WaitingPart,
     affordable,
     cell_backlogs,
-    cell_of,
     estimate,
+    holding_station,
     mission_tails,
     part_seconds,
     reserved_shares,
     waiting_part,
+)
+from fleet.dispatch.inputs import (
+    HOLDING_KINDS,
+    PINNED_KINDS,
+    Inventory,
+    Round,
+    may_begin,
+    ready_at,
+    work_to_come,
 )
 from fleet.dispatch.nearest import Assignment, Candidate, Job, assign_nearest, capable
 from fleet.dispatch.optimizer import (
@@ -31,6 +40,8 @@ from fleet.dispatch.travel import GridTravel, Travel
 
 __all__ = [
     "DETOUR",
+    "HOLDING_KINDS",
+    "PINNED_KINDS",
     "Assignment",
     "Candidate",
     "ChargeOrder",
@@ -38,9 +49,11 @@ __all__ = [
     "CostWeights",
     "Dispatcher",
     "GridTravel",
+    "Inventory",
     "Job",
     "NearestDispatcher",
     "OptimalDispatcher",
+    "Round",
     "TaskEstimate",
     "Travel",
     "WaitingPart",
@@ -48,11 +61,14 @@ __all__ = [
     "assign_nearest",
     "capable",
     "cell_backlogs",
-    "cell_of",
     "estimate",
+    "holding_station",
+    "may_begin",
     "mission_tails",
     "part_seconds",
     "plan_charging",
+    "ready_at",
     "reserved_shares",
     "waiting_part",
+    "work_to_come",
 ]

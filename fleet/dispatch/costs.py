@@ -17,7 +17,7 @@ DETOUR = 1.3
 way, and a robot must never be stranded by an optimistic estimate."""
 
 __all__ = ["DETOUR", "CostWeights", "TaskEstimate", "WaitingPart", "affordable",
-           "cell_backlogs", "cell_of", "estimate", "mission_tails", "part_seconds",
+           "cell_backlogs", "estimate", "holding_station", "mission_tails", "part_seconds",
            "reserved_shares", "tail_s", "waiting_part"]
 
 
@@ -97,29 +97,41 @@ def affordable(spec: RobotSpec, battery: float, approach_m: float, work: TaskEst
     return after - home >= model.reserve, after
 
 
-def tail_s(tasks: Sequence[Task], task_id: str, seconds_of: Callable[[Task], float],
-           memo: dict[str, float] | None = None) -> float:
-    """Longest chain of work (task seconds and start delays) after `task_id` in its mission."""
-    memo = {} if memo is None else memo
-    if task_id in memo:
-        return memo[task_id]
-    followers = [t for t in tasks if task_id in t.depends_on]
-    best = max((t.delay_s + seconds_of(t) + tail_s(tasks, t.id, seconds_of, memo)
-                for t in followers), default=0.0)
-    memo[task_id] = best
-    return best
-
-
 def mission_tails(tasks: Sequence[Task], seconds_of: Callable[[Task], float]
                   ) -> Mapping[str, float]:
-    """`tail_s` of every task of a mission."""
-    memo: dict[str, float] = {}
+    """Longest chain of work (task seconds and start delays) after each task of a mission.
+
+    Iterative over a topological order, linear in tasks and dependencies: a chain of
+    thousands of tasks costs no deeper a stack than one task. Tasks in a dependency cycle
+    (refused when a mission is submitted) get no tail from each other.
+    """
+    followers: dict[str, list[Task]] = {t.id: [] for t in tasks}
+    waiting = {t.id: 0 for t in tasks}
     for t in tasks:
-        tail_s(tasks, t.id, seconds_of, memo)
-    return memo
+        for dep in set(t.depends_on):
+            if dep in followers:
+                followers[dep].append(t)
+                waiting[t.id] += 1
+    # Kahn's order from the roots; tails are then filled in from the last task back.
+    order = [tid for tid, n in waiting.items() if n == 0]
+    for tid in order:
+        for f in followers[tid]:
+            waiting[f.id] -= 1
+            if waiting[f.id] == 0:
+                order.append(f.id)
+    tails: dict[str, float] = {t.id: 0.0 for t in tasks}
+    for tid in reversed(order):
+        tails[tid] = max((f.delay_s + seconds_of(f) + tails[f.id] for f in followers[tid]),
+                         default=0.0)
+    return tails
 
 
-def cell_of(tasks: Sequence[Task], task: Task, holding: Callable[[str], bool]) -> str:
+def tail_s(tasks: Sequence[Task], task_id: str, seconds_of: Callable[[Task], float]) -> float:
+    """Longest chain of work (task seconds and start delays) after `task_id` in its mission."""
+    return mission_tails(tasks, seconds_of).get(task_id, 0.0)
+
+
+def holding_station(tasks: Sequence[Task], task: Task, holding: Callable[[str], bool]) -> str:
     """The holding cell (weld cell, buffer) a task feeds, works in or empties; "" if none."""
     if task.kind is TaskKind.WELD:
         return task.cell

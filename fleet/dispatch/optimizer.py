@@ -46,9 +46,15 @@ _INFEASIBLE = 1e12
 
 
 class Dispatcher(Protocol):
-    """Decides who does which ready task; pure: no I/O, no clock (time comes in as `now_s`)."""
+    """Decides who does which ready task; pure: no I/O, no clock (time comes in as `now_s`).
+
+    The coordinator reads `weights` (its estimates use the same cost model) and
+    `lookahead_s` (how far ahead it offers the weld cells' work, 0 for ready work only).
+    """
 
     name: str
+    weights: CostWeights
+    lookahead_s: float
 
     def assign(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
                travel: Travel) -> list[Assignment]:
@@ -256,6 +262,8 @@ class NearestDispatcher:
 
     weights: CostWeights = field(default_factory=CostWeights)
     name: str = "nearest"
+    lookahead_s: float = 0.0
+    """The greedy baseline offers ready work only."""
 
     def assign(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
                travel: Travel) -> list[Assignment]:

@@ -28,6 +28,7 @@ from fleet.model.missions import (
     TaskKind,
     TaskState,
 )
+from fleet.model.progress import MissionRecord, TaskKey, TaskRecord, TransportStep
 from fleet.model.robots import (
     ActionStatus,
     RobotKind,
@@ -52,6 +53,7 @@ __all__ = [
     "InvalidInputError",
     "Mission",
     "MissionEvent",
+    "MissionRecord",
     "MissionState",
     "NotFoundError",
     "PerformAction",
@@ -62,10 +64,13 @@ __all__ = [
     "RobotState",
     "StopAction",
     "Task",
+    "TaskKey",
     "TaskKind",
+    "TaskRecord",
     "TaskState",
     "TimedWaypoint",
     "TransportCapability",
+    "TransportStep",
     "UnavailableError",
     "WeldCapability",
     "battery_model",

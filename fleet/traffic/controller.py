@@ -62,15 +62,30 @@ class Traffic:
     """Owns the reservation table and every robot's plan on one occupancy grid."""
 
     def __init__(self, free: np.ndarray, *, horizon: int = 8,
-                 distances: DistanceTables | None = None) -> None:
+                 distances: DistanceTables | None = None, incarnation: str = "") -> None:
+        """`incarnation` names this controller's lifetime in its path ids (`robot/inc.N`): a
+        controller started after a restart must never hand out a path id the one before it
+        did, or a robot's report about its old path would count as progress on the new one."""
         self.free = free
         self.horizon = horizon
+        self.incarnation = incarnation
         self.table = ReservationTable()
         self.distances = distances if distances is not None else DistanceTables(free, 4)
         self._tracks: dict[str, _Track] = {}
         self._path_counter = 0
 
     # -- robots entering and leaving ------------------------------------------------------
+    def check_place(self, robot_id: str, cell: Cell) -> None:
+        """Raise InfeasibleError if `place` would refuse the cell (changes nothing)."""
+        for v in self.table.visits_at(cell):
+            if v.robot_id == robot_id:
+                continue
+            track = self._tracks[v.robot_id]
+            if track.visits.index(v) <= track.released:
+                raise InfeasibleError(
+                    f"cell {cell} is on the path released to robot {v.robot_id}; "
+                    "register again once it has passed", field="pose", value=cell)
+
     def place(self, robot_id: str, cell: Cell) -> list[str]:
         """Put a robot at a cell where it stands from now on (registration).
 
@@ -79,16 +94,9 @@ class Traffic:
         to what was released, and they need a new plan.
         """
         self.remove(robot_id)
-        cut: list[str] = []
-        for v in self.table.visits_at(cell):
-            track = self._tracks[v.robot_id]
-            idx = track.visits.index(v)
-            if idx <= track.released:
-                raise InfeasibleError(
-                    f"cell {cell} is on the path released to robot {v.robot_id}; "
-                    "register again once it has passed", field="pose", value=cell)
-            cut.append(v.robot_id)
-        cut = sorted({r for other in sorted(set(cut)) for r in self.cut(other)})
+        self.check_place(robot_id, cell)
+        cut = sorted({v.robot_id for v in self.table.visits_at(cell)})
+        cut = sorted({r for other in cut for r in self.cut(other)})
         visit = Visit(robot_id, cell, SINCE_EVER, FOREVER)
         self.table.add(visit)
         self._tracks[robot_id] = _Track(visits=[visit])
@@ -109,7 +117,7 @@ class Traffic:
         return self.cut(robot_id)[1:] if robot_id in self._tracks else []
 
     # -- planning -------------------------------------------------------------------------
-    def cell_of(self, robot_id: str) -> Cell:
+    def plan_end(self, robot_id: str) -> Cell:
         """Where the robot's current plan ends (where it stands once it has arrived)."""
         return self._tracks[robot_id].visits[-1].cell
 
@@ -148,7 +156,8 @@ class Traffic:
             track.visits[-1:] = visits
             return track.path_id
         self._path_counter += 1
-        path_id = f"{robot_id}/p{self._path_counter}"
+        path_id = (f"{robot_id}/{self.incarnation}.{self._path_counter}" if self.incarnation
+                   else f"{robot_id}/p{self._path_counter}")
         self._tracks[robot_id] = _Track(visits=visits, path_id=path_id)
         return path_id
 
@@ -220,25 +229,29 @@ class Traffic:
 
     @staticmethod
     def find_cycle(waits: dict[str, list[str]]) -> list[str]:
-        """A cycle of robots waiting on each other (a deadlock), or an empty list."""
+        """A cycle of robots waiting on each other (a deadlock), or an empty list.
+
+        Depth-first with an explicit stack, so a long chain of waits needs no deep recursion.
+        """
         state: dict[str, int] = {}
-        stack: list[str] = []
-
-        def visit(rid: str) -> list[str]:
-            state[rid] = 1
-            stack.append(rid)
-            for other in waits.get(rid, ()):
+        for root in sorted(waits):
+            if root in state:
+                continue
+            path: list[str] = [root]
+            todo: list[list[str]] = [list(reversed(waits.get(root, ())))]
+            state[root] = 1
+            while path:
+                if not todo[-1]:
+                    state[path.pop()] = 2
+                    todo.pop()
+                    continue
+                other = todo[-1].pop()
                 if state.get(other) == 1:
-                    return stack[stack.index(other):]
-                if other not in state and (found := visit(other)):
-                    return found
-            state[rid] = 2
-            stack.pop()
-            return []
-
-        for rid in sorted(waits):
-            if rid not in state and (found := visit(rid)):
-                return found
+                    return path[path.index(other):]
+                if other not in state:
+                    state[other] = 1
+                    path.append(other)
+                    todo.append(list(reversed(waits.get(other, ()))))
         return []
 
     def expects_motion(self, robot_id: str) -> bool:

@@ -57,23 +57,28 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def start_server(db: Path, port: int) -> subprocess.Popen[str]:
+def start_server(db: Path | str, port: int,
+                 map_path: Path = SMALL_MAP) -> subprocess.Popen[str]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "fleet.cli", "serve", "--sim-clock", "--map", str(SMALL_MAP),
+        [sys.executable, "-m", "fleet.cli", "serve", "--sim-clock", "--map", str(map_path),
          "--db", str(db), "--address", f"127.0.0.1:{port}"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
     assert proc.stdout is not None
-    line = proc.stdout.readline()
-    assert "serving" in line, line + proc.stdout.read()
-    return proc
+    # A restarted coordinator may log (recovery warnings) before it says it serves.
+    lines = []
+    for line in proc.stdout:
+        lines.append(line)
+        if "serving" in line:
+            return proc
+    raise AssertionError("fleet serve ended before serving:\n" + "".join(lines))
 
 
 def start_sim(port: int, log: Path, robots: int, missions: int,
-              seed: int) -> subprocess.Popen[str]:
+              seed: int, map_path: Path = SMALL_MAP) -> subprocess.Popen[str]:
     """`fleet sim --server` against the coordinator on `port`, logging to `log`."""
     return subprocess.Popen(
         [sys.executable, "-m", "fleet.cli", "sim", "--server", f"127.0.0.1:{port}", "--map",
-         str(SMALL_MAP), "--robots", str(robots), "--missions", str(missions), "--seed",
+         str(map_path), "--robots", str(robots), "--missions", str(missions), "--seed",
          str(seed), "--log", str(log), "--no-progress"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
 

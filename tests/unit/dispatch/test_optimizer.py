@@ -16,7 +16,7 @@ from fleet.dispatch import (
     WaitingPart,
     capable,
     cell_backlogs,
-    cell_of,
+    holding_station,
     mission_tails,
     part_seconds,
     plan_charging,
@@ -210,8 +210,8 @@ def test_cell_backlog_counts_parts_not_yet_brought_in() -> None:
     def holding(station: str) -> bool:
         return station == "cell"
 
-    assert [cell_of(tasks, t, holding) for t in tasks] == ["cell"] * 3
-    assert cell_of(tasks, Task("x", TaskKind.TRANSPORT, pickup="a", dropoff="e"),
+    assert [holding_station(tasks, t, holding) for t in tasks] == ["cell"] * 3
+    assert holding_station(tasks, Task("x", TaskKind.TRANSPORT, pickup="a", dropoff="e"),
                    holding) == ""
     assert part_seconds(tasks, bring) == 150.0
     # The tail after `bring` is the weld and the take-out (90 + 100 s): 100 s remain once

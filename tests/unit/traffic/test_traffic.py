@@ -95,7 +95,7 @@ def test_goal_occupied_forever_is_infeasible() -> None:
     with pytest.raises(InfeasibleError):
         t.plan("a", (0, 2), 0)
     # The failed attempt leaves a's reservation as it was.
-    assert t.cell_of("a") == (0, 0)
+    assert t.plan_end("a") == (0, 0)
     assert not t.table.is_free((0, 0), 5, "b")
 
 
@@ -148,7 +148,7 @@ def test_robots_behind_a_stopped_robot_are_replanned_around_it() -> None:
     held = {v.cell for v in t.table.visits_at((1, 1)) + t.table.visits_at((1, 2))
             if v.robot_id == "a"}
     assert all(snapshot["b"] not in held for snapshot in history)
-    assert t.arrived("b") and t.cell_of("b") == (1, 0)
+    assert t.arrived("b") and t.plan_end("b") == (1, 0)
 
 
 def test_find_cycle_names_the_robots_of_a_deadlock() -> None:

@@ -1,0 +1,39 @@
+"""The coordinator's tuning."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+
+__all__ = ["CoordinatorConfig"]
+
+
+@dataclass(frozen=True, slots=True)
+class CoordinatorConfig:
+    """Tuning of the coordinator; defaults suit a plant floor with 1 m cells."""
+
+    nominal_speed_mps: float = 1.0
+    """Speed the plans assume; one planning step is one cell at this speed."""
+    release_horizon: int = 8
+    """Cells released ahead of a robot at most."""
+    disconnect_timeout_s: float = 30.0
+    """A robot silent this long loses the tasks it has not started."""
+    restart_grace_s: float = 30.0
+    """After a restart, wait this long for known robots to reconnect before planning."""
+    cell_tolerance: float = 0.2
+    """A registering robot must stand within this fraction of a cell of a cell centre."""
+    stall_s: float = 10.0
+    """A robot that has cells to drive but has not advanced for this long counts as stopped:
+    robots waiting on it are re-planned around the cells it holds."""
+    self_check: bool = field(
+        default_factory=lambda: os.environ.get("FLEET_SELF_CHECK", "") not in ("", "0"))
+    """Check the release order's safety invariants after every step and log any breach
+    (tests and simulations turn this on with FLEET_SELF_CHECK=1)."""
+    make_way_after_s: float = 5.0
+    """A robot that cannot get a path this long while it stands on a work station leaves it
+    for a parking place first (two robots each waiting for the other's station)."""
+    approach_m: float = 8.0
+    """A robot further than this from a station another robot holds drives meanwhile to the
+    open floor next to it, rather than stand still until the station is free."""
+    reassign_unstarted_after_s: float = 5.0
+    """A robot silent this long loses the tasks it was given but has not started."""

@@ -1,0 +1,312 @@
+"""One dispatch round: pinned tasks, charging, then the dispatcher over ready jobs and robots.
+
+The coordinator's side of dispatch: it gathers the dispatcher's inputs from live state (the
+jobs of `fleet.dispatch.inputs.Round`, the candidate robots with their estimates), applies
+the decisions as ASSIGNED and UNASSIGNED events, and sends robots to charge. The policy itself
+lives in `fleet.dispatch`.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator, Mapping, Sequence
+
+from fleet.coordinator.estimates import Estimates
+from fleet.coordinator.failures import Failures
+from fleet.coordinator.journal import Journal
+from fleet.coordinator.robots import RobotRecord, resting_cell, standing_cell
+from fleet.coordinator.site import Site
+from fleet.coordinator.state import FleetState
+from fleet.coordinator.work import Act, Go, Work, steps_for
+from fleet.dispatch import (
+    PINNED_KINDS,
+    Assignment,
+    Candidate,
+    Dispatcher,
+    Inventory,
+    Job,
+    Round,
+    capable,
+    may_begin,
+    plan_charging,
+    reserved_shares,
+    work_to_come,
+)
+from fleet.dispatch import estimate as estimate_task
+from fleet.floor import StationKind
+from fleet.model import (
+    ActionKind,
+    EventKind,
+    MissionEvent,
+    RobotMode,
+    TaskKey,
+    TaskKind,
+    TaskState,
+    battery_model,
+)
+from fleet.traffic import Traffic
+
+__all__ = ["Dispatching", "UnderWay"]
+
+log = logging.getLogger(__name__)
+
+
+class UnderWay(Mapping[TaskKey, float]):
+    """The tasks that are some robot's current work, with the seconds each has left
+    (worked out only when asked)."""
+
+    def __init__(self, robots: Mapping[str, RobotRecord], estimates: Estimates) -> None:
+        self._robots = {r.work.key: r for r in robots.values()
+                        if r.work is not None and r.work.key is not None and r.state is not None}
+        self._estimates = estimates
+        self._seconds: dict[TaskKey, float] = {}
+
+    def __getitem__(self, key: TaskKey) -> float:
+        if key not in self._seconds:
+            self._seconds[key] = self._estimates.current(self._robots[key])[0]
+        return self._seconds[key]
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._robots
+
+    def __iter__(self) -> Iterator[TaskKey]:
+        return iter(self._robots)
+
+    def __len__(self) -> int:
+        return len(self._robots)
+
+
+class Dispatching:
+    """Runs a dispatch round each control step (see the module)."""
+
+    def __init__(self, site: Site, state: FleetState, robots: Mapping[str, RobotRecord],
+                 traffic: Traffic, journal: Journal, estimates: Estimates, failures: Failures,
+                 dispatcher: Dispatcher, incarnation: str) -> None:
+        self.site = site
+        self.state = state
+        self.robots = robots
+        self.traffic = traffic
+        self.journal = journal
+        self.estimates = estimates
+        self.failures = failures
+        self.dispatcher = dispatcher
+        self.inventory = Inventory(site.stations, state.contents)
+        self._incarnation = incarnation
+        self._charges = 0
+
+    def dispatch(self, now: float) -> None:
+        """Charge robots that need it, then let the dispatcher match ready tasks and robots."""
+        pinned = self._assign_pinned(now)
+        held = self._held(now)
+        jobs = self._ready_jobs(now, held)
+        candidates = [c for c in self._candidates(set(held.values()), now, shares=bool(jobs))
+                      if c.spec.id not in pinned]
+        # Only robots with no work at all may be sent to charge: a busy robot whose time
+        # estimate has run out is still busy, and its task must not be overwritten.
+        free = [c for c in candidates
+                if c.free_in_s <= 0 and self.robots[c.spec.id].work is None]
+        if free:
+            charging = self._send_to_charge(free, jobs)
+            candidates = [c for c in candidates if c.spec.id not in charging]
+        if not jobs or not candidates:
+            return
+        out = self._assign(jobs, candidates, now)
+        given = {(a.job.mission_id, a.job.task.id): a.robot_id for a in out}
+        got = {a.robot_id: (a.job.mission_id, a.job.task.id) for a in out}
+        for key, rid in held.items():
+            # A held task stays with its robot unless the robot got other work or the task
+            # another robot; then it goes back (and may be given out again just below).
+            pair = (key.mission_id, key.task_id)
+            if got.get(rid, pair) != pair or given.get(pair, rid) != rid:
+                other = got.get(rid)
+                reason = (f"re-optimized: robot {rid} takes {other[0]}/{other[1]} instead"
+                          if other is not None and other != pair else
+                          f"re-optimized: robot {given[pair]} takes it over")
+                self.failures.give_back(rid, key, now, reason, routine=True)
+        for a in out:
+            if a.job.holder and a.job.holder == a.robot_id:
+                continue
+            self.journal.emit(MissionEvent(EventKind.ASSIGNED, a.job.mission_id, now,
+                                           a.job.task.id, a.robot_id,
+                                           detail=f"{self.dispatcher.name}: {a.reason}"))
+
+    # -- the dispatcher's inputs ------------------------------------------------------------
+    def _ready_jobs(self, now: float, held: Mapping[TaskKey, str]) -> list[Job]:
+        """The jobs to offer (see `Round`); a mission whose jobs cannot be worked out fails,
+        alone."""
+        missions = list(self.state.open_missions())
+        view = Round(missions, self.inventory, UnderWay(self.robots, self.estimates),
+                     self.estimates.tail, now, self.dispatcher.lookahead_s, held)
+        jobs: list[Job] = []
+        for record in missions:
+            try:
+                jobs.extend(view.jobs_of(record))
+            except Exception as err:  # one bad mission must not stop the fleet
+                log.exception("mission %s: its tasks could not be offered", record.mission.id)
+                self.failures.fail_mission(record, "internal error while offering its tasks "
+                                           f"to the dispatcher: {err!r}", "", now)
+        return jobs
+
+    def _assign(self, jobs: Sequence[Job], candidates: Sequence[Candidate],
+                now: float) -> list[Assignment]:
+        """The dispatcher's decisions; if it raises, the missions whose jobs make it raise
+        fail (each tried alone) and the others are assigned without them."""
+        travel = self.site.travel
+        try:
+            return self.dispatcher.assign(jobs, candidates, now, travel)
+        except Exception:
+            log.exception("the dispatcher raised over %d jobs; finding the mission", len(jobs))
+        bad: set[str] = set()
+        for mission_id in sorted({j.mission_id for j in jobs}):
+            try:
+                self.dispatcher.assign([j for j in jobs if j.mission_id == mission_id],
+                                       candidates, now, travel)
+            except Exception as err:
+                bad.add(mission_id)
+                self.failures.fail_mission(self.state.missions[mission_id],
+                                           f"internal error in the dispatcher: {err!r}", "", now)
+        return self.dispatcher.assign([j for j in jobs if j.mission_id not in bad],
+                                      candidates, now, travel)
+
+    def _held(self, now: float) -> dict[TaskKey, str]:
+        """Welds given out ahead that their robot has not begun: the welder only drives to
+        the cell or waits next to it for the part. The dispatcher sees them again each round
+        (`Job.holder`), so a weld that matters more, seen since, can take the welder.
+
+        Transports given out ahead stay final: a part staged next to a full cell counts on
+        the robot taking the part in it out, and must never wait on a take-out given back.
+        """
+        if self.dispatcher.lookahead_s <= 0:
+            return {}
+        out: dict[TaskKey, str] = {}
+        for rid in sorted(self.robots):
+            robot = self.robots[rid]
+            work = robot.work
+            if (work is None or work.key is None or work.index != 0 or self.state.queued(rid)
+                    or not robot.working or robot.state is None or robot.state.load_id
+                    or not self.failures.untouched(robot, work)):
+                continue
+            record = self.state.missions[work.key.mission_id]
+            task = record.tasks[work.key.task_id].task
+            if task.kind is not TaskKind.WELD or may_begin(record, task, now, self.inventory):
+                continue
+            out[work.key] = rid
+        return out
+
+    def _candidates(self, holders: set[str], now: float, shares: bool) -> list[Candidate]:
+        """Free robots, busy ones whose queue is empty (they may take a follow-up), and the
+        `holders` of work given out ahead (free where they stand, to keep it or switch),
+        each with its share of the work to come that few robots can do (if `shares`: only
+        the dispatcher needs them)."""
+        out = []
+        reserved = self._reserved(now) if shares else {}
+        for rid in sorted(self.robots):
+            robot = self.robots[rid]
+            if not robot.working or robot.state is None or self.state.queued(rid):
+                continue
+            battery = robot.state.battery
+            share = reserved.get(rid, 0.0)
+            if rid in holders:
+                out.append(Candidate(robot.spec, robot.home_station,
+                                     standing_cell(robot, self.site, self.traffic), 0.0,
+                                     battery, share))
+            elif robot.work is None:
+                if self.available(robot):
+                    out.append(Candidate(robot.spec, robot.home_station,
+                                         resting_cell(robot, self.site, self.traffic), 0.0,
+                                         battery, share))
+            elif robot.work.key is not None and robot.work.detour is None:
+                free_in_s, cell, after = self.estimates.current(robot)
+                # A robot that will need a charger next gets nothing queued.
+                if after >= battery_model(robot.spec.kind).go_charge_below:
+                    out.append(Candidate(robot.spec, robot.home_station, cell, free_in_s,
+                                         after, share))
+        return out
+
+    def _reserved(self, now: float) -> dict[str, float]:
+        """`Candidate.reserved_s` of every working robot: the released missions' tasks not
+        given out yet, split among the robots able to do them."""
+        weights = self.dispatcher.weights
+        speed = self.estimates.nominal_speed_mps * weights.speed_factor
+        fleet = [Candidate(r.spec, r.home_station) for r in self.robots.values()
+                 if r.connected and r.state is not None and r.state.mode is not RobotMode.FAULT]
+        work = work_to_come(list(self.state.open_missions()), now,
+                            lambda t: estimate_task(t, self.site.travel, weights).seconds(speed))
+        return reserved_shares(work, fleet, capable)
+
+    def available(self, robot: RobotRecord) -> bool:
+        """Free for a new task: connected, no work, no fault, nothing on board, standing."""
+        if not robot.connected or robot.state is None or robot.work is not None:
+            return False
+        if robot.state.mode is RobotMode.FAULT or robot.state.load_id:
+            return False
+        return not robot.placed or self.traffic.arrived(robot.spec.id)
+
+    # -- pinned tasks and charging ---------------------------------------------------------
+    def _assign_pinned(self, now: float) -> set[str]:
+        """Ready charge and park tasks go to the robot their mission names once it is free
+        and the station is too; returns the robots still waiting for theirs, which get no
+        other work meanwhile."""
+        waiting: set[str] = set()
+        for record in self.state.open_missions():
+            if not record.released(now):
+                continue
+            for task in record.tasks.values():
+                t = task.task
+                if t.kind not in PINNED_KINDS or task.state is not TaskState.PENDING or \
+                        not may_begin(record, t, now, self.inventory):
+                    continue
+                robot = self.robots.get(t.robot)
+                if (robot is None or not self.available(robot) or robot.hold
+                        or self.state.queued(t.robot) or robot.state is None
+                        or robot.state.mode is RobotMode.PAUSED
+                        or not self.station_free(t.cell, t.robot)):
+                    waiting.add(t.robot)
+                    continue
+                self.journal.emit(MissionEvent(
+                    EventKind.ASSIGNED, record.mission.id, now, t.id, t.robot,
+                    detail=f"the mission names robot {t.robot} for this {t.kind.value} at "
+                           f"{t.cell}"))
+        return waiting
+
+    def _send_to_charge(self, free: Sequence[Candidate], jobs: Sequence[Job]) -> set[str]:
+        """Robots without work that need a charger go to a free one; returns them."""
+        on_charger = {c.spec.id: s for c in free
+                      for s in self._stations_at(self.robots[c.spec.id])
+                      if self.site.stations[s].kind is StationKind.CHARGER}
+        chargers = [c for c in self.site.chargers if self.station_free(c, "")]
+        orders = plan_charging(free, jobs, chargers, self.site.travel,
+                               self.dispatcher.weights, on_charger)
+        for order in orders:
+            robot = self.robots[order.robot_id]
+            self._charges += 1
+            cell = self.site.station_cells[order.charger]
+            robot.work = Work(None, f"{self._incarnation}/charge-{self._charges}", (
+                Go(order.charger, cell, f"go to {order.charger}"),
+                Act(ActionKind.CHARGE, order.charger, "charge", duration_s=order.duration_s)))
+            log.info("robot %s: %s", order.robot_id, order.reason)
+        return {o.robot_id for o in orders}
+
+    def station_free(self, station_id: str, robot_id: str) -> bool:
+        """True if no robot but `robot_id` stands on the station or is heading for it."""
+        cell = self.site.station_cells[station_id]
+        for rid, r in self.robots.items():
+            if rid == robot_id:
+                continue
+            if r.placed and self.traffic.plan_end(rid) == cell:
+                return False
+            if r.work is not None and any(isinstance(s, Go) and s.station_id == station_id
+                                          for s in r.work.remaining):
+                return False
+            for key in self.state.queued(rid):
+                steps = steps_for(self.state.task(key).task, r.spec.kind,
+                                  self.site.station_cells)
+                if any(isinstance(s, Go) and s.station_id == station_id for s in steps):
+                    return False
+        return True
+
+    def _stations_at(self, robot: RobotRecord) -> list[str]:
+        if not robot.placed:
+            return []
+        return self.site.stations_at(self.traffic.plan_end(robot.spec.id))
+

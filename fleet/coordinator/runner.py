@@ -1,0 +1,244 @@
+"""Running a coordinator beside an event loop: its calls on one worker thread, never the loop.
+
+The loop serves gRPC (robot streams, planners, health checks); every coordinator call, the
+control step with its planning, dispatch and store transaction included, runs on the
+runner's one worker thread, in the order the loop hands them over. The loop never waits for
+a step: while one runs it goes on answering calls and taking in robot reports (`Inbox`).
+After each call the loop delivers what it produced: commands to the robots' streams,
+events to watchers. Repeated failed steps turn the runner unhealthy, with the reason.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Generic, TypeVar
+
+from fleet.coordinator.core import Coordinator
+from fleet.coordinator.journal import Output
+from fleet.model import Command, MissionEvent, RobotState
+
+__all__ = ["Channel", "CoordinatorRunner"]
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+UNHEALTHY_AFTER = 3
+"""Consecutive failed control steps after which the runner reports itself not serving."""
+
+
+class Channel:
+    """The command stream to one connected robot; commands are numbered from 1."""
+
+    def __init__(self, robot_id: str, stream: int, session_id: str = "") -> None:
+        self.robot_id = robot_id
+        self.stream = stream
+        self.session_id = session_id
+        self.queue: asyncio.Queue[tuple[int, Command] | None] = asyncio.Queue()
+        self.seq = 0
+        self.closed = False
+        self.ended = False
+        """True once the coordinator has been told the stream ended."""
+
+    def send(self, command: Command) -> int:
+        """Queue a command; returns its sequence number."""
+        self.seq += 1
+        self.queue.put_nowait((self.seq, command))
+        return self.seq
+
+    def close(self) -> None:
+        """End the stream (the server side stops iterating)."""
+        if not self.closed:
+            self.closed = True
+            self.queue.put_nowait(None)
+
+
+@dataclass(slots=True)
+class _Outcome(Generic[T]):
+    value: T | None
+    error: BaseException | None
+    output: Output
+
+
+class CoordinatorRunner:
+    """A coordinator on a worker thread, its robots' command streams and its watchers.
+
+    `on_health(serving, reason)` is called (on the loop) when the runner turns unhealthy
+    after `UNHEALTHY_AFTER` failed steps in a row, and when a step succeeds again.
+    """
+
+    def __init__(self, coordinator: Coordinator,
+                 on_health: Callable[[bool, str], None] | None = None) -> None:
+        self.coordinator = coordinator
+        self.on_health = on_health
+        self.channels: dict[str, Channel] = {}
+        self.serving = True
+        self.reason = ""
+        self._watchers: list[asyncio.Queue[MissionEvent]] = []
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="fleet-coordinator")
+        self._failed_steps = 0
+        self._ended: set[tuple[str, str]] = set()
+
+    # -- calls -------------------------------------------------------------------------------
+    async def call(self, fn: Callable[[Coordinator], T]) -> T:
+        """Run `fn(coordinator)` on the worker thread; deliver its output; return its value
+        (or raise its error, after delivering what it produced before raising)."""
+        outcome = await self._submit(fn)
+        self._deliver(outcome.output)
+        if outcome.error is not None:
+            raise outcome.error
+        return outcome.value  # type: ignore[return-value]
+
+    def _submit(self, fn: Callable[[Coordinator], T]) -> asyncio.Future[_Outcome[T]]:
+        """Queue `fn` on the worker now (calls run in the order they are submitted)."""
+        return asyncio.get_running_loop().run_in_executor(self._worker, self._run, fn)
+
+    def _run(self, fn: Callable[[Coordinator], T]) -> _Outcome[T]:
+        try:
+            value: T | None = fn(self.coordinator)
+            error: BaseException | None = None
+        except Exception as err:
+            value, error = None, err
+        return _Outcome(value, error, self.coordinator.take_output())
+
+    async def step(self, before: Callable[[Coordinator], bool] | None = None) -> bool:
+        """One control step; counts failures toward the health status.
+
+        `before(coordinator)`, if given, runs first in the same worker call: the step runs
+        only if it returns True (nothing can happen in between). Returns whether it ran.
+        """
+        def run(c: Coordinator) -> bool:
+            if before is not None and not before(c):
+                return False
+            c.step()
+            return True
+        try:
+            ran = await self.call(run)
+        except Exception as err:
+            self._failed_steps += 1
+            if self._failed_steps >= UNHEALTHY_AFTER and self.serving:
+                self._set_health(False, f"{self._failed_steps} control steps in a row failed; "
+                                        f"the last: {err!r}")
+            raise
+        if ran and self._failed_steps:
+            self._failed_steps = 0
+            if not self.serving:
+                self._set_health(True, "")
+        return ran
+
+    async def run_ticker(self, period_s: float) -> None:
+        """The wall clock's control loop: a step, then `period_s` of rest, for ever."""
+        while True:
+            try:
+                await self.step()
+            except Exception:
+                log.exception("control step failed; continuing")
+            await asyncio.sleep(period_s)
+
+    def _set_health(self, serving: bool, reason: str) -> None:
+        self.serving, self.reason = serving, reason
+        if serving:
+            log.warning("control steps succeed again: serving")
+        else:
+            log.error("not serving: %s", reason)
+        if self.on_health is not None:
+            self.on_health(serving, reason)
+
+    # -- robot streams ----------------------------------------------------------------------
+    async def register(self, fn: Callable[[Coordinator], T], robot_id: str) -> T:
+        """A robot registers (`fn` calls `Coordinator.register`): a stream of it that has
+        ended but not been torn down yet is told to the coordinator first."""
+        channel = self.channels.get(robot_id)
+        if channel is not None and channel.closed:
+            self.disconnect(robot_id, channel)
+        return await self.call(fn)
+
+    async def connect(self, robot_id: str, session_id: str) -> Channel:
+        """Open a robot's command stream (see `Coordinator.connect`)."""
+        outcome = await self._submit(lambda c: c.connect(robot_id, session_id))
+        channel = None
+        if outcome.error is None:
+            assert outcome.value is not None
+            channel = self.channels[robot_id] = Channel(robot_id, outcome.value, session_id)
+        self._deliver(outcome.output)
+        if outcome.error is not None:
+            raise outcome.error
+        assert channel is not None
+        if (robot_id, session_id) in self._ended:
+            # The call ended while it was being connected (`stream_ended`).
+            self._ended.discard((robot_id, session_id))
+            channel.close()
+            channel.ended = True
+            del self.channels[robot_id]
+        return channel
+
+    def stream_ended(self, robot_id: str, session_id: str) -> None:
+        """The robot's call ended (gRPC says so at once, even while its stream is still
+        being opened): the coordinator hears of it before any later call of the robot."""
+        channel = self.channels.get(robot_id)
+        if channel is not None and channel.session_id == session_id:
+            self.disconnect(robot_id, channel)
+            return
+        self._ended.add((robot_id, session_id))
+        done = self._submit(lambda c: c.end_session(robot_id, session_id))
+        done.add_done_callback(self._delivered)
+
+    def disconnect(self, robot_id: str, channel: Channel) -> None:
+        """The robot's stream ended; the coordinator hears of it on the worker (once)."""
+        channel.close()
+        if channel.ended:
+            return
+        channel.ended = True
+        if self.channels.get(robot_id) is channel:
+            del self.channels[robot_id]
+        stream = channel.stream
+        done = self._submit(lambda c: c.disconnect(robot_id, stream))
+        done.add_done_callback(self._delivered)
+
+    def _delivered(self, done: asyncio.Future[_Outcome[None]]) -> None:
+        outcome = done.result()
+        self._deliver(outcome.output)
+        if outcome.error is not None:
+            log.error("a coordinator call failed: %r", outcome.error)
+
+    def report(self, robot_id: str, channel: Channel, state: RobotState) -> None:
+        """A state report arrived on the robot's stream (InvalidInputError if it names
+        another robot)."""
+        self.coordinator.report(robot_id, channel.stream, state)
+
+    def all_reported(self, t_s: float) -> bool:
+        """True if every robot connected to the coordinator has a report stamped at or after
+        `t_s` (as of now: a stream being opened on the worker may not count yet)."""
+        return self.coordinator.inbox.all_reported(t_s)
+
+    def last_command_seq(self) -> dict[str, int]:
+        """Sequence number of the last command sent on each open stream."""
+        return {rid: ch.seq for rid, ch in self.channels.items() if not ch.closed}
+
+    # -- watchers ----------------------------------------------------------------------------
+    def watch(self) -> asyncio.Queue[MissionEvent]:
+        """A queue receiving every event written from now on; `unwatch` it when done."""
+        queue: asyncio.Queue[MissionEvent] = asyncio.Queue()
+        self._watchers.append(queue)
+        return queue
+
+    def unwatch(self, queue: asyncio.Queue[MissionEvent]) -> None:
+        """Stop delivering events to a queue."""
+        if queue in self._watchers:
+            self._watchers.remove(queue)
+
+    def _deliver(self, output: Output) -> None:
+        for rid, stream, command in output.commands:
+            channel = self.channels.get(rid)
+            if channel is not None and channel.stream == stream and not channel.closed:
+                channel.send(command)
+        for queue in self._watchers:
+            for event in output.events:
+                queue.put_nowait(event)
+
+    async def close(self) -> None:
+        """Finish the call under way and stop the worker thread."""
+        await asyncio.get_running_loop().run_in_executor(None, self._worker.shutdown, True)
