@@ -37,10 +37,12 @@ class Served:
             self.runner.call(lambda _: fn()), self.loop).result(timeout=10)  # type: ignore[attr-defined]
 
 
-def serve(map_path: Path, db: str, *, sim_clock: bool = True,
+def serve(map_path: Path, db: str | object, *, sim_clock: bool = True,
           address: str = "127.0.0.1:0", tokens: dict[bytes, object] | None = None,
-          tls: tuple[bytes, bytes] | None = None) -> Iterator[Served]:
-    """Start a coordinator + server in a thread; yield; stop it."""
+          tls: tuple[bytes, bytes] | None = None, dispatcher: object = None,
+          period_s: float = 0.05) -> Iterator[Served]:
+    """Start a coordinator + server in a thread; yield; stop it. `db` is a store URL or an
+    open store."""
     from fleet.api import create_server
     from fleet.coordinator import Coordinator, ManualClock, WallClock
     from fleet.floor import load_floor
@@ -50,9 +52,11 @@ def serve(map_path: Path, db: str, *, sim_clock: bool = True,
     ready: Future[tuple[object, object]] = Future()
 
     async def start() -> None:
-        coordinator = Coordinator(load_floor(map_path), open_store(db),
-                                  ManualClock() if sim_clock else WallClock())
-        server = create_server(coordinator, address, period_s=0.05,
+        store = open_store(db) if isinstance(db, str) else db
+        coordinator = Coordinator(load_floor(map_path), store,  # type: ignore[arg-type]
+                                  ManualClock() if sim_clock else WallClock(),
+                                  dispatcher=dispatcher)  # type: ignore[arg-type]
+        server = create_server(coordinator, address, period_s=period_s,
                                tokens=tokens, tls=tls)  # type: ignore[arg-type]
         await server.start()
         ready.set_result((coordinator, server))

@@ -38,6 +38,7 @@ from fleet.model import (
     ActionKind,
     EventKind,
     MissionEvent,
+    MissionRecord,
     RobotMode,
     TaskKey,
     TaskKind,
@@ -134,18 +135,37 @@ class Dispatching:
     def _ready_jobs(self, now: float, held: Mapping[TaskKey, str]) -> list[Job]:
         """The jobs to offer (see `Round`); a mission whose jobs cannot be worked out fails,
         alone."""
+        under_way = UnderWay(self.robots, self.estimates)
+
+        def round_of(missions: Sequence[MissionRecord]) -> Round:
+            return Round(missions, self.inventory, under_way, self.estimates.tail, now,
+                         self.dispatcher.lookahead_s, held)
         missions = list(self.state.open_missions())
-        view = Round(missions, self.inventory, UnderWay(self.robots, self.estimates),
-                     self.estimates.tail, now, self.dispatcher.lookahead_s, held)
+        try:
+            view = round_of(missions)
+        except Exception:
+            log.exception("the dispatch round could not be set up; finding the mission")
+            good = []
+            for record in missions:
+                try:
+                    round_of([record])
+                    good.append(record)
+                except Exception as err:
+                    self._offer_failed(record, err, now)
+            missions = good
+            view = round_of(missions)
         jobs: list[Job] = []
         for record in missions:
             try:
                 jobs.extend(view.jobs_of(record))
             except Exception as err:  # one bad mission must not stop the fleet
                 log.exception("mission %s: its tasks could not be offered", record.mission.id)
-                self.failures.fail_mission(record, "internal error while offering its tasks "
-                                           f"to the dispatcher: {err!r}", "", now)
+                self._offer_failed(record, err, now)
         return jobs
+
+    def _offer_failed(self, record: MissionRecord, err: Exception, now: float) -> None:
+        self.failures.fail_mission(record, "internal error while offering its tasks to the "
+                                   f"dispatcher: {err!r}", "", now)
 
     def _assign(self, jobs: Sequence[Job], candidates: Sequence[Candidate],
                 now: float) -> list[Assignment]:

@@ -62,6 +62,8 @@ class FleetState:
         self.roster: dict[str, RobotSpec] = {}
         """Every robot that ever registered, as it last did."""
         self._holding = holding
+        self.replaying = False
+        """True while `replay` rebuilds the state: what was logged live is not logged again."""
 
     def __eq__(self, other: object) -> bool:
         if not isinstance(other, FleetState):
@@ -183,16 +185,21 @@ class FleetState:
         for station, held in self.contents.items():
             kept = [x for x in held if x not in loads]
             if len(kept) != len(held):
-                log.warning("mission %s ended: its loads at %s are to be cleared by hand",
-                            record.mission.id, station)
+                log.log(logging.DEBUG if self.replaying else logging.WARNING,
+                        "mission %s ended: its loads at %s are to be cleared by hand",
+                        record.mission.id, station)
                 self.contents[station] = kept
 
 
 def replay(state: FleetState, missions: Mapping[str, Mission],
            events: Iterable[MissionEvent]) -> None:
     """Apply a stored event log to a state (`missions`: the stored missions by id)."""
-    for event in events:
-        if event.kind is EventKind.ACCEPTED:
-            state.accept(missions[event.mission_id])
-        else:
-            state.apply(event)
+    state.replaying = True
+    try:
+        for event in events:
+            if event.kind is EventKind.ACCEPTED:
+                state.accept(missions[event.mission_id])
+            else:
+                state.apply(event)
+    finally:
+        state.replaying = False

@@ -164,6 +164,15 @@ def test_missions_reject_bad_input_and_keep_what_was_accepted(small_server: Serv
     spec.tasks[0].depends_on.append("t2")
     spec.tasks[1].depends_on.append("t1")
     expect(INVALID, "cycle", missions.Submit, missions_pb2.SubmitMissionRequest(mission=spec))
+    chain = missions_pb2.MissionSpec(mission_id="chain")
+    for k in range(5000):
+        chain.tasks.add(task_id=f"t{k}", depends_on=[f"t{k - 1}"] if k else [],
+                        transport=missions_pb2.TransportTask(
+                            pickup_station=stations(small_server, "pickup")[0],
+                            dropoff_station=stations(small_server, "dropoff")[0],
+                            load_id="load-1", mass_kg=1))
+    expect(INVALID, "at most 1000", missions.Submit,
+           missions_pb2.SubmitMissionRequest(mission=chain))
     weld = missions_pb2.MissionSpec(mission_id="weld-at-dropoff")
     weld.tasks.add(task_id="w", weld=missions_pb2.WeldTask(
         cell_station=stations(small_server, "dropoff")[0], program="BOOM-A", duration_s=5))
