@@ -18,7 +18,7 @@ import logging
 import math
 import random
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -280,7 +280,7 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                 if not pending and reply.open_missions == 0:
                     break
         await finish(missions, result, first_submit or 0.0, t,
-                     [r.busy_s for r in robots])
+                     [r.busy_s for r in robots], {s.mission_id for _, s in scenario.missions})
     finally:
         for robot_link in links:
             await robot_link.disconnect()
@@ -348,17 +348,19 @@ async def _wait_registered(stub: fleet_pb2_grpc.FleetStub, links: list[Link],
 
 
 async def finish(stub: missions_pb2_grpc.MissionsStub, result: SimResult,
-                 first_submit: float, t: float, busy_s: list[float]) -> None:
-    """Fill in `result` at the end of a run: simulated time, the missions' outcomes and
-    makespan (`collect`), and utilization from each robot's busy seconds."""
+                 first_submit: float, t: float, busy_s: list[float],
+                 ours: Collection[str]) -> None:
+    """Fill in `result` at the end of a run: simulated time, the outcomes and makespan of the
+    missions it submitted (`ours`; others' may share the coordinator), and utilization from
+    each robot's busy seconds."""
     result.sim_time_s = t
-    await collect(stub, result, first_submit)
+    await collect(stub, result, first_submit, ours)
     result.utilization = sum(busy_s) / (len(busy_s) * t) if busy_s and t > 0 else 0.0
 
 
 async def collect(stub: missions_pb2_grpc.MissionsStub, result: SimResult,
-                  first_submit: float) -> None:
-    """Count the missions' outcomes and the makespan into `result`."""
+                  first_submit: float, ours: Collection[str]) -> None:
+    """Count the outcomes and the makespan of the missions in `ours` into `result`."""
     token = ""
     last_finish = first_submit
     while True:
@@ -366,6 +368,8 @@ async def collect(stub: missions_pb2_grpc.MissionsStub, result: SimResult,
                                                                  page_token=token),
                                 timeout=10.0)
         for m in reply.missions:
+            if m.mission_id not in ours:
+                continue
             if m.state == missions_pb2.MISSION_STATE_COMPLETED:
                 result.completed += 1
                 last_finish = max(last_finish, m.finished_s)

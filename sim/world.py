@@ -188,7 +188,8 @@ async def run_world(floor: FloorMap, scenario: Scenario, options: SimOptions,
                 if not pending and reply.open_missions == 0:
                     break
         await finish(missions, result, first_submit or 0.0, t,
-                     [b.busy_s for b in bodies.values()])
+                     [b.busy_s for b in bodies.values()],
+                     {s.mission_id for _, s in scenario.missions})
     finally:
         announce(t, 0, {}, done=True)
         await asyncio.sleep(0.2)  # let the robot processes hear that the run is over

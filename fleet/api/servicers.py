@@ -277,8 +277,10 @@ class SimClockService(simulation_pb2_grpc.SimClockServicer):
                 clock.advance_to(t)
                 return True
             while True:
-                await _wait_for(lambda: self.runner.all_reported(t), self.state_arrived,
-                                max(0.0, deadline - loop.time()))
+                if not await _wait_for(lambda: self.runner.all_reported(t), self.state_arrived,
+                                       deadline):
+                    log.warning("t=%.1f s: gave up waiting for robot states after %.1f s", t,
+                                request.wait_timeout_s or 5.0)
                 try:
                     if await self.runner.step(reported):
                         break
@@ -291,14 +293,13 @@ class SimClockService(simulation_pb2_grpc.SimClockServicer):
 
 
 async def _wait_for(ready: Callable[[], bool], signal: asyncio.Event,
-                    timeout_s: float) -> bool:
-    """Wait until `ready()` holds, re-checking whenever `signal` fires, at most timeout_s."""
+                    deadline: float) -> bool:
+    """Wait until `ready()` holds, re-checking whenever `signal` fires, until the loop's
+    clock reaches `deadline`; False if it did not."""
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout_s
     while not ready():
         remaining = deadline - loop.time()
         if remaining <= 0:
-            log.warning("gave up waiting for robot states after %.1f s", timeout_s)
             return False
         signal.clear()
         try:
