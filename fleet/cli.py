@@ -21,7 +21,7 @@ __all__ = ["main"]
 
 log = logging.getLogger("fleet")
 
-BUILTIN_MAPS = ("plant", "small")
+BUILTIN_MAPS = ("plant", "small", "warehouse")
 
 
 def map_path(name: str) -> str:

@@ -22,7 +22,9 @@ from __future__ import annotations
 
 import logging
 import math
+import time
 import uuid
+from collections import deque
 from collections.abc import Iterable
 from dataclasses import replace
 
@@ -99,6 +101,8 @@ class Coordinator:
                                        self.dispatcher, self.incarnation)
         self.sessions = Sessions(self.site, self.state, self.robots, self.traffic, self.journal,
                                  self.outbox, self.failures, store, self.config)
+        self.step_times: deque[tuple[float, float]] = deque(maxlen=100_000)
+        """(wall, CPU) seconds of the latest control steps, oldest first."""
         self._epoch: float | None = None
         self._started_at: float | None = None
         self._recovering = False
@@ -247,11 +251,16 @@ class Coordinator:
         """Advance every robot's work at the clock's current time, then write its events.
 
         Raises `UnavailableError` if the store cannot take them (they are written by the next
-        step; meanwhile no command leaves)."""
+        step; meanwhile no command leaves). Each step's wall and CPU seconds go to
+        `step_times`."""
+        wall, cpu = time.perf_counter(), time.thread_time()
         try:
             self._step(self.clock.now())
         finally:
-            self.journal.commit()
+            try:
+                self.journal.commit()
+            finally:
+                self.step_times.append((time.perf_counter() - wall, time.thread_time() - cpu))
 
     def _step(self, now: float) -> None:
         now_step = self._step_number(now)

@@ -268,6 +268,7 @@ class Dispatching:
         and the station is too; returns the robots still waiting for theirs, which get no
         other work meanwhile."""
         waiting: set[str] = set()
+        claims: dict[str, set[str]] | None = None
         for record in self.state.open_missions():
             if not record.released(now):
                 continue
@@ -277,12 +278,15 @@ class Dispatching:
                         not may_begin(record, t, now, self.inventory):
                     continue
                 robot = self.robots.get(t.robot)
+                if claims is None:
+                    claims = self.claims()
                 if (robot is None or not self.available(robot) or robot.hold
                         or self.state.queued(t.robot) or robot.state is None
                         or robot.state.mode is RobotMode.PAUSED
-                        or not self.station_free(t.cell, t.robot)):
+                        or not self.free_of_others(claims, t.cell, t.robot)):
                     waiting.add(t.robot)
                     continue
+                claims.setdefault(t.cell, set()).add(t.robot)
                 self.journal.emit(MissionEvent(
                     EventKind.ASSIGNED, record.mission.id, now, t.id, t.robot,
                     detail=f"the mission names robot {t.robot} for this {t.kind.value} at "
@@ -294,7 +298,8 @@ class Dispatching:
         on_charger = {c.spec.id: s for c in free
                       for s in self._stations_at(self.robots[c.spec.id])
                       if self.site.stations[s].kind is StationKind.CHARGER}
-        chargers = [c for c in self.site.chargers if self.station_free(c, "")]
+        claims = self.claims()
+        chargers = [c for c in self.site.chargers if self.free_of_others(claims, c, "")]
         orders = plan_charging(free, jobs, chargers, self.site.travel,
                                self.dispatcher.weights, on_charger)
         for order in orders:
@@ -307,23 +312,29 @@ class Dispatching:
             log.info("robot %s: %s", order.robot_id, order.reason)
         return {o.robot_id for o in orders}
 
-    def station_free(self, station_id: str, robot_id: str) -> bool:
-        """True if no robot but `robot_id` stands on the station or is heading for it."""
-        cell = self.site.station_cells[station_id]
+    def claims(self) -> dict[str, set[str]]:
+        """The robots standing on each station or heading for it (in their current work or
+        their queue): one pass over the robots for every station-free question of a round."""
+        out: dict[str, set[str]] = {}
+        cells = self.site.station_cells
         for rid, r in self.robots.items():
-            if rid == robot_id:
-                continue
-            if r.placed and self.traffic.plan_end(rid) == cell:
-                return False
-            if r.work is not None and any(isinstance(s, Go) and s.station_id == station_id
-                                          for s in r.work.remaining):
-                return False
+            if r.placed:
+                for sid in self.site.stations_at(self.traffic.plan_end(rid)):
+                    out.setdefault(sid, set()).add(rid)
+            if r.work is not None:
+                for step in r.work.remaining:
+                    if isinstance(step, Go) and step.station_id:
+                        out.setdefault(step.station_id, set()).add(rid)
             for key in self.state.queued(rid):
-                steps = steps_for(self.state.task(key).task, r.spec.kind,
-                                  self.site.station_cells)
-                if any(isinstance(s, Go) and s.station_id == station_id for s in steps):
-                    return False
-        return True
+                for step in steps_for(self.state.task(key).task, r.spec.kind, cells):
+                    if isinstance(step, Go):
+                        out.setdefault(step.station_id, set()).add(rid)
+        return out
+
+    @staticmethod
+    def free_of_others(claims: Mapping[str, set[str]], station_id: str, robot_id: str) -> bool:
+        """True if no robot but `robot_id` stands on the station or is heading for it."""
+        return not (claims.get(station_id, set()) - {robot_id})
 
     def _stations_at(self, robot: RobotRecord) -> list[str]:
         if not robot.placed:

@@ -81,8 +81,10 @@ class Places:
                 log.warning("robot %s: no free parking place or charger to wait at", robot_id)
             return None
         self._no_rest_place.discard(robot_id)
-        here = self.traffic.plan_end(robot_id)
-        return min(spots, key=lambda s: (float(self.site.distances.get(cells[s])[here]), s))
+        # Paths on the grid are as long either way: one table from where the robot stands
+        # serves every spot.
+        table = self.site.distances.get(self.traffic.plan_end(robot_id))
+        return min(spots, key=lambda s: (float(table[cells[s]]), s))
 
     def rest_for_idle(self, robot: RobotRecord) -> Go | None:
         """Where a robot with nothing to do goes when it stands on a work station: a free

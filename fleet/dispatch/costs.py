@@ -191,14 +191,23 @@ def reserved_shares(work: Sequence[tuple[Task, float]], robots: Sequence[Candida
                     able: Callable[[Candidate, Task], bool]) -> dict[str, float]:
     """Each robot's share of the work to come: every task's seconds split evenly among the
     robots `able` to do it. A robot that alone can carry the heavy loads or weld a rare
-    program gets a large share; `CostWeights.scarce` keeps it for that work."""
+    program gets a large share; `CostWeights.scarce` keeps it for that work.
+
+    Robots alike in kind, capabilities and home station are asked about once: `able` must
+    depend on nothing else of a robot.
+    """
     out = {r.spec.id: 0.0 for r in robots}
+    classes: dict[tuple[object, ...], list[Candidate]] = {}
+    for r in robots:
+        classes.setdefault((r.spec.kind, r.spec.transport, r.spec.weld, r.home_station),
+                           []).append(r)
     cache: dict[tuple[object, ...], list[str]] = {}
     for task, seconds in work:
         key = (task.kind, task.mass_kg, task.program, task.cell)
         ids = cache.get(key)
         if ids is None:
-            ids = cache[key] = [r.spec.id for r in robots if able(r, task)]
+            ids = cache[key] = [r.spec.id for alike in classes.values()
+                                if able(alike[0], task) for r in alike]
         for rid in ids:
             out[rid] += seconds / len(ids)
     return out

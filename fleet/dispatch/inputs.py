@@ -41,6 +41,8 @@ class Inventory:
                  contents: Mapping[str, Sequence[str]]) -> None:
         self.stations = stations
         self.contents = contents
+        self.holding = tuple(s for s, st in stations.items() if st.kind in HOLDING_KINDS)
+        """The stations that hold loads (weld cells, buffers)."""
 
     def holds(self, station_id: str) -> bool:
         """True for a weld cell or buffer: loads stay there until picked."""
@@ -140,8 +142,7 @@ class Round:
         inv = inventory
         # Loads at each holding station plus the transports on their way to drop one there;
         # it grows as this round offers more transports into a station.
-        self._holding: dict[str, int] = {s: len(inv.loads(s)) for s in inv.stations
-                                         if inv.holds(s)}
+        self._holding: dict[str, int] = {s: len(inv.loads(s)) for s in inv.holding}
         for r in self.missions:
             for t in r.tasks.values():
                 if _on_its_way(t) and inv.holds(t.task.dropoff):

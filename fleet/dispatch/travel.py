@@ -41,7 +41,7 @@ class GridTravel:
         self._cells = dict(station_cells)
         self._chargers = tuple(chargers)
         self._resolution_m = resolution_m
-        self._to_charger: dict[str, float] = {}
+        self._charger_table: npt.NDArray[np.float64] | None = None
 
     def table(self, station_id: str) -> npt.NDArray[np.float64]:
         """Cost-to-go to the station in cells, per grid cell."""
@@ -63,10 +63,10 @@ class GridTravel:
 
     def to_charger_m(self, station_id: str) -> float:
         """Metres from the station to the nearest charger (0 if the floor has none)."""
-        known = self._to_charger.get(station_id)
-        if known is None:
-            known = min((self.between_m(station_id, c) for c in self._chargers),
-                        default=0.0)
-            known = known if math.isfinite(known) else 0.0
-            self._to_charger[station_id] = known
-        return known
+        if not self._chargers:
+            return 0.0
+        if self._charger_table is None:
+            # One table for all chargers: the nearest one's distance from every cell.
+            self._charger_table = np.minimum.reduce([self.table(c) for c in self._chargers])
+        metres = float(self._charger_table[self._cells[station_id]]) * self._resolution_m
+        return metres if math.isfinite(metres) else 0.0

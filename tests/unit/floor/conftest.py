@@ -34,6 +34,16 @@ def small_grid(small: FloorMap) -> OccupancyGrid:
 
 
 @pytest.fixture(scope="session")
+def warehouse() -> FloorMap:
+    return load_floor(MAPS / "warehouse.yaml")
+
+
+@pytest.fixture(scope="session")
+def warehouse_grid(warehouse: FloorMap) -> OccupancyGrid:
+    return rasterize(warehouse)
+
+
+@pytest.fixture(scope="session")
 def tiny_text() -> str:
     return (FLOORS / "tiny.yaml").read_text(encoding="utf-8")
 

@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from fleet.floor import FloorMap, OccupancyGrid, StationKind, ZoneKind, rasterize
 
-MAPS = ["plant", "small"]
+MAPS = ["plant", "small", "warehouse"]
 
 
 @pytest.fixture(params=MAPS)
@@ -91,6 +91,18 @@ def test_small_floor_has_the_advertised_stations(small: FloorMap) -> None:
         StationKind.CHARGER: 2,
         StationKind.PARKING: 6,
     }
+
+
+def test_the_warehouse_is_a_300_by_200_m_floor_for_a_thousand_robots(
+        warehouse: FloorMap, warehouse_grid: OccupancyGrid) -> None:
+    assert warehouse.outline.bounds == (0.0, 0.0, 300.0, 200.0)
+    kinds = _kinds(warehouse)
+    assert kinds[StationKind.PARKING] + kinds[StationKind.CHARGER] >= 1000
+    assert kinds[StationKind.CHARGER] >= 100
+    assert min(kinds[k] for k in (StationKind.PICKUP, StationKind.DROPOFF, StationKind.BUFFER,
+                                   StationKind.WELD_CELL)) >= 100
+    assert any(z.kind is ZoneKind.SPEED_LIMIT for z in warehouse.zones)
+    assert (warehouse_grid.speed_limit_mps < math.inf).any()
 
 
 def test_plant_rasterizes_well_under_half_a_second(plant: FloorMap) -> None:
