@@ -16,6 +16,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
@@ -92,13 +93,26 @@ def _parser() -> argparse.ArgumentParser:
                    "stand when it has not answered a tick within this time (default 10)")
 
     s = sub.add_parser("sim-robots", parents=[common],
-                       help="simulated ROS 2 robots in a process of their own, stepped by a "
-                       "`fleet sim --ros --external-robots` world (needs fleet[ros])")
-    s.add_argument("--map", default="plant")
-    s.add_argument("--robots", type=int, default=10, help="the world's --robots")
-    s.add_argument("--seed", type=int, default=1, help="the world's --seed")
+                       help="simulated robots in a process of their own: with --server, gRPC "
+                       "robots on the wall clock against a `fleet serve`; without, ROS 2 "
+                       "robots stepped by a `fleet sim --ros --external-robots` world")
+    s.add_argument("--map", default="plant", help="floor (default plant)")
+    s.add_argument("--robots", type=int, default=10,
+                   help="size of the fleet the robots are taken from (default 10)")
+    s.add_argument("--seed", type=int, default=1, help="the fleet's seed (default 1)")
     s.add_argument("--only", action="append", default=[], metavar="ROBOT_ID",
                    help="run only this robot of the fleet (repeatable; default: all)")
+    s.add_argument("--part", default="", metavar="K/N",
+                   help="run only every N-th robot of the fleet from the K-th (1 <= K <= N): "
+                   "N processes with parts 1/N .. N/N run the whole fleet")
+    s.add_argument("--server", default="",
+                   help="a coordinator on the wall clock, HOST:PORT: the robots connect over "
+                   "gRPC RobotLink and run in real time (token and TLS as for fleet sim)")
+    s.add_argument("--rate", type=float, default=10.0,
+                   help="with --server: state reports per second per robot (default 10)")
+    s.add_argument("--state", default="", metavar="FILE",
+                   help="with --server: keep the robots' state here, so that a restarted "
+                   "process takes them up where they stood (default: none)")
     s.add_argument("--command-timeout", type=float, default=5.0, metavar="SECONDS",
                    help="wait at most this long for a step's commands before a tick")
 
@@ -414,6 +428,32 @@ async def _ros_bridge(args: argparse.Namespace) -> int:
     return 0
 
 
+async def _wall_robots(args: argparse.Namespace, fleet: list[Any]) -> int:
+    from fleet.model import InvalidInputError
+    from sim.wall_robots import WallOptions, run_wall_robots
+
+    if not (0 < args.rate <= 100):
+        raise InvalidInputError(f"--rate {args.rate} must be in (0, 100] per second",
+                                field="rate", value=args.rate)
+    stop, ready = asyncio.Event(), asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    task = asyncio.create_task(run_wall_robots(fleet, WallOptions(
+        args.server, args.rate, args.state or None), stop, ready))
+    waiter = asyncio.create_task(ready.wait())
+    await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
+    if ready.is_set():
+        print(f"fleet: {len(fleet)} simulated robots connected to {args.server} "
+              f"({', '.join(s.id for s, _ in fleet[:5])}{', ...' if len(fleet) > 5 else ''})",
+              flush=True)
+    stats = await task
+    waiter.cancel()
+    print(f"fleet: {stats.ticks} ticks, {stats.states_sent} states sent, {stats.commands} "
+          f"commands, {stats.late_ticks} late ticks", flush=True)
+    return 0
+
+
 async def _sim_robots(args: argparse.Namespace) -> int:
     import random
 
@@ -428,6 +468,15 @@ async def _sim_robots(args: argparse.Namespace) -> int:
         raise InvalidInputError(f"--only {unknown}: not in the fleet of {args.robots} robots "
                                 f"with seed {args.seed} ({', '.join(ids)})", field="only",
                                 value=unknown)
+    if args.part:
+        part, _, parts = args.part.partition("/")
+        if not (part.isdigit() and parts.isdigit() and 1 <= int(part) <= int(parts)):
+            raise InvalidInputError(f"--part {args.part!r}: give K/N with 1 <= K <= N",
+                                    field="part", value=args.part)
+        fleet = fleet[int(part) - 1::int(parts)]
+    if args.server:
+        return await _wall_robots(args, [(spec, pose) for spec, pose in fleet
+                                         if not args.only or spec.id in args.only])
     try:
         from sim.robot_host import HostOptions, run_robot_host
     except ImportError as err:

@@ -16,13 +16,15 @@ from dataclasses import dataclass
 from fleet.model import Pose, RobotSpec, battery_model
 from fleet.v1 import common_pb2, robot_link_pb2
 
-__all__ = ["SimRobot"]
+__all__ = ["SimRobot", "Waypoint"]
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
-class _Waypoint:
+class Waypoint:
+    """A released waypoint: where (metres), no sooner than when (seconds), how fast at most."""
+
     x: float
     y: float
     t_s: float
@@ -51,7 +53,7 @@ class SimRobot:
         self.speed = 0.0
         self.battery = 1.0
         self.path_id = ""
-        self.waypoints: dict[int, _Waypoint] = {}
+        self.waypoints: dict[int, Waypoint] = {}
         self.reached = 0
         self.action: _Action | None = None
         self.load_id = ""
@@ -160,7 +162,7 @@ class SimRobot:
             if fp.path_id != self.path_id:
                 self.path_id, self.waypoints, self.reached = fp.path_id, {}, 0
             for i, w in enumerate(fp.waypoints):
-                self.waypoints[fp.first_index + i] = _Waypoint(w.x, w.y, w.t_s, w.max_speed_mps)
+                self.waypoints[fp.first_index + i] = Waypoint(w.x, w.y, w.t_s, w.max_speed_mps)
         elif body == "action":
             a = command.action
             duration = a.duration_s or self.ACTION_TIME_S.get(a.kind, 10.0)

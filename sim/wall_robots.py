@@ -1,0 +1,160 @@
+"""Simulated robots on the wall clock over gRPC (`fleet sim-robots --server HOST:PORT`).
+
+Each robot connects to a coordinator that runs on the wall clock (`fleet serve`) exactly as a
+robot driver would: RobotLink, one stream per robot, states at `rate_hz`, stamped with Unix
+time, commands applied as they arrive. Several such processes can run side by side, each
+with its share of the fleet (`--only`, `--part`).
+
+A process can be killed and started again, like a robot's software: with `state_path` it
+writes its robots' state (pose, battery, load, the released path and how far along it they
+are) every second, and takes it up again on start, so the hardware has not moved. Until a
+robot is connected again it finishes what it was released, stops, and then registers from
+where it stands, as the RobotLink contract asks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from fleet.client import open_channel
+from fleet.model import Pose, RobotSpec
+from fleet.v1 import robot_link_pb2_grpc
+from sim.grpc_link import GrpcLink
+from sim.robot import SimRobot, Waypoint
+
+__all__ = ["WallOptions", "WallStats", "run_wall_robots"]
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WallOptions:
+    """How the robots run."""
+
+    target: str
+    """The coordinator, host:port."""
+    rate_hz: float = 10.0
+    """State reports per second per robot (and kinematic steps)."""
+    state_path: str | None = None
+    """Where to keep the robots' state across a restart of this process."""
+    save_every_s: float = 1.0
+
+
+@dataclass(slots=True)
+class WallStats:
+    """What the process did."""
+
+    ticks: int = 0
+    states_sent: int = 0
+    commands: int = 0
+    late_ticks: int = 0
+    """Ticks that began more than one period late (the process could not keep up)."""
+
+
+def _save(path: str, robots: Sequence[SimRobot]) -> None:
+    doc = {r.spec.id: {"pose": [r.pose.x, r.pose.y, r.pose.theta], "battery": r.battery,
+                       "load_id": r.load_id, "path_id": r.path_id, "reached": r.reached,
+                       "waypoints": {str(i): [w.x, w.y, w.t_s, w.max_speed_mps]
+                                     for i, w in r.waypoints.items()}}
+           for r in robots}
+    tmp = f"{path}.tmp"
+    with open(tmp, "w", encoding="utf-8") as f:
+        json.dump(doc, f)
+    os.replace(tmp, path)
+
+
+def _restore(path: str, robots: Sequence[SimRobot]) -> int:
+    """Take the robots' last saved state; returns how many were found."""
+    try:
+        doc: dict[str, Any] = json.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return 0
+    found = 0
+    for robot in robots:
+        saved = doc.get(robot.spec.id)
+        if saved is None:
+            continue
+        found += 1
+        robot.pose = Pose(*saved["pose"])
+        robot.battery = float(saved["battery"])
+        robot.load_id = str(saved["load_id"])
+        # It remembers the path it was released (its software restarted, its plan is on
+        # record); it finishes it before it registers again.
+        robot.path_id = str(saved["path_id"])
+        robot.reached = int(saved["reached"])
+        robot.waypoints = {int(i): Waypoint(*w) for i, w in saved["waypoints"].items()}
+    return found
+
+
+async def run_wall_robots(fleet: Sequence[tuple[RobotSpec, Pose]], options: WallOptions,
+                          stop: asyncio.Event, ready: asyncio.Event | None = None) -> WallStats:
+    """Run the robots until `stop` is set; `ready` is set once every robot is connected."""
+    robots = [SimRobot(spec, pose) for spec, pose in fleet]
+    if options.state_path:
+        found = _restore(options.state_path, robots)
+        if found:
+            log.warning("took up the saved state of %d robots from %s", found,
+                        options.state_path)
+    channel = open_channel(options.target, options=[
+        ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
+    stub = robot_link_pb2_grpc.RobotLinkStub(channel)
+    links = [GrpcLink(r, stub) for r in robots]
+    stats = WallStats()
+    period = 1.0 / options.rate_hz
+    last = time.time()
+    next_tick = time.monotonic()
+    saved_at = 0.0
+    announced = False
+    try:
+        while not stop.is_set():
+            next_tick += period
+            delay = next_tick - time.monotonic()
+            if delay < -period:
+                stats.late_ticks += 1
+                next_tick = time.monotonic()
+            elif delay > 0:
+                try:
+                    await asyncio.wait_for(stop.wait(), delay)
+                    break
+                except TimeoutError:
+                    pass
+            now = time.time()
+            dt = max(0.0, now - last)
+            last = now
+            for link in links:
+                before = link.stream.last_seq if link.stream is not None else 0
+                link.take_commands()
+                if link.stream is not None:
+                    stats.commands += link.stream.last_seq - before
+            for robot in robots:
+                robot.tick(now, dt)
+            for robot, link in zip(robots, links, strict=True):
+                if link.connected:
+                    link.send_state(now)
+                    stats.states_sent += 1
+                elif not robot.moving:
+                    # Standing still (what was released is driven): register again.
+                    await link.connect()
+            stats.ticks += 1
+            if not announced and all(link.connected for link in links):
+                announced = True
+                if ready is not None:
+                    ready.set()
+            if options.state_path and now - saved_at >= options.save_every_s:
+                _save(options.state_path, robots)
+                saved_at = now
+    finally:
+        if options.state_path:
+            _save(options.state_path, robots)
+        for link in links:
+            await link.disconnect()
+        await channel.close()
+    return stats
