@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--robot-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="with --external-robots: hold a robot process's robots where they "
                    "stand when it has not answered a tick within this time (default 10)")
+    s.add_argument("--per-robot-streams", action="store_true",
+                   help="each gRPC robot opens a RobotLink stream of its own, as a robot's "
+                   "own driver does (default: all share one batched gateway stream)")
 
     s = sub.add_parser("sim-robots", parents=[common],
                        help="simulated robots in a process of their own: with --server, gRPC "
@@ -107,12 +110,16 @@ def _parser() -> argparse.ArgumentParser:
                    "N processes with parts 1/N .. N/N run the whole fleet")
     s.add_argument("--server", default="",
                    help="a coordinator on the wall clock, HOST:PORT: the robots connect over "
-                   "gRPC RobotLink and run in real time (token and TLS as for fleet sim)")
+                   "one batched gRPC gateway stream and run in real time (token and TLS as "
+                   "for fleet sim)")
     s.add_argument("--rate", type=float, default=10.0,
                    help="with --server: state reports per second per robot (default 10)")
     s.add_argument("--state", default="", metavar="FILE",
                    help="with --server: keep the robots' state here, so that a restarted "
                    "process takes them up where they stood (default: none)")
+    s.add_argument("--per-robot-streams", action="store_true",
+                   help="with --server: one RobotLink stream per robot instead of one "
+                   "gateway stream for all")
     s.add_argument("--command-timeout", type=float, default=5.0, metavar="SECONDS",
                    help="wait at most this long for a step's commands before a tick")
 
@@ -384,7 +391,8 @@ async def _sim(args: argparse.Namespace) -> int:
                          time_limit_s=args.time_limit, seed=args.seed,
                          delays_per_hour=args.delays, stops=tuple(stops), ros=args.ros,
                          restarts=tuple(restarts), external_robots=args.external_robots,
-                         robot_timeout_s=args.robot_timeout)
+                         robot_timeout_s=args.robot_timeout,
+                         per_robot_streams=args.per_robot_streams)
     bridge = None
     try:
         if args.ros and args.server is None:
@@ -440,7 +448,8 @@ async def _wall_robots(args: argparse.Namespace, fleet: list[Any]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     task = asyncio.create_task(run_wall_robots(fleet, WallOptions(
-        args.server, args.rate, args.state or None), stop, ready))
+        args.server, args.rate, args.state or None,
+        per_robot_streams=args.per_robot_streams), stop, ready))
     waiter = asyncio.create_task(ready.wait())
     await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
     if ready.is_set():
