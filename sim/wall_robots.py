@@ -110,7 +110,7 @@ async def run_wall_robots(fleet: Sequence[tuple[RobotSpec, Pose]], options: Wall
     channel = open_channel(options.target, options=[
         ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
     hub: GatewayHub | None = None
-    links: list[GrpcLink] | list[GatewayLink]
+    links: list[GrpcLink | GatewayLink]
     if options.per_robot_streams:
         stub = robot_link_pb2_grpc.RobotLinkStub(channel)
         links = [GrpcLink(r, stub) for r in robots]

@@ -16,7 +16,7 @@ PINNED = {
         "RobotMode", "RobotSpec", "RobotState", "StopAction", "Task", "TaskKind", "TaskState",
         "TimedWaypoint", "TransportCapability", "UnavailableError", "WeldCapability",
         "battery_model", "check_id", "MissionRecord", "TaskKey", "TaskRecord", "TransportStep"},
-    "fleet.traffic": {"FOREVER", "Release", "ReservationTable", "Traffic", "Visit",
+    "fleet.traffic": {"FOREVER", "PathSearch", "Release", "ReservationTable", "Traffic", "Visit",
                       "check_invariants"},
     "fleet.dispatch": {"DETOUR", "Assignment", "Candidate", "ChargeOrder", "CostTerms",
                        "CostWeights", "Dispatcher", "GridTravel", "Job", "NearestDispatcher",
