@@ -46,15 +46,21 @@ of times in one plan's window)."""
 
 @_jit
 def _safe_intervals(cell: int, me: int, head: Int32Array, nxt: Int32Array,
-                    start: Int64Array, end: Int64Array, robot: Int32Array
+                    start: Int64Array, end: Int64Array, robot: Int32Array,
+                    always_lo: Int64Array, always_hi: Int64Array
                     ) -> tuple[Int64Array, Int64Array]:
-    """The cell's safe intervals for robot `me`, in order: (lows, highs), inclusive."""
+    """The cell's safe intervals for robot `me`, in order: (lows, highs), inclusive.
+
+    A cell nobody else visits (most of them) gets `always_lo`, `always_hi`: one interval
+    without start or end, allocated once per search."""
     count = 0
     s = head[cell]
     while s >= 0:
         if robot[s] != me:
             count += 1
         s = nxt[s]
+    if count == 0:
+        return always_lo, always_hi
     lo = np.empty(count, np.int64)
     hi = np.empty(count, np.int64)
     k = 0
@@ -65,12 +71,19 @@ def _safe_intervals(cell: int, me: int, head: Int32Array, nxt: Int32Array,
             hi[k] = UNBOUNDED if end[s] >= FOREVER else end[s] + 1
             k += 1
         s = nxt[s]
-    order = np.argsort(lo)
+    # Insertion sort by start: a cell holds a handful of visits.
+    for i in range(1, count):
+        a, b = lo[i], hi[i]
+        j = i - 1
+        while j >= 0 and lo[j] > a:
+            lo[j + 1], hi[j + 1] = lo[j], hi[j]
+            j -= 1
+        lo[j + 1], hi[j + 1] = a, b
     out_lo = np.empty(count + 1, np.int64)
     out_hi = np.empty(count + 1, np.int64)
     n = 0
     free_from = -UNBOUNDED
-    for i in order:
+    for i in range(count):
         if lo[i] > free_from:
             out_lo[n] = free_from
             out_hi[n] = lo[i] - 1
@@ -125,6 +138,13 @@ def sipp_unit4(free: BoolArray, forbidden: UInt8Array, cols: int, h: FloatArray,
     `horizon` within `max_expansions`.
     """
     n_cells = free.shape[0]
+    always_lo = np.full(1, -UNBOUNDED, np.int64)
+    always_hi = np.full(1, UNBOUNDED, np.int64)
+    # Nothing to search for if someone holds the goal for ever or until after the horizon.
+    goal_lo, goal_hi = _safe_intervals(goal, me, head, nxt, start, end, robot,
+                                         always_lo, always_hi)
+    if goal_lo.shape[0] == 0 or goal_hi[-1] < UNBOUNDED or goal_lo[-1] > horizon:
+        return np.empty(0, np.int64), 0
     # States: cell, safe interval's end, arrival step, parent; keyed by cell and interval.
     st_cell = np.empty(1024, np.int64)
     st_hi = np.empty(1024, np.int64)
@@ -138,7 +158,8 @@ def sipp_unit4(free: BoolArray, forbidden: UInt8Array, cols: int, h: FloatArray,
     heap_key = np.empty(1024, np.float64)
     heap_node = np.empty(1024, np.int32)
     size = 0
-    lo0, hi0 = _safe_intervals(start_cell, me, head, nxt, start, end, robot)
+    lo0, hi0 = _safe_intervals(start_cell, me, head, nxt, start, end, robot, always_lo,
+                               always_hi)
     # The robot is at its start at start_step whatever the table says (it stands there); it
     # may wait there as long as the interval holding the next step lasts.
     first_hi = np.int64(start_step)
@@ -199,7 +220,8 @@ def sipp_unit4(free: BoolArray, forbidden: UInt8Array, cols: int, h: FloatArray,
                     continue
             if not free[n] or not np.isfinite(h[n]):
                 continue
-            lo, hi = _safe_intervals(n, me, head, nxt, start, end, robot)
+            lo, hi = _safe_intervals(n, me, head, nxt, start, end, robot, always_lo,
+                                     always_hi)
             for j in range(min(lo.shape[0], _MAX_INTERVALS - 1)):
                 if lo[j] > leave_by + 1 or lo[j] > horizon:
                     break
