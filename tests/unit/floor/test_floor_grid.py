@@ -8,7 +8,7 @@ import types
 import numpy as np
 import pytest
 import shapely
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 from fleet.floor import FloorMap, Obstacle, OccupancyGrid, Zone, ZoneKind, rasterize
@@ -109,9 +109,14 @@ def _floors(draw: st.DrawFn) -> tuple[FloorMap, float]:
         xs = draw(st.lists(st.floats(ox, ox + width), min_size=n, max_size=n))
         ys = draw(st.lists(st.floats(oy, oy + height), min_size=n, max_size=n))
         hull = shapely.MultiPoint(list(zip(xs, ys, strict=True))).convex_hull
-        return (
-            hull if isinstance(hull, shapely.Polygon) else hull.buffer(0.05).intersection(outline)
-        )
+        if isinstance(hull, shapely.Polygon):
+            if hull.area > 0:
+                return _loadable(hull)
+            # Nearly collinear points: GEOS calls the triangle valid but its area is 0.0 in
+            # floating point, and a floor file may not hold that (the loader says "has no
+            # area"), so thicken it like a line.
+            hull = hull.exterior
+        return _loadable(hull.buffer(0.05).intersection(outline))
 
     obstacles = [shape() for _ in range(draw(st.integers(0, 5)))]
     zones = [Zone(f"k{i}", ZoneKind.KEEP_OUT, shape()) for i in range(draw(st.integers(0, 2)))]
@@ -119,10 +124,30 @@ def _floors(draw: st.DrawFn) -> tuple[FloorMap, float]:
     return _floor(outline, obstacles, zones, resolution, 0.45 * resolution), radius
 
 
+def _loadable(polygon: shapely.Geometry) -> shapely.Polygon:
+    """The polygon, checked to be one the floor loader accepts (valid, area > 0)."""
+    assert isinstance(polygon, shapely.Polygon), polygon
+    assert polygon.is_valid and polygon.area > 0, polygon
+    return polygon
+
+
+def _blockers(floor: FloorMap) -> list[shapely.Polygon]:
+    """Obstacles and keep-out zones: what a center must lie outside."""
+    return [o.polygon for o in floor.obstacles] + [z.polygon for z in floor.keep_out_zones]
+
+
+def _in_the_way(floor: FloorMap) -> list[shapely.Geometry]:
+    """Obstacles, keep-out zones and the outline's boundary, each on its own.
+
+    Not their union: GEOS's overlay can lose parts of it (a union with a zero-area triangle
+    once dropped a metre of the outline), and the rule needs no overlay, only distances.
+    """
+    return [*_blockers(floor), floor.outline.boundary]
+
+
 def _reference_free(floor: FloorMap, grid: OccupancyGrid, radius: float) -> np.ndarray:
     """The free-cell rule cell by cell, straight from its definition; NaN where it is a tie."""
-    blockers = [o.polygon for o in floor.obstacles] + [z.polygon for z in floor.zones]
-    everything = shapely.union_all([*blockers, floor.outline.boundary])
+    blockers, in_the_way = _blockers(floor), _in_the_way(floor)
     half = grid.resolution_m / 2
     result = np.full(grid.shape, np.nan)
     for r in range(grid.shape[0]):
@@ -134,15 +159,47 @@ def _reference_free(floor: FloorMap, grid: OccupancyGrid, radius: float) -> np.n
             inside = floor.outline.contains(shapely.Point(x, y)) and not any(
                 b.intersects(shapely.Point(x, y)) for b in blockers
             )
-            clearance = plus.distance(everything)
+            clearance = min(plus.distance(thing) for thing in in_the_way)
             if inside and abs(clearance - radius) < 1e-7:
                 continue  # a tie: either answer is acceptable
             result[r, c] = float(inside and clearance > radius)
     return result
 
 
+# The floor hypothesis found once (the commit adding this describes the run): a zero-area
+# triangle from (1, 1) to (0, 2) and a quarter disc in the outline's lower-left corner. With
+# the union of everything in the way, the reference lost the outline edge from (1, 1) to
+# (2, 1) and called cells free whose arms touch it. A floor file cannot hold that triangle
+# (test_floor_yaml.py), but the rule and the reference are defined for any polygons.
+_SLIVER_OUTLINE = shapely.box(0, 1, 2, 3)
+_SLIVER_CASE = (
+    _floor(
+        _SLIVER_OUTLINE,
+        [
+            shapely.Polygon([(1, 1), (0, 2), (7.386e-107, 2)]),
+            shapely.Point(0, 1).buffer(0.05).intersection(_SLIVER_OUTLINE),
+        ],
+        resolution_m=0.25,
+        robot_radius_m=0.1125,
+    ),
+    0.0,
+)
+
+
+def test_cells_whose_arms_touch_the_outline_stay_blocked_beside_a_zero_area_obstacle() -> None:
+    floor, radius = _SLIVER_CASE
+    grid = rasterize(floor, radius)
+    assert not grid.free[0].any()  # every bottom arm ends on the outline at y = 1
+    # Centers on the triangle's long side x + y = 2 are blocked; the arms of the cells beside
+    # them end 0.088 m from it, so those stay free.
+    assert not grid.is_free((1, 2)) and not grid.is_free((2, 1))
+    assert grid.is_free((1, 1)) and grid.is_free((2, 2))
+    assert int(grid.free.sum()) == 34
+
+
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(_floors())
+@example(_SLIVER_CASE)
 def test_rasterize_agrees_with_the_rule_applied_cell_by_cell(case: tuple[FloorMap, float]) -> None:
     floor, radius = case
     grid = rasterize(floor, radius)
@@ -158,17 +215,13 @@ def test_moves_between_free_neighbours_keep_the_radius_from_everything(
 ) -> None:
     floor, radius = case
     grid = rasterize(floor, radius)
-    everything = shapely.union_all(
-        [o.polygon for o in floor.obstacles]
-        + [z.polygon for z in floor.zones]
-        + [floor.outline.boundary]
-    )
+    in_the_way = _in_the_way(floor)
     for r, c in _free_cells(grid):
         for neighbour in ((r + 1, c), (r, c + 1)):
             if grid.is_free(neighbour):
                 move = shapely.LineString([grid.center_of((r, c)), grid.center_of(neighbour)])
                 assert floor.outline.contains(move)
-                assert move.distance(everything) >= radius
+                assert all(move.distance(thing) >= radius for thing in in_the_way)
 
 
 # --- speed limits --------------------------------------------------------------------------

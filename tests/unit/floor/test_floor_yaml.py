@@ -180,6 +180,14 @@ CASES: list[tuple[str, Callable[[Doc], None], str, str]] = [
         "polygon",
     ),
     (
+        # GEOS calls this triangle valid, but its area is 0.0 in floating point; the grid
+        # property test once met it (see test_floor_grid.py's _SLIVER_CASE).
+        "obstacle whose area rounds to zero",
+        _add("obstacles", {"id": "sliver", "polygon": [[1, 1], [0, 2], [7.386e-107, 2]]}),
+        "obstacles[sliver].polygon",
+        "has no area (got [(1.0, 1.0), (0.0, 2.0), (7.386e-107, 2.0)])",
+    ),
+    (
         "obstacle outside the outline",
         _set("obstacles.0.polygon", [[7, 1], [9, 1], [9, 2]]),
         "obstacles[machine].polygon",
