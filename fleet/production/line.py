@@ -127,10 +127,11 @@ def parse_line(text: str, name: str = "line") -> Line:
     for routing in catalog.routings.values():
         for i, mass in enumerate(routing.masses_kg()):
             if mass > fleet.agv_payload_kg:
+                field = f"models.{routing.model}[{i}].mass_kg"
                 raise InvalidInputError(
-                    f"model {routing.model}: operation {i} leaves the part at {mass:g} kg, "
-                    f"above the AGVs' payload {fleet.agv_payload_kg:g} kg",
-                    field=f"models.{routing.model}[{i}].mass_kg", value=mass)
+                    f"{field}: operation {i} of model {routing.model} leaves the part at "
+                    f"{mass:g} kg, above the AGVs' payload {fleet.agv_payload_kg:g} kg",
+                    field=field, value=mass)
     return Line(str(line_name), floor, takt, units, lead, fleet, catalog)
 
 
