@@ -4,9 +4,13 @@ Definitions (all times on the coordinator's clock, seconds):
 
 - a unit's lead time runs from its order's release (label `order_release_s`) to its
   mission's completion (the part delivered to assembly);
-- takt achieved: the mean interval between consecutive completions, (last - first) / (n - 1);
-  a line that keeps up with its release takt T achieves T, one that cannot falls behind;
-- throughput: units completed per hour over the same span, 3600 / takt achieved;
+- takt achieved: the least-squares slope of the units' completion times against their
+  release order, seconds per unit. A line that keeps up with its release takt T achieves T;
+  one that falls behind by d seconds a unit achieves T + d. Against the order of release, not
+  of completion: on a mixed-model line a unit with a long routing finishing after a later
+  short one is not the line falling behind (the span (last - first) / (n - 1) would count
+  the spread of lead times as lost takt);
+- throughput: units an hour at that pace, 3600 / takt achieved;
 - work in progress (WIP): units released and not yet completed, averaged over time from the
   first release to the last completion, and its maximum;
 - parts waiting (the buffer the transport replaced): parts done with one step and not yet
@@ -35,7 +39,8 @@ from fleet.model import (
     TransportStep,
 )
 
-__all__ = ["Activity", "ActivityKind", "LineFigures", "line_figures", "time_average"]
+__all__ = ["Activity", "ActivityKind", "LineFigures", "line_figures", "release_order_slope",
+           "time_average"]
 
 
 class ActivityKind(enum.Enum):
@@ -133,6 +138,19 @@ def time_average(intervals: Iterable[tuple[float, float]], start_s: float, end_s
     return (area / span if span > 0 else 0.0), peak
 
 
+def release_order_slope(completions: Sequence[float]) -> float:
+    """Least-squares slope of completion times (listed in release order) against their
+    index: seconds per unit; infinite with fewer than two."""
+    n = len(completions)
+    if n < 2:
+        return math.inf
+    mean_k = (n - 1) / 2
+    mean_c = sum(completions) / n
+    num = sum((k - mean_k) * (c - mean_c) for k, c in enumerate(completions))
+    den = sum((k - mean_k) ** 2 for k in range(n))
+    return num / den
+
+
 @dataclass(slots=True)
 class _TaskLog:
     started_s: float | None = None
@@ -170,6 +188,7 @@ def line_figures(missions: Sequence[MissionRecord], events: Iterable[MissionEven
     end = last_t if end_s is None else end_s
     lead, completions, wip, waiting = [], [], [], []
     releases = []
+    done_by_release: list[tuple[float, float]] = []
     for record in missions:
         m = record.mission
         released = float(m.labels.get("order_release_s", m.release_s or m.submitted_s))
@@ -179,6 +198,7 @@ def line_figures(missions: Sequence[MissionRecord], events: Iterable[MissionEven
         if record.state is MissionState.COMPLETED:
             completions.append(record.finished_s)
             lead.append(record.finished_s - released)
+            done_by_release.append((released, record.finished_s))
         for t in m.tasks:
             found = logs.get((m.id, t.id))
             if found is None:
@@ -220,7 +240,7 @@ def line_figures(missions: Sequence[MissionRecord], events: Iterable[MissionEven
     first = min(releases, default=0.0)
     last = max(completions, default=end)
     n = len(completions)
-    takt_achieved = (completions[-1] - completions[0]) / (n - 1) if n >= 2 else math.inf
+    takt_achieved = release_order_slope([c for _, c in sorted(done_by_release)])
     wip_mean, wip_max = time_average(wip, first, last)
     wait_mean, wait_max = time_average(waiting, first, last)
     util = {r: min(1.0, sum(b - a for a, b in spans) / end) if end > 0 else 0.0

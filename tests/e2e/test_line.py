@@ -12,7 +12,7 @@ import pytest
 from fleet.floor import load_floor
 from fleet.linesim import LineRun, RunSpec, recommend, run_line, sweep
 from fleet.production import load_line
-from fleet.production.figures import ActivityKind, time_average
+from fleet.production.figures import ActivityKind, release_order_slope, time_average
 from sim.gantt import plot_gantt, plot_sizing
 from tests.conftest import PLANT_MAP, ROOT, assert_clean_log
 
@@ -78,10 +78,10 @@ def test_figures_agree_with_the_trajectory_log(run: LineRun) -> None:
             assert near.kind.value == "weld_cell"
         else:
             assert near.kind.value in ("weld_cell", "dropoff")
-    completions = sorted(ends.values())
-    assert len(completions) == f.completed
-    assert f.takt_achieved_s == pytest.approx(
-        (completions[-1] - completions[0]) / (len(completions) - 1))
+    assert len(ends) == f.completed
+    # Units u0001-1, u0002-1, ... were released in that order.
+    assert f.takt_achieved_s == pytest.approx(release_order_slope(
+        [ends[unit] for unit in sorted(ends)]))
     assert 0 < f.wip_mean <= f.wip_max <= 3
     assert f.lead_time_max_s >= f.lead_time_mean_s > 0
 
@@ -89,6 +89,13 @@ def test_figures_agree_with_the_trajectory_log(run: LineRun) -> None:
 def test_gantt_chart_is_drawn(run: LineRun, tmp_path: Path) -> None:
     plot_gantt(run.figures, str(tmp_path / "gantt.png"))
     assert (tmp_path / "gantt.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_release_order_slope_is_the_pace_of_completions() -> None:
+    assert release_order_slope([100, 400, 700]) == pytest.approx(300)
+    # A long routing released first and finishing last is not the line falling behind.
+    assert release_order_slope([1000, 400, 700, 1000, 1300]) < 300
+    assert release_order_slope([5.0]) == math.inf
 
 
 def test_time_average_counts_overlaps() -> None:
