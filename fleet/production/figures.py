@@ -4,12 +4,15 @@ Definitions (all times on the coordinator's clock, seconds):
 
 - a unit's lead time runs from its order's release (label `order_release_s`) to its
   mission's completion (the part delivered to assembly);
-- takt achieved: the least-squares slope of the units' completion times against their
-  release order, seconds per unit. A line that keeps up with its release takt T achieves T;
-  one that falls behind by d seconds a unit achieves T + d. Against the order of release, not
-  of completion: on a mixed-model line a unit with a long routing finishing after a later
-  short one is not the line falling behind (the span (last - first) / (n - 1) would count
-  the spread of lead times as lost takt);
+- takt achieved: the pace the line delivers at. Each unit's delay is its lead time less its
+  routing's own process time (cutting, welding, machining, painting: what no fleet can
+  shorten); a line that keeps up has delays that do not grow, one that falls behind by d
+  seconds a unit has delays growing by d a unit. Takt achieved is the release takt T times
+  the least-squares slope of (completion - process time) against release time: T for a line
+  that keeps up, T + d for one that falls behind. Taking out the process time keeps the mix
+  out of it: on a mixed-model line a long routing finishing after a later short one is not
+  the line falling behind (the span of completions, (last - first) / (n - 1), would count the
+  spread of the models' lead times as lost takt, about +-90 s on ten units of the plant line);
 - throughput: units an hour at that pace, 3600 / takt achieved;
 - work in progress (WIP): units released and not yet completed, averaged over time from the
   first release to the last completion, and its maximum;
@@ -39,8 +42,7 @@ from fleet.model import (
     TransportStep,
 )
 
-__all__ = ["Activity", "ActivityKind", "LineFigures", "line_figures", "release_order_slope",
-           "time_average"]
+__all__ = ["Activity", "ActivityKind", "LineFigures", "line_figures", "slope", "time_average"]
 
 
 class ActivityKind(enum.Enum):
@@ -138,17 +140,18 @@ def time_average(intervals: Iterable[tuple[float, float]], start_s: float, end_s
     return (area / span if span > 0 else 0.0), peak
 
 
-def release_order_slope(completions: Sequence[float]) -> float:
-    """Least-squares slope of completion times (listed in release order) against their
-    index: seconds per unit; infinite with fewer than two."""
-    n = len(completions)
+def slope(points: Sequence[tuple[float, float]]) -> float:
+    """Least-squares slope of y against x over (x, y) points; infinite with fewer than two
+    distinct x."""
+    n = len(points)
     if n < 2:
         return math.inf
-    mean_k = (n - 1) / 2
-    mean_c = sum(completions) / n
-    num = sum((k - mean_k) * (c - mean_c) for k, c in enumerate(completions))
-    den = sum((k - mean_k) ** 2 for k in range(n))
-    return num / den
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    den = sum((x - mean_x) ** 2 for x, _ in points)
+    if den <= 0:
+        return math.inf
+    return sum((x - mean_x) * (y - mean_y) for x, y in points) / den
 
 
 @dataclass(slots=True)
@@ -198,7 +201,9 @@ def line_figures(missions: Sequence[MissionRecord], events: Iterable[MissionEven
         if record.state is MissionState.COMPLETED:
             completions.append(record.finished_s)
             lead.append(record.finished_s - released)
-            done_by_release.append((released, record.finished_s))
+            process_s = (sum(t.duration_s + t.delay_s for t in m.tasks)
+                         + (m.release_s or released) - released)
+            done_by_release.append((released, record.finished_s - process_s))
         for t in m.tasks:
             found = logs.get((m.id, t.id))
             if found is None:
@@ -240,7 +245,7 @@ def line_figures(missions: Sequence[MissionRecord], events: Iterable[MissionEven
     first = min(releases, default=0.0)
     last = max(completions, default=end)
     n = len(completions)
-    takt_achieved = release_order_slope([c for _, c in sorted(done_by_release)])
+    takt_achieved = takt_s * slope(done_by_release)
     wip_mean, wip_max = time_average(wip, first, last)
     wait_mean, wait_max = time_average(waiting, first, last)
     util = {r: min(1.0, sum(b - a for a, b in spans) / end) if end > 0 else 0.0

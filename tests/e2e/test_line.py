@@ -11,8 +11,8 @@ import pytest
 
 from fleet.floor import load_floor
 from fleet.linesim import LineRun, RunSpec, recommend, run_line, sweep
-from fleet.production import load_line
-from fleet.production.figures import ActivityKind, release_order_slope, time_average
+from fleet.production import Process, load_line
+from fleet.production.figures import ActivityKind, slope, time_average
 from sim.gantt import plot_gantt, plot_sizing
 from tests.conftest import PLANT_MAP, ROOT, assert_clean_log
 
@@ -79,9 +79,17 @@ def test_figures_agree_with_the_trajectory_log(run: LineRun) -> None:
         else:
             assert near.kind.value in ("weld_cell", "dropoff")
     assert len(ends) == f.completed
-    # Units u0001-1, u0002-1, ... were released in that order.
-    assert f.takt_achieved_s == pytest.approx(release_order_slope(
-        [ends[unit] for unit in sorted(ends)]))
+    # The pace: completions less each routing's own process time, against release times
+    # (when the part's wait at the cutter began, less the cutting).
+    line = load_line(TINY)
+    points = []
+    for o in line.orders(seed=5):
+        ops = line.catalog.routings[o.model].operations
+        cut_done = min(a.start_s for a in f.activities if a.unit == f"{o.id}-1"
+                       and a.kind is ActivityKind.WAITING and a.row.startswith("cut-out"))
+        process = sum(op.duration_s for op in ops if op.process is not Process.ASSEMBLE)
+        points.append((cut_done - ops[0].duration_s, ends[f"{o.id}-1"] - process))
+    assert f.takt_achieved_s == pytest.approx(150 * slope(points))
     assert 0 < f.wip_mean <= f.wip_max <= 3
     assert f.lead_time_max_s >= f.lead_time_mean_s > 0
 
@@ -91,11 +99,10 @@ def test_gantt_chart_is_drawn(run: LineRun, tmp_path: Path) -> None:
     assert (tmp_path / "gantt.png").read_bytes()[:4] == b"\x89PNG"
 
 
-def test_release_order_slope_is_the_pace_of_completions() -> None:
-    assert release_order_slope([100, 400, 700]) == pytest.approx(300)
-    # A long routing released first and finishing last is not the line falling behind.
-    assert release_order_slope([1000, 400, 700, 1000, 1300]) < 300
-    assert release_order_slope([5.0]) == math.inf
+def test_slope_is_the_pace_of_delivery() -> None:
+    assert slope([(0, 100), (150, 250), (300, 400)]) == pytest.approx(1.0)
+    assert slope([(0, 100), (150, 300), (300, 500)]) == pytest.approx(4 / 3)  # falls behind
+    assert slope([(0, 5.0)]) == math.inf and slope([(1, 5.0), (1, 6.0)]) == math.inf
 
 
 def test_time_average_counts_overlaps() -> None:
