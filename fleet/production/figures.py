@@ -85,6 +85,10 @@ class LineFigures:
     wip_max: int
     waiting_mean: float
     waiting_max: int
+    waiting_for_agv_mean: float
+    """Of `waiting_mean`: parts waiting for a transport (at outfeeds, in cells after a weld)."""
+    waiting_for_welder_mean: float
+    """Of `waiting_mean`: parts in a weld cell waiting for their welder."""
     utilization: Mapping[str, float]
     """Per robot."""
     end_s: float
@@ -114,7 +118,8 @@ class LineFigures:
             f"{self.lead_time_max_s:.0f} s",
             f"work in progress  mean {self.wip_mean:.2f} units, max {self.wip_max}",
             f"parts waiting     mean {self.waiting_mean:.2f}, max {self.waiting_max} "
-            "(at outfeeds and in weld cells, for a robot)",
+            f"(for an AGV {self.waiting_for_agv_mean:.2f}, for a welder "
+            f"{self.waiting_for_welder_mean:.2f})",
             f"utilization       AGVs {100 * self.utilization_of('agv-'):.1f} %, welders "
             f"{100 * self.utilization_of('welder-'):.1f} %; busiest "
             + ", ".join(f"{r} {100 * u:.0f} %" for r, u in busiest),
@@ -190,6 +195,7 @@ def line_figures(missions: Sequence[MissionRecord], events: Iterable[MissionEven
             log.started_s = None
     end = last_t if end_s is None else end_s
     lead, completions, wip, waiting = [], [], [], []
+    waiting_weld: list[tuple[float, float]] = []
     releases = []
     done_by_release: list[tuple[float, float]] = []
     for record in missions:
@@ -240,6 +246,8 @@ def line_figures(missions: Sequence[MissionRecord], events: Iterable[MissionEven
             stop = begin if begin is not None else end
             if stop > ready:
                 waiting.append((ready, stop))
+                if t.kind is TaskKind.WELD:
+                    waiting_weld.append((ready, stop))
                 activities.append(Activity(where, ready, stop, ActivityKind.WAITING, m.id))
     completions.sort()
     first = min(releases, default=0.0)
@@ -248,11 +256,13 @@ def line_figures(missions: Sequence[MissionRecord], events: Iterable[MissionEven
     takt_achieved = takt_s * slope(done_by_release)
     wip_mean, wip_max = time_average(wip, first, last)
     wait_mean, wait_max = time_average(waiting, first, last)
+    weld_mean, _ = time_average(waiting_weld, first, last)
     util = {r: min(1.0, sum(b - a for a, b in spans) / end) if end > 0 else 0.0
             for r, spans in busy.items()}
     return LineFigures(
         takt_s, len(missions), n, takt_achieved,
         3600.0 / takt_achieved if math.isfinite(takt_achieved) and takt_achieved > 0 else 0.0,
         statistics.mean(lead) if lead else math.nan, max(lead, default=math.nan),
-        wip_mean, wip_max, wait_mean, wait_max, dict(sorted(util.items())), end,
+        wip_mean, wip_max, wait_mean, wait_max, wait_mean - weld_mean, weld_mean,
+        dict(sorted(util.items())), end,
         tuple(activities))

@@ -42,6 +42,8 @@ def test_figures_of_one_unit() -> None:
     assert (f.wip_mean, f.wip_max) == (1.0, 1)
     # waiting: 5 s for the welder in weld-1, 10 s for the AGV after the weld
     assert f.waiting_mean == pytest.approx(15 / 120) and f.waiting_max == 1
+    assert f.waiting_for_welder_mean == pytest.approx(5 / 120)
+    assert f.waiting_for_agv_mean == pytest.approx(10 / 120)
     # work from when the task may start: agv 20-40 and 85-120, welder 40-85
     assert f.utilization == {"agv-01": pytest.approx(55 / 120), "agv-02": 0.0,
                              "welder-01": pytest.approx(45 / 120)}
