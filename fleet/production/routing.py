@@ -234,9 +234,8 @@ def _process(value: object, field: str) -> Process:
 def _number(value: object, field: str, *, positive: bool = True) -> float:
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(
             value) or (value <= 0 if positive else value < 0):
-        raise InvalidInputError(f"{field} must be a {'positive' if positive else ''} number, "
-                                f"not {value!r}".replace("a  ", "a "), field=field,
-                                value=value)
+        raise InvalidInputError(f"{field} must be a {'positive' if positive else 'finite'} "
+                                f"number, not {value!r}", field=field, value=value)
     return float(value)
 
 

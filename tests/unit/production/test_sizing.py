@@ -16,8 +16,8 @@ def run(agvs: int, welders: int, seed: int, takt_achieved: float, done: int = 10
 
 
 def test_smallest_fleet_holding_on_every_seed() -> None:
-    runs = [run(2, 1, 1, 400), run(2, 1, 2, 290),          # fails on seed 1
-            run(3, 1, 1, 300), run(3, 1, 2, 305),          # within the 2 % tolerance
+    runs = [run(2, 1, 1, 320), run(2, 1, 2, 290),          # fails on seed 1
+            run(3, 1, 1, 300), run(3, 1, 2, 312),          # within the 5 % tolerance
             run(2, 2, 1, 299), run(2, 2, 2, 298),          # as many robots, more welders
             run(6, 3, 1, 280), run(6, 3, 2, 280)]
     assert recommend(runs) == (3, 1)
