@@ -12,6 +12,7 @@ from collections.abc import Sequence
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.patches import Patch
+from matplotlib.ticker import MaxNLocator
 
 from fleet.production.figures import ActivityKind, LineFigures
 
@@ -63,7 +64,7 @@ def plot_gantt(figures: LineFigures, path: str, title: str = "") -> None:
 
 
 def plot_sizing(points: Sequence[tuple[int, int, Sequence[float]]], takt_s: float,
-                path: str, title: str = "") -> None:
+                path: str, title: str = "", tolerance: float = 0.05) -> None:
     """Takt achieved against the number of AGVs, one line per number of welders, with the
     spread over seeds (min to max) as error bars. `points`: (agvs, welders, takt per seed)."""
     fig = Figure(figsize=(9, 5.5), dpi=110)
@@ -82,6 +83,9 @@ def plot_sizing(points: Sequence[tuple[int, int, Sequence[float]]], takt_s: floa
         ax.errorbar(xs, mean, yerr=[low, high], marker="o", capsize=3,
                     label=f"{welders} welders")
     ax.axhline(takt_s, color="black", linestyle="--", label=f"takt {takt_s:.0f} s")
+    ax.axhspan(takt_s, takt_s * (1 + tolerance), color="tab:green", alpha=0.12,
+               label=f"holds (within {100 * tolerance:.0f} %)")
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     ax.set_xlabel("AGVs")
     ax.set_ylabel("takt achieved, s (lower is better)")
     ax.set_title(title or "fleet sizing: takt achieved (mean, min-max over seeds)")

@@ -127,3 +127,11 @@ def test_sweep_runs_on_a_local_dask_cluster(tmp_path: Path) -> None:
     plot_sizing([(r.spec.agvs, r.spec.welders, [r.figures.takt_achieved_s])
                  for r in sizing.runs], 150, str(tmp_path / "size.png"))
     assert (tmp_path / "size.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_sweep_runs_on_a_process_pool_by_default() -> None:
+    sizing = sweep(str(TINY), str(PLANT_MAP), agvs=[2], welders=[1], seeds=[2], units=2,
+                   margin=0.0, workers=1)
+    (r,) = sizing.runs
+    assert (r.spec.agvs, r.spec.welders, r.spec.seed, r.spec.takt_s) == (2, 1, 2, 150)
+    assert r.collisions == 0 and r.figures.completed == 2
