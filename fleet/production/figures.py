@@ -12,7 +12,8 @@ Definitions (all times on the coordinator's clock, seconds):
   that keeps up, T + d for one that falls behind. Taking out the process time keeps the mix
   out of it: on a mixed-model line a long routing finishing after a later short one is not
   the line falling behind (the span of completions, (last - first) / (n - 1), would count the
-  spread of the models' lead times as lost takt, about +-90 s on ten units of the plant line);
+  spread of the models' lead times as lost takt: by that spread, an estimated +-90 s on ten
+  units of the plant line);
 - throughput: units an hour at that pace, 3600 / takt achieved;
 - work in progress (WIP): units released and not yet completed, averaged over time from the
   first release to the last completion, and its maximum;
