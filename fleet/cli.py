@@ -37,6 +37,36 @@ def map_path(name: str) -> str:
     return name
 
 
+BUILTIN_LINES = ("plant",)
+
+
+def line_path(name: str) -> str:
+    """A line file path: a path as given, or the name of a line shipped with fleet."""
+    if name in BUILTIN_LINES:
+        shipped = resources.files("fleet") / "_lines" / f"{name}.yaml"
+        if shipped.is_file():
+            return str(shipped)
+        source = Path(__file__).resolve().parent.parent / "lines" / f"{name}.yaml"
+        if source.is_file():
+            return str(source)
+    return name
+
+
+def _int_range(text: str) -> list[int]:
+    """A range option: N, A..B (inclusive) or A..B:STEP."""
+    try:
+        if ".." not in text:
+            return [int(text)]
+        first, rest = text.split("..", 1)
+        last, _, step = rest.partition(":")
+        values = list(range(int(first), int(last) + 1, int(step or 1)))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not N, A..B or A..B:STEP") from None
+    if not values:
+        raise argparse.ArgumentTypeError(f"{text!r} is an empty range")
+    return values
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fleet", description=__doc__)
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
@@ -59,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
     _dispatcher_option(s)
+    s.add_argument("--line", metavar="LINE",
+                   help="serve this production line's routings (Missions.SubmitOrder): a "
+                   "line file or a shipped line's name (plant)")
     s.add_argument("--ros", action="store_true",
                    help="also run the ROS 2 bridge in this process (needs fleet[ros])")
     _bridge_options(s)
@@ -88,6 +121,16 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--external-robots", action="store_true",
                    help="with --ros: the robots run in `fleet sim-robots` processes; this one "
                    "drives the clock, submits the missions and writes the trajectory log")
+    s.add_argument("--line", metavar="LINE",
+                   help="simulate a production line instead of a mission mix: orders released "
+                   "at its takt through SubmitOrder, its fleet (a line file or a shipped "
+                   "line's name: plant)")
+    s.add_argument("--agvs", type=int, help="with --line: AGVs (default: the line's)")
+    s.add_argument("--welders", type=int, help="with --line: welders (default: the line's)")
+    s.add_argument("--units", type=int, help="with --line: units to release (default: the "
+                   "line's)")
+    s.add_argument("--gantt", metavar="PNG", help="with --line: draw a Gantt chart of "
+                   "stations and robots here")
     s.add_argument("--robot-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="with --external-robots: hold a robot process's robots where they "
                    "stand when it has not answered a tick within this time (default 10)")
@@ -123,6 +166,23 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--command-timeout", type=float, default=5.0, metavar="SECONDS",
                    help="wait at most this long for a step's commands before a tick")
 
+    s = sub.add_parser("size", parents=[common],
+                       help="fleet sizing: simulate a line over fleet sizes and seeds")
+    s.add_argument("--line", default="plant", help="line file or shipped line (plant)")
+    s.add_argument("--takt", type=float, help="takt to hold, s (default: the line's)")
+    s.add_argument("--agvs", type=_int_range, default=[4, 6, 8], metavar="A..B",
+                   help="AGV counts: N, A..B or A..B:STEP (default 4..8:2)")
+    s.add_argument("--welders", type=_int_range, default=[2, 3], metavar="A..B",
+                   help="welder counts (default 2..3)")
+    s.add_argument("--seeds", type=int, default=3, help="seeds per fleet (default 3: 1..3)")
+    s.add_argument("--units", type=int, help="units per run (default: the line's)")
+    s.add_argument("--margin", type=float, default=0.1,
+                   help="hold the takt shortened by this share (default 0.1)")
+    s.add_argument("--workers", type=int, help="processes (default: every core)")
+    s.add_argument("--cluster", metavar="ADDRESS",
+                   help="run on this Dask scheduler (tcp://host:8786; needs fleet[cluster])")
+    s.add_argument("--plot", metavar="PNG", help="plot takt achieved against fleet size")
+
     s = sub.add_parser("ros-bridge", help="relay ROS 2 robots to a coordinator (needs fleet[ros])")
     s.add_argument("--server", default="127.0.0.1:50051", help="the coordinator, HOST:PORT")
     _bridge_options(s)
@@ -146,6 +206,17 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("submit", parents=[client],
                        help="submit a mission given as JSON (file or -)")
     s.add_argument("file")
+    s = sub.add_parser("order", parents=[client],
+                       help="submit a production order: COUNT units of MODEL by the routings "
+                       "of the line the coordinator serves")
+    s.add_argument("model")
+    s.add_argument("--count", type=int, default=1)
+    s.add_argument("--order-id", default="", help="default: order-<time>")
+    s.add_argument("--release", type=float, default=0.0,
+                   help="release time, coordinator-clock s (default now)")
+    s.add_argument("--deadline", type=float, default=0.0,
+                   help="deadline of every unit, coordinator-clock s (default none)")
+    s.add_argument("--priority", type=int, default=0)
     s = sub.add_parser("cancel", parents=[client], help="cancel a mission")
     s.add_argument("mission_id")
     s.add_argument("--reason", default="cancelled from the CLI")
@@ -242,8 +313,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             return asyncio.run(_serve(args))
+        if args.command == "sim" and args.line:
+            return _sim_line(args)
         if args.command == "sim":
             return asyncio.run(_sim(args))
+        if args.command == "size":
+            return _size(args)
         if args.command == "ros-bridge":
             return asyncio.run(_ros_bridge(args))
         if args.command == "sim-robots":
@@ -308,8 +383,12 @@ async def _serve(args: argparse.Namespace) -> int:
         raise InvalidInputError("--ros runs the bridge inside a TLS server; run it as its own "
                                 "process instead (fleet ros-bridge, FLEET_TLS_CA)",
                                 field="ros", value=True)
+    catalog = None
+    if args.line:
+        from fleet.production import load_line
+        catalog = load_line(line_path(args.line)).catalog
     coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock, args.dispatcher)
-    server = create_server(coordinator, args.address, tokens=tokens, tls=tls)
+    server = create_server(coordinator, args.address, tokens=tokens, tls=tls, catalog=catalog)
     await server.start()
     bridge = None
     if args.ros:
@@ -584,6 +663,86 @@ def _lifelong(args: argparse.Namespace) -> int:
     return 0 if stats.collisions == 0 else 1
 
 
+def _sim_line(args: argparse.Namespace) -> int:
+    from fleet.linesim import RunSpec, run_line
+    from fleet.production import load_line
+
+    if args.server or args.ros:
+        print("fleet: --line runs its own coordinator with gRPC robots (no --server, --ros)",
+              file=sys.stderr)
+        return 2
+    path = line_path(args.line)
+    line = load_line(path)
+    run = run_line(RunSpec(path, map_path(line.floor), args.agvs or line.fleet.agvs,
+                           args.welders or line.fleet.welders, args.seed, args.units,
+                           log_path=args.log, time_limit_s=args.time_limit
+                           if args.time_limit != 6 * 3600.0 else None))
+    figures = run.figures
+    print(f"line {line.name}: {run.spec.agvs} AGVs, {run.spec.welders} welders, seed "
+          f"{args.seed}")
+    print(figures.summary())
+    print(f"collisions        {run.collisions} (collisions, obstacle hits and speed "
+          "violations in the trajectory log)")
+    if args.log:
+        print(f"trajectory log    {args.log}")
+    if args.gantt:
+        from sim.gantt import plot_gantt
+        plot_gantt(figures, args.gantt, f"{line.name}: {run.spec.agvs} AGVs, "
+                   f"{run.spec.welders} welders, seed {args.seed}")
+        print(f"gantt chart       {args.gantt}")
+    if args.plot and args.log:
+        from sim.plot import plot_run
+        plot_run(args.log, args.plot, floor_yaml=map_path(line.floor))
+        print(f"picture           {args.plot}")
+    return 0 if run.ok else 1
+
+
+def _size(args: argparse.Namespace) -> int:
+    from fleet.linesim import LineRun, sweep
+    from fleet.production import load_line
+
+    path = line_path(args.line)
+    line = load_line(path)
+    takt = args.takt or line.takt_s
+    total = len(args.agvs) * len(args.welders) * args.seeds
+    print(f"line {line.name}: {total} simulations ({len(args.agvs)} AGV counts x "
+          f"{len(args.welders)} welder counts x {args.seeds} seeds), orders every "
+          f"{takt * (1 - args.margin):.0f} s (takt {takt:.0f} s less {100 * args.margin:.0f} % "
+          f"margin), on {args.cluster or f'{args.workers or os.cpu_count()} processes'}",
+          flush=True)
+
+    def progress(run: LineRun) -> None:
+        f = run.figures
+        print(f"  {run.spec.agvs:>2} AGVs {run.spec.welders:>2} welders seed "
+              f"{run.spec.seed}: takt achieved {f.takt_achieved_s:.1f} s, "
+              f"{f.completed}/{f.released} done, collisions {run.collisions}",
+              file=sys.stderr, flush=True)
+    sizing = sweep(path, map_path(line.floor), args.agvs, args.welders,
+                   list(range(1, args.seeds + 1)), takt_s=takt, margin=args.margin,
+                   units=args.units, workers=args.workers, cluster=args.cluster,
+                   progress=progress)
+    print(sizing.table())
+    if sizing.smallest is None:
+        print(f"no fleet of the sweep holds takt {takt:.0f} s with a "
+              f"{100 * args.margin:.0f} % margin on every seed")
+    else:
+        agvs, welders = sizing.smallest
+        print(f"smallest fleet that holds takt {takt:.0f} s with a {100 * args.margin:.0f} % "
+              f"margin on every seed: {agvs} AGVs and {welders} welders")
+    if args.plot:
+        from sim.gantt import plot_sizing
+        points: dict[tuple[int, int], list[float]] = {}
+        for run in sizing.runs:
+            points.setdefault((run.spec.agvs, run.spec.welders), []).append(
+                run.figures.takt_achieved_s)
+        plot_sizing([(a, w, v) for (a, w), v in points.items()], takt * (1 - args.margin),
+                    args.plot, f"{line.name}: takt achieved with orders every "
+                    f"{takt * (1 - args.margin):.0f} s (takt {takt:.0f} s, "
+                    f"{100 * args.margin:.0f} % margin)")
+        print(f"picture           {args.plot}")
+    return 0 if sizing.smallest is not None else 1
+
+
 async def _client(args: argparse.Namespace) -> int:
     import grpc
     from google.protobuf import json_format
@@ -615,6 +774,15 @@ async def _client(args: argparse.Namespace) -> int:
                 status = await missions.Submit(missions_pb2.SubmitMissionRequest(mission=spec),
                                                timeout=10)
                 print(status.mission_id)
+            elif args.command == "order":
+                import time
+                reply = await missions.SubmitOrder(missions_pb2.SubmitOrderRequest(
+                    order_id=args.order_id or f"order-{int(time.time())}", model=args.model,
+                    count=args.count, release_s=args.release, deadline_s=args.deadline,
+                    priority=args.priority), timeout=30)
+                for m in reply.missions:
+                    print(f"{m.mission_id:20s} {len(m.tasks)} tasks, released at "
+                          f"{m.release_s:.0f} s")
             elif args.command == "cancel":
                 await missions.Cancel(missions_pb2.CancelMissionRequest(
                     mission_id=args.mission_id, reason=args.reason), timeout=10)

@@ -300,7 +300,7 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                 if not pending and reply.open_missions == 0:
                     break
         await finish(missions, result, first_submit or 0.0, t,
-                     [r.busy_s for r in robots], {s.mission_id for _, s in scenario.missions})
+                     [r.busy_s for r in robots], scenario.mission_ids())
     finally:
         for robot_link in links:
             await robot_link.disconnect()
@@ -330,9 +330,14 @@ def _inject_faults(robots: list[SimRobot], t: float, options: SimOptions,
             robot.hold_until_s = t + rng.uniform(5.0, 30.0)
 
 
-async def submit(stub: missions_pb2_grpc.MissionsStub, spec: missions_pb2.MissionSpec) -> None:
-    """Submit a mission; one stored before an outage whose reply was lost counts as done."""
+async def submit(stub: missions_pb2_grpc.MissionsStub,
+                 spec: missions_pb2.MissionSpec | missions_pb2.SubmitOrderRequest) -> None:
+    """Submit a mission (or a production order); one stored before an outage whose reply
+    was lost counts as done."""
     try:
+        if isinstance(spec, missions_pb2.SubmitOrderRequest):
+            await stub.SubmitOrder(spec, timeout=10.0)  # idempotent: a resend is answered
+            return
         await stub.Submit(missions_pb2.SubmitMissionRequest(mission=spec), timeout=10.0)
     except grpc.aio.AioRpcError as err:
         # Submitted before an outage whose reply was lost: it is stored, that is what counts.

@@ -14,6 +14,7 @@ from fleet.model import (
     TransportCapability,
     WeldCapability,
 )
+from fleet.production import unit_ids
 from fleet.v1 import missions_pb2
 
 __all__ = ["PROGRAMS", "Scenario", "make_fleet", "make_missions", "make_scenario"]
@@ -27,7 +28,15 @@ class Scenario:
     """Robots with their start poses, and missions with the simulated time to submit them."""
 
     robots: tuple[tuple[RobotSpec, Pose], ...]
-    missions: tuple[tuple[float, missions_pb2.MissionSpec], ...]
+    missions: tuple[tuple[float, missions_pb2.MissionSpec | missions_pb2.SubmitOrderRequest],
+                    ...]
+    """What a planner sends, and when: missions, or production orders (`fleet sim --line`)."""
+
+    def mission_ids(self) -> set[str]:
+        """The ids of the missions the scenario submits (an order's: one per unit)."""
+        return {mid for _, spec in self.missions
+                for mid in ([spec.mission_id] if isinstance(spec, missions_pb2.MissionSpec)
+                            else unit_ids(spec.order_id, spec.count or 1))}
 
 
 def make_fleet(floor: FloorMap, count: int, rng: random.Random) -> list[tuple[RobotSpec, Pose]]:

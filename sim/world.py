@@ -189,7 +189,7 @@ async def run_world(floor: FloorMap, scenario: Scenario, options: SimOptions,
                     break
         await finish(missions, result, first_submit or 0.0, t,
                      [b.busy_s for b in bodies.values()],
-                     {s.mission_id for _, s in scenario.missions})
+                     scenario.mission_ids())
     finally:
         announce(t, 0, {}, done=True)
         await asyncio.sleep(0.2)  # let the robot processes hear that the run is over

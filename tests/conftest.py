@@ -40,7 +40,7 @@ class Served:
 def serve(map_path: Path, db: str | object, *, sim_clock: bool = True,
           address: str = "127.0.0.1:0", tokens: dict[bytes, object] | None = None,
           tls: tuple[bytes, bytes] | None = None, dispatcher: object = None,
-          period_s: float = 0.05) -> Iterator[Served]:
+          period_s: float = 0.05, catalog: object = None) -> Iterator[Served]:
     """Start a coordinator + server in a thread; yield; stop it. `db` is a store URL or an
     open store."""
     from fleet.api import create_server
@@ -57,7 +57,7 @@ def serve(map_path: Path, db: str | object, *, sim_clock: bool = True,
                                   ManualClock() if sim_clock else WallClock(),
                                   dispatcher=dispatcher)  # type: ignore[arg-type]
         server = create_server(coordinator, address, period_s=period_s,
-                               tokens=tokens, tls=tls)  # type: ignore[arg-type]
+                               tokens=tokens, tls=tls, catalog=catalog)  # type: ignore[arg-type]
         await server.start()
         ready.set_result((coordinator, server))
 

@@ -57,6 +57,7 @@ _METHOD_ROLES: dict[str, frozenset[str]] = {
     "/fleet.v1.RobotLink/Connect": frozenset({"robot"}),
     "/fleet.v1.RobotLink/Gateway": frozenset({"robot"}),
     "/fleet.v1.Missions/Submit": frozenset({"planner"}),
+    "/fleet.v1.Missions/SubmitOrder": frozenset({"planner"}),
     "/fleet.v1.Missions/Cancel": frozenset({"planner", "operator"}),
     "/fleet.v1.Missions/Get": _READERS,
     "/fleet.v1.Missions/List": _READERS,
@@ -68,7 +69,8 @@ _METHOD_ROLES: dict[str, frozenset[str]] = {
     "/fleet.v1.SimClock/Advance": frozenset({"simulator"}),
 }
 _OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
-_AUDITED = frozenset({"/fleet.v1.Missions/Submit", "/fleet.v1.Missions/Cancel",
+_AUDITED = frozenset({"/fleet.v1.Missions/Submit", "/fleet.v1.Missions/SubmitOrder",
+                      "/fleet.v1.Missions/Cancel",
                       "/fleet.v1.Fleet/PauseRobot", "/fleet.v1.Fleet/ResumeRobot"})
 
 

@@ -31,6 +31,7 @@ from fleet.model import (
     TransportCapability,
     WeldCapability,
 )
+from fleet.production import Order
 from fleet.v1 import common_pb2, fleet_pb2, missions_pb2, robot_link_pb2
 
 __all__ = [
@@ -41,6 +42,7 @@ __all__ = [
     "mission_state_from_wire",
     "mission_to_spec",
     "mission_to_wire",
+    "order_from_wire",
     "robot_to_wire",
     "spec_from_wire",
     "state_from_wire",
@@ -224,6 +226,14 @@ def _delay(index: int, value: float) -> float:
     if delay < 0:
         raise InvalidInputError(f"{field} {delay} is negative", field=field, value=delay)
     return delay
+
+
+def order_from_wire(msg: missions_pb2.SubmitOrderRequest) -> Order:
+    """A production order; the routing and its checks come with `expand_order`."""
+    release = _finite("order.release_s", msg.release_s)
+    deadline = _finite("order.deadline_s", msg.deadline_s)
+    return Order(msg.order_id, msg.model, msg.count or 1, release,
+                 deadline if deadline != 0 else None, msg.priority, dict(msg.labels))
 
 
 def mission_state_from_wire(value: int) -> MissionState:

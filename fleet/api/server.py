@@ -13,6 +13,7 @@ from grpc_reflection.v1alpha import reflection
 from fleet.api.auth import Principal, TokenAuth
 from fleet.api.servicers import FleetService, MissionsService, RobotLinkService, SimClockService
 from fleet.coordinator import Coordinator, CoordinatorRunner, ManualClock
+from fleet.production import Catalog
 from fleet.v1 import (
     fleet_pb2,
     fleet_pb2_grpc,
@@ -86,12 +87,16 @@ class FleetServer:
 
 def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
                   period_s: float = 0.2, *, tokens: dict[bytes, Principal] | None = None,
-                  tls: tuple[bytes, bytes] | None = None) -> FleetServer:
+                  tls: tuple[bytes, bytes] | None = None,
+                  catalog: Catalog | None = None) -> FleetServer:
     """Build the server (not started); ask for port 0 to get a free port.
 
     `tokens` (from `load_tokens`) turns on access control; `tls` is (certificate chain PEM,
-    private key PEM) for TLS.
+    private key PEM) for TLS; `catalog` (a line's routings) serves `Missions.SubmitOrder`,
+    its stations checked against the coordinator's floor.
     """
+    if catalog is not None:
+        catalog.check_floor(coordinator.floor)
     auth = TokenAuth(tokens) if tokens else None
     interceptors = [auth] if auth is not None else []
     if not tokens and not address.startswith(("127.", "localhost", "[::1]")):
@@ -104,7 +109,7 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
         lambda context: auth.principal(context.invocation_metadata()))
     robot_link_pb2_grpc.add_RobotLinkServicer_to_server(
         RobotLinkService(runner, state_arrived, identify), server)
-    missions_pb2_grpc.add_MissionsServicer_to_server(MissionsService(runner), server)
+    missions_pb2_grpc.add_MissionsServicer_to_server(MissionsService(runner, catalog), server)
     fleet_pb2_grpc.add_FleetServicer_to_server(FleetService(runner), server)
     simulation_pb2_grpc.add_SimClockServicer_to_server(
         SimClockService(runner, state_arrived), server)

@@ -18,11 +18,13 @@ from fleet.api.convert import (
     mission_from_wire,
     mission_state_from_wire,
     mission_to_wire,
+    order_from_wire,
     robot_to_wire,
     spec_from_wire,
     state_from_wire,
 )
 from fleet.api.errors import describe, status_of
+from fleet.api.orders import submit_order
 from fleet.coordinator import Addressed, Channel, Coordinator, CoordinatorRunner, ManualClock
 from fleet.model import (
     FleetError,
@@ -32,6 +34,7 @@ from fleet.model import (
     RobotState,
     check_id,
 )
+from fleet.production import Catalog
 from fleet.v1 import (
     fleet_pb2,
     fleet_pb2_grpc,
@@ -309,8 +312,21 @@ class _GatewayStream:
 class MissionsService(missions_pb2_grpc.MissionsServicer):
     """Planners: submit, cancel, query, watch."""
 
-    def __init__(self, runner: CoordinatorRunner) -> None:
+    def __init__(self, runner: CoordinatorRunner, catalog: Catalog | None = None) -> None:
         self.runner = runner
+        self.catalog = catalog
+        """The routings of the line this coordinator serves (SubmitOrder), if any."""
+
+    async def SubmitOrder(self, request: missions_pb2.SubmitOrderRequest,
+                          context: grpc.aio.ServicerContext[Any, Any]
+                          ) -> missions_pb2.SubmitOrderReply:
+        try:
+            order = order_from_wire(request)
+        except FleetError as err:
+            await context.abort(status_of(err), describe(err))
+            raise
+        return await _call(context, self.runner, lambda c: missions_pb2.SubmitOrderReply(
+            missions=[mission_to_wire(r) for r in submit_order(c, self.catalog, order)]))
 
     async def Submit(self, request: missions_pb2.SubmitMissionRequest,
                      context: grpc.aio.ServicerContext[Any, Any]

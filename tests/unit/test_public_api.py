@@ -30,6 +30,9 @@ PINNED = {
                           "CoordinatorRunner", "FleetState", "ManualClock", "MissionRecord",
                           "RobotRecord", "TaskRecord", "WallClock"},
     "fleet.api": {"STATUS_OF", "FleetServer", "create_server", "describe", "status_of"},
+    "fleet.production": {"MAX_UNITS", "Catalog", "Center", "FleetPlan", "Line", "Operation",
+                         "Order", "Process", "Routing", "expand_order", "load_line",
+                         "parse_catalog", "parse_line", "queued_work", "unit_ids"},
 }
 
 
