@@ -11,6 +11,7 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from fleet.api.auth import Principal, TokenAuth
+from fleet.api.operations import Operations
 from fleet.api.servicers import FleetService, MissionsService, RobotLinkService, SimClockService
 from fleet.coordinator import Coordinator, CoordinatorRunner, ManualClock
 from fleet.v1 import (
@@ -101,8 +102,9 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
     state_arrived = asyncio.Event()
     robot_link_pb2_grpc.add_RobotLinkServicer_to_server(
         RobotLinkService(runner, state_arrived), server)
-    missions_pb2_grpc.add_MissionsServicer_to_server(MissionsService(runner), server)
-    fleet_pb2_grpc.add_FleetServicer_to_server(FleetService(runner), server)
+    operations = Operations(runner)
+    missions_pb2_grpc.add_MissionsServicer_to_server(MissionsService(operations), server)
+    fleet_pb2_grpc.add_FleetServicer_to_server(FleetService(operations), server)
     simulation_pb2_grpc.add_SimClockServicer_to_server(
         SimClockService(runner, state_arrived), server)
     health_servicer = health.aio.HealthServicer()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
@@ -22,6 +22,7 @@ from fleet.api.convert import (
     state_from_wire,
 )
 from fleet.api.errors import describe, status_of
+from fleet.api.operations import Operations
 from fleet.coordinator import Coordinator, CoordinatorRunner, ManualClock
 from fleet.model import FleetError, InvalidInputError, MissionEvent, check_id
 from fleet.v1 import (
@@ -47,6 +48,15 @@ async def _call(context: grpc.aio.ServicerContext[Any, Any], runner: Coordinator
     table in fleet/api/errors."""
     try:
         return await runner.call(fn)
+    except FleetError as err:
+        await context.abort(status_of(err), describe(err))
+        raise  # unreachable: abort raises
+
+
+async def _answer(context: grpc.aio.ServicerContext[Any, Any], reply: Awaitable[T]) -> T:
+    """Await an operation's reply; its errors become the status of fleet/api/errors' table."""
+    try:
+        return await reply
     except FleetError as err:
         await context.abort(status_of(err), describe(err))
         raise  # unreachable: abort raises
@@ -135,111 +145,62 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
 
 
 class MissionsService(missions_pb2_grpc.MissionsServicer):
-    """Planners: submit, cancel, query, watch."""
+    """Planners: submit, cancel, query, watch (the operations of `fleet.api.operations`)."""
 
-    def __init__(self, runner: CoordinatorRunner) -> None:
-        self.runner = runner
+    def __init__(self, operations: Operations) -> None:
+        self.operations = operations
 
     async def Submit(self, request: missions_pb2.SubmitMissionRequest,
                      context: grpc.aio.ServicerContext[Any, Any]
                      ) -> missions_pb2.MissionStatus:
-        if not request.HasField("mission"):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "mission is required")
-        try:
-            mission = mission_from_wire(request.mission)
-        except FleetError as err:
-            await context.abort(status_of(err), describe(err))
-            raise
-        return await _call(context, self.runner, lambda c: mission_to_wire(c.submit(mission)))
+        return await _answer(context, self.operations.submit(request))
 
     async def Cancel(self, request: missions_pb2.CancelMissionRequest,
                      context: grpc.aio.ServicerContext[Any, Any]
                      ) -> missions_pb2.MissionStatus:
-        return await _call(context, self.runner, lambda c: mission_to_wire(c.cancel(
-            check_id("mission_id", request.mission_id), request.reason)))
+        return await _answer(context, self.operations.cancel(request))
 
     async def Get(self, request: missions_pb2.GetMissionRequest,
                   context: grpc.aio.ServicerContext[Any, Any]) -> missions_pb2.MissionStatus:
-        return await _call(context, self.runner, lambda c: mission_to_wire(c.get(
-            check_id("mission_id", request.mission_id))))
+        return await _answer(context, self.operations.get(request))
 
     async def List(self, request: missions_pb2.ListMissionsRequest,
                    context: grpc.aio.ServicerContext[Any, Any]
                    ) -> missions_pb2.ListMissionsReply:
-        def run(c: Coordinator) -> missions_pb2.ListMissionsReply:
-            size = request.page_size or 100
-            if size > 1000:
-                raise InvalidInputError(f"page_size {size} is above 1000", field="page_size",
-                                        value=size)
-            start = 0
-            if request.page_token:
-                if not request.page_token.isdigit():
-                    raise InvalidInputError(f"page_token {request.page_token!r} is not one "
-                                            "this server gave", field="page_token",
-                                            value=request.page_token)
-                start = int(request.page_token)
-            states = [mission_state_from_wire(s) for s in request.states]
-            found = c.list_missions(states, dict(request.labels))
-            page = found[start:start + size]
-            token = str(start + size) if start + size < len(found) else ""
-            return missions_pb2.ListMissionsReply(
-                missions=[mission_to_wire(m) for m in page], next_page_token=token)
-        return await _call(context, self.runner, run)
+        return await _answer(context, self.operations.list_missions(request))
 
     async def WatchEvents(self, request: missions_pb2.WatchEventsRequest,
                           context: grpc.aio.ServicerContext[Any, Any]
                           ) -> AsyncIterator[missions_pb2.MissionEventMessage]:
-        if request.mission_id:
-            await _call(context, self.runner, lambda c: c.get(request.mission_id))
-        queue = self.runner.watch()
         try:
-            last = 0
-            if request.after_seq >= 0:
-                history = await _call(context, self.runner, lambda c: c.store.events(
-                    request.after_seq, request.mission_id or None))
-                for e in history:
-                    last = e.seq
-                    yield event_to_wire(e)
-            while True:
-                event: MissionEvent = await queue.get()
-                if event.seq <= last or (request.mission_id and
-                                         event.mission_id != request.mission_id):
-                    continue
-                stamp = Timestamp()
-                stamp.GetCurrentTime()
-                yield event_to_wire(event, stamp)
-        finally:
-            self.runner.unwatch(queue)
+            async for event in self.operations.watch_events(request):
+                yield event
+        except FleetError as err:
+            await context.abort(status_of(err), describe(err))
 
 
 class FleetService(fleet_pb2_grpc.FleetServicer):
-    """Operators: robots and the floor."""
+    """Operators: robots and the floor (the operations of `fleet.api.operations`)."""
 
-    def __init__(self, runner: CoordinatorRunner) -> None:
-        self.runner = runner
+    def __init__(self, operations: Operations) -> None:
+        self.operations = operations
 
     async def ListRobots(self, request: fleet_pb2.ListRobotsRequest,
                          context: grpc.aio.ServicerContext[Any, Any]
                          ) -> fleet_pb2.ListRobotsReply:
-        return await _call(context, self.runner, lambda c: fleet_pb2.ListRobotsReply(robots=[
-            robot_to_wire(r, c.latest_state(rid)) for rid, r in sorted(c.robots.items())
-            if r.connected or not request.connected_only]))
+        return await _answer(context, self.operations.list_robots(request))
 
     async def GetFloorMap(self, request: fleet_pb2.GetFloorMapRequest,
                           context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.FloorMap:
-        return floor_to_wire(self.runner.coordinator.floor)
+        return await _answer(context, self.operations.floor_map(request))
 
     async def PauseRobot(self, request: fleet_pb2.PauseRobotRequest,
                          context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.RobotInfo:
-        robot_id = request.robot_id
-        return await _call(context, self.runner, lambda c: robot_to_wire(c.pause(
-            check_id("robot_id", robot_id), request.reason), c.latest_state(robot_id)))
+        return await _answer(context, self.operations.pause(request))
 
     async def ResumeRobot(self, request: fleet_pb2.ResumeRobotRequest,
                           context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.RobotInfo:
-        robot_id = request.robot_id
-        return await _call(context, self.runner, lambda c: robot_to_wire(c.resume(
-            check_id("robot_id", robot_id)), c.latest_state(robot_id)))
+        return await _answer(context, self.operations.resume(request))
 
 
 class SimClockService(simulation_pb2_grpc.SimClockServicer):

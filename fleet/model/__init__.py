@@ -15,6 +15,8 @@ from fleet.model.errors import (
     InfeasibleError,
     InvalidInputError,
     NotFoundError,
+    PermissionDeniedError,
+    UnauthenticatedError,
     UnavailableError,
 )
 from fleet.model.geometry import Cell, Pose
@@ -56,6 +58,7 @@ __all__ = [
     "MissionRecord",
     "MissionState",
     "NotFoundError",
+    "PermissionDeniedError",
     "PerformAction",
     "Pose",
     "RobotKind",
@@ -71,6 +74,7 @@ __all__ = [
     "TimedWaypoint",
     "TransportCapability",
     "TransportStep",
+    "UnauthenticatedError",
     "UnavailableError",
     "WeldCapability",
     "battery_model",

@@ -12,6 +12,8 @@ __all__ = [
     "InfeasibleError",
     "InvalidInputError",
     "NotFoundError",
+    "PermissionDeniedError",
+    "UnauthenticatedError",
     "UnavailableError",
 ]
 
@@ -48,3 +50,11 @@ class AlreadyExistsError(FleetError):
 class UnavailableError(FleetError):
     """A part the service needs (its database) cannot be reached now; nothing was changed,
     and the same request may be retried."""
+
+
+class UnauthenticatedError(FleetError):
+    """The call carries no access token the server knows."""
+
+
+class PermissionDeniedError(FleetError):
+    """The call's token is known, but its roles do not cover what it asks for."""
