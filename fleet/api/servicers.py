@@ -8,23 +8,17 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleet.api.convert import (
     command_to_wire,
-    event_to_wire,
-    floor_to_wire,
-    mission_from_wire,
-    mission_state_from_wire,
-    mission_to_wire,
-    robot_to_wire,
     spec_from_wire,
     state_from_wire,
 )
 from fleet.api.errors import describe, status_of
+from fleet.api.metrics import CommandLatency, FleetMetrics
 from fleet.api.operations import Operations
 from fleet.coordinator import Coordinator, CoordinatorRunner, ManualClock
-from fleet.model import FleetError, InvalidInputError, MissionEvent, check_id
+from fleet.model import FleetError, InvalidInputError
 from fleet.v1 import (
     fleet_pb2,
     fleet_pb2_grpc,
@@ -65,9 +59,11 @@ async def _answer(context: grpc.aio.ServicerContext[Any, Any], reply: Awaitable[
 class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
     """Robots and their drivers."""
 
-    def __init__(self, runner: CoordinatorRunner, state_arrived: asyncio.Event) -> None:
+    def __init__(self, runner: CoordinatorRunner, state_arrived: asyncio.Event,
+                 metrics: FleetMetrics | None = None) -> None:
         self.runner = runner
         self.state_arrived = state_arrived
+        self.metrics = metrics or FleetMetrics()
 
     async def Register(self, request: robot_link_pb2.RegisterRequest,
                        context: grpc.aio.ServicerContext[Any, Any]
@@ -111,6 +107,8 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
             await context.abort(status_of(err), describe(err))
             raise
         failure: list[FleetError] = []
+        latency = CommandLatency(self.metrics.command_latency_seconds)
+        self.metrics.streams.inc()
 
         async def read() -> None:
             try:
@@ -118,7 +116,9 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
                     if update.WhichOneof("body") != "state":
                         raise InvalidInputError("only state messages may follow the hello",
                                                 field="body", value=update.WhichOneof("body"))
-                    self.runner.report(robot_id, channel, state_from_wire(update.state))
+                    state = state_from_wire(update.state)
+                    self.runner.report(robot_id, channel, state)
+                    latency.reported(state)
                     self.state_arrived.set()
             except FleetError as err:
                 failure.append(err)
@@ -135,8 +135,10 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
                 if item is None:
                     break
                 seq, command = item
+                latency.sent(command)
                 yield command_to_wire(seq, command)
         finally:
+            self.metrics.streams.dec()
             reader.cancel()
             self.runner.disconnect(robot_id, channel)
             self.state_arrived.set()
