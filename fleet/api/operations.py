@@ -9,7 +9,7 @@ front ends over these: they differ only in how a request arrives and how an erro
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
@@ -84,7 +84,7 @@ class Operations:
         return await self.runner.call(run)
 
     async def watch_events(self, request: missions_pb2.WatchEventsRequest
-                           ) -> AsyncIterator[missions_pb2.MissionEventMessage]:
+                           ) -> AsyncGenerator[missions_pb2.MissionEventMessage, None]:
         """Mission events: those after `after_seq` from the store (none if negative), then
         each as it is written; only one mission's with `mission_id`."""
         mission_id = request.mission_id
