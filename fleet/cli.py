@@ -399,6 +399,7 @@ async def _sim(args: argparse.Namespace) -> int:
             print("fleet: --http with --server: start that coordinator with --http instead",
                   file=sys.stderr)
             return 2
+        print(f"fleet: coordinator on port {server.port}", flush=True)
         try:
             http = await _start_http(server, args.http)
         except BaseException:

@@ -94,11 +94,7 @@ def create_app(server: FleetServer, *, rate_hz: float = 5.0) -> Starlette:
                Route("/openapi.json", openapi)]
     routes += _static_routes({"mode": "live", "auth": server.tokens is not None})
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        yield
-        await feed.close()
-    app = Starlette(routes=routes, lifespan=lifespan)
+    app = Starlette(routes=routes)
     app.state.feed = feed
     return app
 
@@ -186,8 +182,9 @@ class HttpServer:
         self.socket.setblocking(False)
         self.host = host
         self.port: int = self.socket.getsockname()[1]
-        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="on",
+        config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
                                 timeout_graceful_shutdown=1)
+        self.app = app
         self._server = _InLoopServer(config)
         self._task: asyncio.Task[None] | None = None
 
@@ -211,7 +208,9 @@ class HttpServer:
         if self._task is None:
             return
         self._server.should_exit = True
-        self._server.force_exit = True
+        feed = getattr(self.app.state, "feed", None)
+        if isinstance(feed, FrameFeed):
+            await feed.close()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
         self.socket.close()

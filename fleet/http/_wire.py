@@ -23,8 +23,21 @@ __all__ = ["decode_json", "parse_request", "to_json"]
 
 M = TypeVar("M", bound=Message)
 
-_FIELD_IN_ERROR = (re.compile(r"Failed to parse (\w+) field"),
-                   re.compile(r'has no field named "(\w+)"'))
+_PARSING = re.compile(r"Failed to parse (\w+) field")
+_AT_PATH = re.compile(r' at "?\w+\.([\w\[\]]+(?:\.[\w\[\]]+)*)')
+_NO_FIELD = re.compile(r'has no field named "(\w+)"')
+
+
+def _field_in(error: str, fallback: str) -> str:
+    """The request field a json_format error is about, as a path (mission.tasks[0].x)."""
+    at, unknown = _AT_PATH.search(error), _NO_FIELD.search(error)
+    if at and unknown:
+        return f"{at.group(1)}.{unknown.group(1)}"
+    if at:
+        return at.group(1)
+    if unknown:
+        return unknown.group(1)
+    return ".".join(_PARSING.findall(error)) or fallback
 
 
 def decode_json(body: bytes) -> dict[str, Any]:
@@ -98,10 +111,7 @@ def parse_request(message_type: type[M], *, body: Mapping[str, Any] | None = Non
         json_format.ParseDict(doc, message)
     except json_format.ParseError as err:
         text = str(err)
-        name = next((m.group(1) for p in _FIELD_IN_ERROR for m in [p.search(text)] if m),
-                    body_field or "body")
-        if body_field and name != body_field:
-            name = f"{body_field}.{name}"
+        name = _field_in(text, body_field or "body")
         raise InvalidInputError(f"{name}: {text}", field=name, value=None) from err
     return message
 

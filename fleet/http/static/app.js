@@ -116,7 +116,7 @@ function showRobot(id) {
   view.selected = id;
   const box = $("robot-detail");
   const r = id && robotsById.get(id);
-  if (!r) { box.textContent = "Click a robot on the floor."; return; }
+  if (!r) { box.replaceChildren("Click a robot on the floor."); return; }
   const rows = [
     ["robot", `${r.id} (${r.kind || "recorded"})`],
     ["state", r.state + (r.hold ? ` — held: ${r.hold}` : "")],
@@ -134,21 +134,30 @@ function showRobot(id) {
     const dt = document.createElement("dt"), dd = document.createElement("dd");
     dt.textContent = k; dd.textContent = v; dl.append(dt, dd);
   }
-  box.replaceChildren(dl);
-  if (view.mode === "live") {
-    const pause = button(r.hold ? "resume" : "pause", async () => {
-      try {
-        const verb = r.hold ? "resume" : "pause";
-        const info = await api("POST", `/api/v1/robots/${encodeURIComponent(r.id)}/${verb}`,
-                               verb === "pause" ? { reason: "paused from the control center" } : {});
-        addEvent(`you ${verb}d ${info.robot_id}`);
-        r.hold = info.paused_reason;
-        showRobot(r.id);
-      } catch (err) { addEvent(`refused: ${err.message}`); view.errors.push(err.message); }
-    });
-    pause.id = "robot-action";
-    box.append(pause);
+  // The rows change with every frame; the button stays the same element, so a click that
+  // spans a frame still lands.
+  let action = $("robot-action");
+  if (view.mode === "live" && !action) {
+    action = button("pause", () => robotAction(view.selected));
+    action.id = "robot-action";
   }
+  if (action) action.textContent = r.hold ? "resume" : "pause";
+  const old = box.querySelector("dl");
+  if (old && action && action.parentNode === box) old.replaceWith(dl);
+  else box.replaceChildren(...(action ? [dl, action] : [dl]));
+}
+
+async function robotAction(id) {
+  const r = robotsById.get(id);
+  if (!r) return;
+  const verb = r.hold ? "resume" : "pause";
+  try {
+    const info = await api("POST", `/api/v1/robots/${encodeURIComponent(r.id)}/${verb}`,
+                           verb === "pause" ? { reason: "paused from the control center" } : {});
+    addEvent(`you ${verb}d ${info.robot_id}`);
+    r.hold = info.paused_reason;
+    showRobot(r.id);
+  } catch (err) { addEvent(`refused: ${err.message}`); view.errors.push(err.message); }
 }
 
 function button(text, action) {
@@ -430,6 +439,13 @@ async function main() {
   floorView = new FloorView($("floor"), floor);
   floorView.onSelect = showRobot;
   floorView.draw();
+  // Where a robot is drawn, in CSS pixels from the canvas's top left (for tests).
+  view.screenOf = (id) => {
+    const r = robotsById.get(id);
+    if (!r) return null;
+    const [px, py] = floorView.toScreen(r.x, r.y);
+    return [px / floorView.dpr, py / floorView.dpr];
+  };
   legend();
   const pickup = floor.stations.find((s) => s.kind === "pickup");
   const drop = floor.stations.find((s) => s.kind === "dropoff");
