@@ -210,8 +210,9 @@ def test_replay_plays_a_recorded_log(browser: Any, tmp_path: Path) -> None:
         header = json.loads(log.read_text().splitlines()[0])
         assert sorted(drawn) == sorted(r["id"] for r in header["robots"])
         first = browser.execute_script("return window.fleetView.lastFrame;")
+        browser.execute_script("document.getElementById('speed').value = '100';")
         browser.find_element("id", "play").click()
-        wait_until(browser, "window.fleetView.replay.index > 5")
+        wait_until(browser, f"window.fleetView.replay.index > {total // 3}", timeout_s=120)
         later = browser.execute_script("return window.fleetView.lastFrame;")
         assert later["t"] > first["t"]
         assert any(math.hypot(a["x"] - b["x"], a["y"] - b["y"]) > 0.01
