@@ -54,7 +54,7 @@ def _static_routes(mode: dict[str, Any]) -> list[BaseRoute]:
             Mount("/static", StaticFiles(directory=str(STATIC)), name="static")]
 
 
-def create_app(server: FleetServer, *, rate_hz: float = 5.0) -> Starlette:
+def create_app(server: FleetServer, *, rate_hz: float = 6.0) -> Starlette:
     """The control center over a started gRPC server: page, JSON API, SSE, metrics, health."""
     feed = FrameFeed(server, rate_hz)
     routes: list[BaseRoute] = [

@@ -1,7 +1,8 @@
 """The live view's feed and the replay of a trajectory log.
 
-One `FrameFeed` per server takes a snapshot of the fleet `rate_hz` times a second while at
-least one page is open, serializes it once and hands the same bytes to every page: the
+One `FrameFeed` per server takes a snapshot of the fleet `rate_hz` times a second (6: at
+least 5 reach a page while the worker is busy with control steps) while at least one page is
+open, serializes it once and hands the same bytes to every page: the
 coordinator's cost is one worker call per frame, whatever the number of pages. A page that
 falls behind gets the newest frame, never a backlog.
 """
@@ -45,7 +46,7 @@ def frame_json(view: FrameView) -> dict[str, Any]:
 class FrameFeed:
     """Frames of the fleet for every open page, taken only while one is open."""
 
-    def __init__(self, server: FleetServer, rate_hz: float = 5.0) -> None:
+    def __init__(self, server: FleetServer, rate_hz: float = 6.0) -> None:
         self.server = server
         self.period_s = 1.0 / rate_hz
         self._pages: set[asyncio.Queue[bytes]] = set()
@@ -67,8 +68,8 @@ class FrameFeed:
 
     async def _run(self) -> None:
         loop = asyncio.get_running_loop()
+        due = loop.time()
         while self._pages:
-            started = loop.time()
             try:
                 view = await self.server.runner.call(frame)
             except Exception:  # a frame is never worth stopping the feed for
@@ -81,7 +82,13 @@ class FrameFeed:
                     if queue.full():
                         queue.get_nowait()
                     queue.put_nowait(event)
-            await asyncio.sleep(max(0.0, self.period_s - (loop.time() - started)))
+            # Frames on a fixed schedule (a slow one does not push the next ones back); a
+            # feed that fell more than a frame behind starts its schedule again.
+            due += self.period_s
+            now = loop.time()
+            if due < now - self.period_s:
+                due = now
+            await asyncio.sleep(max(0.0, due - now))
 
     async def close(self) -> None:
         """Stop taking frames."""

@@ -35,11 +35,12 @@ def test_metrics_count_what_the_simulation_did(tmp_path: Path) -> None:
             target=served.address, map_path=str(SMALL_MAP), log_path=str(log), seed=2)))
         assert result.ok, result.summary()
         assert_clean_log(log)
-        coordinator = served.coordinator
-        events = served.call(lambda: coordinator.store.events(0))  # type: ignore[attr-defined]
+        store = served.coordinator.store  # type: ignore[attr-defined]
+        events = served.call(lambda store=store: store.events(0))
         m = scrape(served.http_url)
 
-        def value(name: str, **labels: str) -> float:
+        def value(name: str, m: dict[tuple[str, tuple[tuple[str, str], ...]], float] = m,
+                  **labels: str) -> float:
             return m[(name, tuple(sorted(labels.items())))]
         kinds = [e.kind for e in events]
         assert value("fleet_tasks_total", outcome="assigned") == kinds.count(EventKind.ASSIGNED)
