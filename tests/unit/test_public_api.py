@@ -30,6 +30,8 @@ PINNED = {
                           "CoordinatorRunner", "FleetState", "ManualClock", "MissionRecord",
                           "RobotRecord", "TaskRecord", "WallClock"},
     "fleet.api": {"STATUS_OF", "FleetServer", "create_server", "describe", "status_of"},
+    "fleet.http": {"ROUTES", "ApiRoute", "FrameFeed", "HttpServer", "create_app",
+                   "create_replay_app", "load_replay", "parse_address"},
 }
 
 

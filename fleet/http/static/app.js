@@ -439,6 +439,8 @@ async function main() {
   floorView = new FloorView($("floor"), floor);
   floorView.onSelect = showRobot;
   floorView.draw();
+  // Select a robot as a click on it would (for scripts taking pictures).
+  view.select = (id) => { floorView.selected = id; showRobot(id); floorView.draw(); };
   // Where a robot is drawn, in CSS pixels from the canvas's top left (for tests).
   view.screenOf = (id) => {
     const r = robotsById.get(id);
