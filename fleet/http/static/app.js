@@ -459,6 +459,7 @@ async function main() {
   $("mission-state").onchange = renderMissions;
   if (view.mode === "replay") {
     $("submit-panel").hidden = true; $("mission-panel").hidden = true;
+    $("event-panel").hidden = true;
     await replay();
   } else {
     live();
