@@ -86,6 +86,9 @@ def _parser() -> argparse.ArgumentParser:
                         "server is open to anyone who reaches the port")
     s.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate chain")
     s.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    s.add_argument("--http", metavar="HOST:PORT", default="",
+                   help="also serve the control center (web page, HTTP/JSON API, /metrics) "
+                        "here, e.g. 127.0.0.1:8080")
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
     _dispatcher_option(s)
@@ -102,6 +105,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--missions", type=int, default=30)
     s.add_argument("--seed", type=int, default=1)
     s.add_argument("--log", help="write the trajectory log (JSON Lines) here")
+    s.add_argument("--http", metavar="HOST:PORT", default="",
+                   help="serve the control center here while the simulation runs (not with "
+                        "--server: open that coordinator's own)")
+    s.add_argument("--pace", type=float, default=0.0, metavar="FACTOR",
+                   help="simulated seconds per wall second, to watch it live (default: as "
+                        "fast as it goes)")
     s.add_argument("--plot", help="draw floor and trajectories to this PNG")
     s.add_argument("--server", help="drive a running coordinator (started with --sim-clock)")
     s.add_argument("--db", help="store for the coordinator sim starts (default: temporary)")
@@ -186,6 +195,13 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("ros-bridge", help="relay ROS 2 robots to a coordinator (needs fleet[ros])")
     s.add_argument("--server", default="127.0.0.1:50051", help="the coordinator, HOST:PORT")
     _bridge_options(s)
+
+    s = sub.add_parser("view", parents=[common],
+                       help="replay a trajectory log in the control center's page")
+    s.add_argument("log")
+    s.add_argument("--map", help="floor YAML (default: the one the log names)")
+    s.add_argument("--http", metavar="HOST:PORT", default="127.0.0.1:8080",
+                   help="where to serve the page (default 127.0.0.1:8080)")
 
     s = sub.add_parser("check-log", parents=[common], help="check a trajectory log for collisions")
     s.add_argument("log")
@@ -323,6 +339,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_ros_bridge(args))
         if args.command == "sim-robots":
             return asyncio.run(_sim_robots(args))
+        if args.command == "view":
+            return asyncio.run(_view(args))
         if args.command == "check-log":
             return _check_log(args)
         if args.command == "map":
@@ -390,6 +408,7 @@ async def _serve(args: argparse.Namespace) -> int:
     coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock, args.dispatcher)
     server = create_server(coordinator, args.address, tokens=tokens, tls=tls, catalog=catalog)
     await server.start()
+    http = await _start_http(server, args.http) if args.http else None
     bridge = None
     if args.ros:
         if tokens is not None:
@@ -410,6 +429,8 @@ async def _serve(args: argparse.Namespace) -> int:
     await stop.wait()
     if bridge is not None:
         await bridge.stop()
+    if http is not None:
+        await http.stop()
     await server.stop()
     coordinator.store.close()
     return 0
@@ -458,6 +479,18 @@ async def _sim(args: argparse.Namespace) -> int:
         server = create_server(coordinator, "127.0.0.1:0")
         await server.start()
         target = f"127.0.0.1:{server.port}"
+    http = None
+    if args.http:
+        if server is None:
+            print("fleet: --http with --server: start that coordinator with --http instead",
+                  file=sys.stderr)
+            return 2
+        print(f"fleet: coordinator on port {server.port}", flush=True)
+        try:
+            http = await _start_http(server, args.http)
+        except BaseException:
+            await server.stop(0.5)
+            raise
     stops = _robot_times("--stop", args.stop)
     restarts = _robot_times("--restart-robot", args.restart_robot)
     if stops is None or restarts is None:
@@ -470,7 +503,7 @@ async def _sim(args: argparse.Namespace) -> int:
                          time_limit_s=args.time_limit, seed=args.seed,
                          delays_per_hour=args.delays, stops=tuple(stops), ros=args.ros,
                          restarts=tuple(restarts), external_robots=args.external_robots,
-                         robot_timeout_s=args.robot_timeout,
+                         robot_timeout_s=args.robot_timeout, pace=args.pace,
                          per_robot_streams=args.per_robot_streams)
     bridge = None
     try:
@@ -484,6 +517,8 @@ async def _sim(args: argparse.Namespace) -> int:
     finally:
         if bridge is not None:
             await bridge.stop()
+        if http is not None:
+            await http.stop()
         if server is not None:
             await server.stop(0.5)
         if coordinator is not None:
@@ -592,6 +627,42 @@ async def _sim_robots(args: argparse.Namespace) -> int:
         return 0
     stopper.cancel()
     print(f"fleet: the run is over after {task.result()} ticks", flush=True)
+    return 0
+
+
+async def _start_http(server: Any, address: str) -> Any:
+    """The control center beside a started gRPC server, on the same loop."""
+    from fleet.http import HttpServer, create_app
+
+    http = HttpServer(create_app(server), address)
+    await http.start()
+    print(f"fleet: control center at {http.url}", flush=True)
+    return http
+
+
+async def _view(args: argparse.Namespace) -> int:
+    from fleet.api.convert import floor_to_wire
+    from fleet.floor import load_floor
+    from fleet.http import HttpServer, create_replay_app, load_replay
+    from fleet.http._wire import to_json
+
+    replay = load_replay(args.log)
+    map_file = args.map or replay["header"].get("map", "")
+    if not args.map and map_file and not os.path.isabs(map_file) \
+            and not os.path.exists(map_file):
+        beside = os.path.join(os.path.dirname(os.path.abspath(args.log)), map_file)
+        map_file = beside if os.path.exists(beside) else map_file
+    floor = to_json(floor_to_wire(load_floor(map_path(map_file))))
+    http = HttpServer(create_replay_app(floor, replay), args.http)
+    await http.start()
+    print(f"fleet: replay of {args.log} ({len(replay['frames'])} frames) at {http.url}",
+          flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    await http.stop()
     return 0
 
 

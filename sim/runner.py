@@ -77,6 +77,8 @@ class SimOptions:
     external_robots: bool = False
     """The ROS robots run in `fleet sim-robots` processes; this one is only the world
     (`sim.world`): clock, missions, trajectory log."""
+    pace: float = 0.0
+    """Simulated seconds per wall second, to watch a run live (0: as fast as it goes)."""
     robot_timeout_s: float = 10.0
     """With external robots: how long (real seconds) a tick waits for a robot process
     before holding its robots where they stand."""
@@ -244,6 +246,7 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                            [(r.spec.id, r.spec.radius_m, r.spec.max_speed_mps) for r in mobile],
                            seed=options.seed, floor=floor.name) as trajlog:
             trajlog.write(t, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta) for r in mobile})
+            paced_from: float | None = None
             while t < options.time_limit_s:
                 for k in range(substeps):
                     ts = t + (k + 1) * dt
@@ -295,6 +298,11 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                 await _wait_commands(links, robots, dict(reply.last_command_seq))
                 for robot_link in links:
                     robot_link.take_commands()
+                if options.pace > 0:
+                    now = asyncio.get_running_loop().time()
+                    if paced_from is None:
+                        paced_from = now - t / options.pace
+                    await asyncio.sleep(max(0.0, paced_from + t / options.pace - now))
                 if progress is not None:
                     progress(result.submitted - reply.open_missions, len(scenario.missions), t)
                 if not pending and reply.open_missions == 0:

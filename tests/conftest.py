@@ -30,6 +30,9 @@ class Served:
     loop: asyncio.AbstractEventLoop
     channel: grpc.Channel
     runner: object
+    http_url: str = ""
+    """The control center's address (with `serve(..., http=True)`), e.g. http://127.0.0.1:8080"""
+    server: object = None
 
     def call(self, fn):  # type: ignore[no-untyped-def]
         """Run `fn()` on the coordinator's worker thread (where its state lives)."""
@@ -40,7 +43,8 @@ class Served:
 def serve(map_path: Path, db: str | object, *, sim_clock: bool = True,
           address: str = "127.0.0.1:0", tokens: dict[bytes, object] | None = None,
           tls: tuple[bytes, bytes] | None = None, dispatcher: object = None,
-          period_s: float = 0.05, catalog: object = None) -> Iterator[Served]:
+          period_s: float = 0.05, catalog: object = None,
+          http: bool = False) -> Iterator[Served]:
     """Start a coordinator + server in a thread; yield; stop it. `db` is a store URL or an
     open store."""
     from fleet.api import create_server
@@ -49,7 +53,7 @@ def serve(map_path: Path, db: str | object, *, sim_clock: bool = True,
     from fleet.store import open_store
 
     loop = asyncio.new_event_loop()
-    ready: Future[tuple[object, object]] = Future()
+    ready: Future[tuple[object, object, object]] = Future()
 
     async def start() -> None:
         store = open_store(db) if isinstance(db, str) else db
@@ -59,18 +63,26 @@ def serve(map_path: Path, db: str | object, *, sim_clock: bool = True,
         server = create_server(coordinator, address, period_s=period_s,
                                tokens=tokens, tls=tls, catalog=catalog)  # type: ignore[arg-type]
         await server.start()
-        ready.set_result((coordinator, server))
+        web = None
+        if http:
+            from fleet.http import HttpServer, create_app
+            web = HttpServer(create_app(server))  # type: ignore[arg-type]
+            await web.start()
+        ready.set_result((coordinator, server, web))
 
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(start(), loop).result(timeout=60)
-    coordinator, server = ready.result()
+    coordinator, server, web = ready.result()
     channel = grpc.insecure_channel(f"127.0.0.1:{server.port}")  # type: ignore[attr-defined]
     try:
         yield Served(f"127.0.0.1:{server.port}", coordinator, loop, channel,  # type: ignore[attr-defined]
-                     server.runner)  # type: ignore[attr-defined]
+                     server.runner,  # type: ignore[attr-defined]
+                     f"http://127.0.0.1:{web.port}" if web else "", server)  # type: ignore[attr-defined]
     finally:
         channel.close()
+        if web is not None:
+            asyncio.run_coroutine_threadsafe(web.stop(), loop).result(timeout=10)  # type: ignore[attr-defined]
         asyncio.run_coroutine_threadsafe(server.stop(0), loop).result(timeout=10)  # type: ignore[attr-defined]
         coordinator.store.close()  # type: ignore[attr-defined]
         loop.call_soon_threadsafe(loop.stop)

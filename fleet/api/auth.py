@@ -43,7 +43,13 @@ from typing import Any
 import grpc
 import yaml
 
-from fleet.model import InvalidInputError, PermissionDeniedError
+from fleet.api.errors import describe, status_of
+from fleet.model import (
+    FleetError,
+    InvalidInputError,
+    PermissionDeniedError,
+    UnauthenticatedError,
+)
 
 __all__ = ["ROLES", "Principal", "TokenAuth", "load_tokens", "roles_for"]
 
@@ -211,15 +217,42 @@ class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._tokens = tokens
 
     def principal(self, metadata: Any) -> Principal | None:
-        """The principal whose token the call carries, or None."""
+        """The principal whose token the call's metadata carries, or None."""
         for key, value in metadata or ():
-            if key == "authorization" and isinstance(value, str) and \
-                    value.startswith("Bearer "):
-                digest = _digest(value[len("Bearer "):].strip())
-                for known, who in self._tokens.items():
-                    if hmac.compare_digest(known, digest):
-                        return who
+            if key == "authorization" and isinstance(value, str):
+                return self.bearer(value)
         return None
+
+    def bearer(self, authorization: str) -> Principal | None:
+        """The principal of an `authorization: Bearer <token>` value (gRPC metadata or the
+        HTTP header), or None."""
+        if not authorization.startswith("Bearer "):
+            return None
+        digest = _digest(authorization[len("Bearer "):].strip())
+        for known, who in self._tokens.items():
+            if hmac.compare_digest(known, digest):
+                return who
+        return None
+
+    def authorize(self, who: Principal | None, method: str) -> None:
+        """Raise UnauthenticatedError without a known token, PermissionDeniedError if the
+        token's roles do not cover `method` (a gRPC method name, which HTTP routes name too)."""
+        if method.startswith(_OPEN_PREFIXES):
+            return
+        if who is None:
+            log.warning("refused %s: no known token", method)
+            raise UnauthenticatedError("authorization: a known access token is needed "
+                                       "('authorization: Bearer <token>')",
+                                       field="authorization", value=None)
+        allowed = roles_for(method)
+        if "admin" not in who.roles and not (who.roles & allowed):
+            log.warning("refused %s to %s (roles %s)", method, who.name, sorted(who.roles))
+            raise PermissionDeniedError(
+                f"authorization: token {who.name!r} has roles {', '.join(sorted(who.roles))}; "
+                f"{method} needs one of {', '.join(sorted(allowed | {'admin'}))}",
+                field="authorization", value=who.name)
+        if method in _AUDITED:
+            log.info("%s called by %s", method, who.name)
 
     async def intercept_service(
         self,
@@ -228,21 +261,10 @@ class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
     ) -> grpc.RpcMethodHandler:
         method = details.method
         handler = await continuation(details)
-        if handler is None or method.startswith(_OPEN_PREFIXES):
+        if handler is None:
             return handler
-        who = self.principal(details.invocation_metadata)
-        if who is None:
-            log.warning("refused %s: no known token", method)
-            return _denied(handler, grpc.StatusCode.UNAUTHENTICATED,
-                           "authorization: a known access token is needed "
-                           "('authorization: Bearer <token>' metadata)")
-        allowed = roles_for(method)
-        if "admin" not in who.roles and not (who.roles & allowed):
-            log.warning("refused %s to %s (roles %s)", method, who.name, sorted(who.roles))
-            return _denied(handler, grpc.StatusCode.PERMISSION_DENIED,
-                           f"authorization: token {who.name!r} has roles "
-                           f"{', '.join(sorted(who.roles))}; {method} needs one of "
-                           f"{', '.join(sorted(allowed | {'admin'}))}")
-        if method in _AUDITED:
-            log.info("%s called by %s", method, who.name)
+        try:
+            self.authorize(self.principal(details.invocation_metadata), method)
+        except FleetError as err:
+            return _denied(handler, status_of(err), describe(err))
         return handler

@@ -330,6 +330,9 @@ def floor_to_wire(floor: FloorMap) -> fleet_pb2.FloorMap:
                              outline=poly(floor.outline), yaml=floor.source_text)
     for o in floor.obstacles:
         out.obstacles.append(poly(o.polygon))
+    for z in floor.zones:
+        out.zones.add(id=z.id, kind=z.kind.value, polygon=poly(z.polygon),
+                      speed_limit_mps=z.speed_limit_mps or 0.0)
     for s in floor.stations.values():
         out.stations.add(id=s.id, kind=s.kind.value, area=s.area,
                          pose=common_pb2.Pose(x=s.pose.x, y=s.pose.y, theta=s.pose.theta))

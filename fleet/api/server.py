@@ -5,12 +5,17 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
+from collections.abc import Coroutine
+from typing import Any
 
 import grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from fleet.api.auth import Principal, TokenAuth
+from fleet.api.metrics import CallCounter, FleetMetrics
+from fleet.api.operations import Operations
 from fleet.api.servicers import FleetService, MissionsService, RobotLinkService, SimClockService
 from fleet.coordinator import Coordinator, CoordinatorRunner, ManualClock
 from fleet.production import Catalog
@@ -42,28 +47,70 @@ class FleetServer:
     wall clock, its control loop."""
 
     def __init__(self, server: grpc.aio.Server, port: int, runner: CoordinatorRunner,
-                 period_s: float, health_servicer: health.aio.HealthServicer) -> None:
+                 period_s: float, health_servicer: health.aio.HealthServicer,
+                 metrics: FleetMetrics, operations: Operations,
+                 tokens: TokenAuth | None = None) -> None:
         self.server = server
         self.health = health_servicer
         self.port = port
         self.runner = runner
         self.coordinator = runner.coordinator
         self.period_s = period_s
+        self.metrics = metrics
+        self.operations = operations
+        self.tokens = tokens
+        """The access check, None when the server is open (HTTP front ends use it too)."""
         self._ticker: asyncio.Task[None] | None = None
-        self._health_updates: set[asyncio.Task[None]] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._stalled = ""
 
     async def start(self) -> None:
-        """Start serving; on the wall clock, also start the periodic control step."""
+        """Start serving; on the wall clock, also start the periodic control step and the
+        watchdog that turns the server unhealthy when the steps stall."""
         await self.server.start()
         await self._set_health(True)
+        self._spawn(self.metrics.follow(self.runner))
         if not isinstance(self.coordinator.clock, ManualClock):
             self._ticker = asyncio.create_task(self.runner.run_ticker(self.period_s))
+            self._spawn(self._watch_steps())
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    def ready(self) -> tuple[bool, str]:
+        """Whether the server can do its job, and why not: the runner's health (failed steps,
+        the store unreachable) and, on the wall clock, whether steps still end."""
+        if not self.runner.serving:
+            return False, self.runner.reason
+        if self._stalled:
+            return False, self._stalled
+        return True, ""
+
+    def stall_limit_s(self) -> float:
+        """How long without a finished control step counts as a stalled loop."""
+        return max(20 * self.period_s, 5.0)
+
+    async def _watch_steps(self) -> None:
+        started = time.monotonic()
+        while True:
+            await asyncio.sleep(self.period_s)
+            last = self.metrics.last_step_at or started
+            idle = time.monotonic() - last
+            stalled = (f"no control step has ended for {idle:.1f} s"
+                       if idle > self.stall_limit_s() else "")
+            if bool(stalled) != bool(self._stalled):
+                log.error("%s", stalled) if stalled else log.warning("control steps end again")
+                self._stalled = stalled
+                self.health_changed(self.runner.serving, stalled)
+            else:
+                self._stalled = stalled
 
     def health_changed(self, serving: bool, reason: str) -> None:
-        """The runner turned (un)healthy: every service's health status follows."""
-        task = asyncio.ensure_future(self._set_health(serving))
-        self._health_updates.add(task)
-        task.add_done_callback(self._health_updates.discard)
+        """The runner turned (un)healthy or the loop stalled: every service's health status
+        follows."""
+        self._spawn(self._set_health(serving and not self._stalled))
 
     async def _set_health(self, serving: bool) -> None:
         status = (health_pb2.HealthCheckResponse.SERVING if serving
@@ -77,6 +124,10 @@ class FleetServer:
             self._ticker.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._ticker
+        for task in list(self._tasks):
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.server.stop(grace_s)
         await self.runner.close()
 
@@ -98,19 +149,25 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
     if catalog is not None:
         catalog.check_floor(coordinator.floor)
     auth = TokenAuth(tokens) if tokens else None
-    interceptors = [auth] if auth is not None else []
+    metrics = FleetMetrics()
+    interceptors: list[grpc.aio.ServerInterceptor] = [CallCounter(metrics)]
+    if auth is not None:
+        interceptors.append(auth)
     if not tokens and not address.startswith(("127.", "localhost", "[::1]")):
         log.warning("serving %s without access tokens: anyone who reaches the port can "
                     "submit missions and command robots (fleet serve --tokens)", address)
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
     runner = CoordinatorRunner(coordinator)
+    runner.step_observers.append(metrics.observe_step)
     state_arrived = asyncio.Event()
     identify = None if auth is None else (
         lambda context: auth.principal(context.invocation_metadata()))
     robot_link_pb2_grpc.add_RobotLinkServicer_to_server(
-        RobotLinkService(runner, state_arrived, identify), server)
-    missions_pb2_grpc.add_MissionsServicer_to_server(MissionsService(runner, catalog), server)
-    fleet_pb2_grpc.add_FleetServicer_to_server(FleetService(runner), server)
+        RobotLinkService(runner, state_arrived, metrics, identify), server)
+    operations = Operations(runner)
+    missions_pb2_grpc.add_MissionsServicer_to_server(MissionsService(operations, catalog),
+                                                    server)
+    fleet_pb2_grpc.add_FleetServicer_to_server(FleetService(operations), server)
     simulation_pb2_grpc.add_SimClockServicer_to_server(
         SimClockService(runner, state_arrived), server)
     health_servicer = health.aio.HealthServicer()
@@ -125,6 +182,7 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
         port = server.add_insecure_port(address)
     if port == 0:
         raise OSError(f"cannot listen on {address}")
-    fleet_server = FleetServer(server, port, runner, period_s, health_servicer)
+    fleet_server = FleetServer(server, port, runner, period_s, health_servicer, metrics,
+                               operations, auth)
     runner.on_health = fleet_server.health_changed
     return fleet_server

@@ -4,36 +4,25 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
-from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleet.api.auth import Principal
 from fleet.api.convert import (
     command_to_wire,
-    event_to_wire,
-    floor_to_wire,
-    mission_from_wire,
-    mission_state_from_wire,
     mission_to_wire,
     order_from_wire,
-    robot_to_wire,
     spec_from_wire,
     state_from_wire,
 )
 from fleet.api.errors import describe, status_of
+from fleet.api.metrics import CommandLatency, FleetMetrics
+from fleet.api.operations import Operations
 from fleet.api.orders import submit_order
 from fleet.coordinator import Addressed, Channel, Coordinator, CoordinatorRunner, ManualClock
-from fleet.model import (
-    FleetError,
-    InfeasibleError,
-    InvalidInputError,
-    MissionEvent,
-    RobotState,
-    check_id,
-)
+from fleet.model import FleetError, InfeasibleError, InvalidInputError, RobotState
 from fleet.production import Catalog
 from fleet.v1 import (
     fleet_pb2,
@@ -58,6 +47,15 @@ async def _call(context: grpc.aio.ServicerContext[Any, Any], runner: Coordinator
     table in fleet/api/errors."""
     try:
         return await runner.call(fn)
+    except FleetError as err:
+        await context.abort(status_of(err), describe(err))
+        raise  # unreachable: abort raises
+
+
+async def _answer(context: grpc.aio.ServicerContext[Any, Any], reply: Awaitable[T]) -> T:
+    """Await an operation's reply; its errors become the status of fleet/api/errors' table."""
+    try:
+        return await reply
     except FleetError as err:
         await context.abort(status_of(err), describe(err))
         raise  # unreachable: abort raises
@@ -90,9 +88,10 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
     """Robots and their drivers, one stream each, and gateways, many robots on one stream."""
 
     def __init__(self, runner: CoordinatorRunner, state_arrived: asyncio.Event,
-                 identify: Identify | None = None) -> None:
+                 metrics: FleetMetrics | None = None, identify: Identify | None = None) -> None:
         self.runner = runner
         self.state_arrived = state_arrived
+        self.metrics = metrics or FleetMetrics()
         self.identify = identify
 
     def _check_robot(self, context: grpc.aio.ServicerContext[Any, Any], robot_id: str) -> None:
@@ -138,6 +137,8 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
             await context.abort(status_of(err), describe(err))
             raise
         failure: list[FleetError] = []
+        latency = CommandLatency(self.metrics.command_latency_seconds)
+        self.metrics.streams.inc()
 
         async def read() -> None:
             try:
@@ -145,7 +146,9 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
                     if update.WhichOneof("body") != "state":
                         raise InvalidInputError("only state messages may follow the hello",
                                                 field="body", value=update.WhichOneof("body"))
-                    self.runner.report(robot_id, channel, state_from_wire(update.state))
+                    state = state_from_wire(update.state)
+                    self.runner.report(robot_id, channel, state)
+                    latency.reported(state)
                     self.state_arrived.set()
             except FleetError as err:
                 failure.append(err)
@@ -162,8 +165,10 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
                 if item is None:
                     break
                 seq, command = item
+                latency.sent(command)
                 yield command_to_wire(seq, command)
         finally:
+            self.metrics.streams.dec()
             reader.cancel()
             self.runner.disconnect(robot_id, channel)
             self.state_arrived.set()
@@ -204,6 +209,9 @@ class _GatewayStream:
         self.outbox: asyncio.Queue[_Item] = asyncio.Queue()
         self.failure: FleetError | None = None
         self.ended = False
+        self.latency: dict[str, CommandLatency] = {}
+        """Per joined robot: commands waiting for the robot to name them (metrics)."""
+        service.metrics.streams.inc()
 
     async def read(self, updates: AsyncIterator[robot_link_pb2.GatewayUpdate]) -> None:
         """Take the gateway's messages until its side ends."""
@@ -269,6 +277,9 @@ class _GatewayStream:
                                       value=robot_id)
             state: RobotState = state_from_wire(wire)
             self.runner.report(robot_id, channel, state)
+            latency = self.latency.get(robot_id)
+            if latency is not None:
+                latency.reported(state)
         except FleetError as err:
             log.warning("gateway: ending robot %s's link: %s", robot_id, err)
             if channel is not None:
@@ -288,6 +299,11 @@ class _GatewayStream:
             if item is None:
                 done = True
             elif isinstance(item, Addressed):
+                latency = self.latency.get(item.robot_id)
+                if latency is None:
+                    latency = self.latency[item.robot_id] = CommandLatency(
+                        self.service.metrics.command_latency_seconds)
+                latency.sent(item.command)
                 batch.commands.add(robot_id=item.robot_id).command.CopyFrom(
                     command_to_wire(item.seq, item.command))
             elif isinstance(item, robot_link_pb2.JoinResult):
@@ -302,6 +318,8 @@ class _GatewayStream:
 
     def end(self) -> None:
         """The call ended: every robot on it disconnects (once)."""
+        if not self.ended:
+            self.service.metrics.streams.dec()
         self.ended = True
         channels, self.channels = self.channels, {}
         for robot_id, channel in channels.items():
@@ -310,10 +328,10 @@ class _GatewayStream:
 
 
 class MissionsService(missions_pb2_grpc.MissionsServicer):
-    """Planners: submit, cancel, query, watch."""
+    """Planners: submit, cancel, query, watch (the operations of `fleet.api.operations`)."""
 
-    def __init__(self, runner: CoordinatorRunner, catalog: Catalog | None = None) -> None:
-        self.runner = runner
+    def __init__(self, operations: Operations, catalog: Catalog | None = None) -> None:
+        self.operations = operations
         self.catalog = catalog
         """The routings of the line this coordinator serves (SubmitOrder), if any."""
 
@@ -325,109 +343,63 @@ class MissionsService(missions_pb2_grpc.MissionsServicer):
         except FleetError as err:
             await context.abort(status_of(err), describe(err))
             raise
-        return await _call(context, self.runner, lambda c: missions_pb2.SubmitOrderReply(
-            missions=[mission_to_wire(r) for r in submit_order(c, self.catalog, order)]))
+        catalog = self.catalog
+        return await _call(context, self.operations.runner,
+                           lambda c: missions_pb2.SubmitOrderReply(
+                               missions=[mission_to_wire(r)
+                                         for r in submit_order(c, catalog, order)]))
 
     async def Submit(self, request: missions_pb2.SubmitMissionRequest,
                      context: grpc.aio.ServicerContext[Any, Any]
                      ) -> missions_pb2.MissionStatus:
-        if not request.HasField("mission"):
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "mission is required")
-        try:
-            mission = mission_from_wire(request.mission)
-        except FleetError as err:
-            await context.abort(status_of(err), describe(err))
-            raise
-        return await _call(context, self.runner, lambda c: mission_to_wire(c.submit(mission)))
+        return await _answer(context, self.operations.submit(request))
 
     async def Cancel(self, request: missions_pb2.CancelMissionRequest,
                      context: grpc.aio.ServicerContext[Any, Any]
                      ) -> missions_pb2.MissionStatus:
-        return await _call(context, self.runner, lambda c: mission_to_wire(c.cancel(
-            check_id("mission_id", request.mission_id), request.reason)))
+        return await _answer(context, self.operations.cancel(request))
 
     async def Get(self, request: missions_pb2.GetMissionRequest,
                   context: grpc.aio.ServicerContext[Any, Any]) -> missions_pb2.MissionStatus:
-        return await _call(context, self.runner, lambda c: mission_to_wire(c.get(
-            check_id("mission_id", request.mission_id))))
+        return await _answer(context, self.operations.get(request))
 
     async def List(self, request: missions_pb2.ListMissionsRequest,
                    context: grpc.aio.ServicerContext[Any, Any]
                    ) -> missions_pb2.ListMissionsReply:
-        def run(c: Coordinator) -> missions_pb2.ListMissionsReply:
-            size = request.page_size or 100
-            if size > 1000:
-                raise InvalidInputError(f"page_size {size} is above 1000", field="page_size",
-                                        value=size)
-            start = 0
-            if request.page_token:
-                if not request.page_token.isdigit():
-                    raise InvalidInputError(f"page_token {request.page_token!r} is not one "
-                                            "this server gave", field="page_token",
-                                            value=request.page_token)
-                start = int(request.page_token)
-            states = [mission_state_from_wire(s) for s in request.states]
-            found = c.list_missions(states, dict(request.labels))
-            page = found[start:start + size]
-            token = str(start + size) if start + size < len(found) else ""
-            return missions_pb2.ListMissionsReply(
-                missions=[mission_to_wire(m) for m in page], next_page_token=token)
-        return await _call(context, self.runner, run)
+        return await _answer(context, self.operations.list_missions(request))
 
     async def WatchEvents(self, request: missions_pb2.WatchEventsRequest,
                           context: grpc.aio.ServicerContext[Any, Any]
                           ) -> AsyncIterator[missions_pb2.MissionEventMessage]:
-        if request.mission_id:
-            await _call(context, self.runner, lambda c: c.get(request.mission_id))
-        queue = self.runner.watch()
         try:
-            last = 0
-            if request.after_seq >= 0:
-                history = await _call(context, self.runner, lambda c: c.store.events(
-                    request.after_seq, request.mission_id or None))
-                for e in history:
-                    last = e.seq
-                    yield event_to_wire(e)
-            while True:
-                event: MissionEvent = await queue.get()
-                if event.seq <= last or (request.mission_id and
-                                         event.mission_id != request.mission_id):
-                    continue
-                stamp = Timestamp()
-                stamp.GetCurrentTime()
-                yield event_to_wire(event, stamp)
-        finally:
-            self.runner.unwatch(queue)
+            async for event in self.operations.watch_events(request):
+                yield event
+        except FleetError as err:
+            await context.abort(status_of(err), describe(err))
 
 
 class FleetService(fleet_pb2_grpc.FleetServicer):
-    """Operators: robots and the floor."""
+    """Operators: robots and the floor (the operations of `fleet.api.operations`)."""
 
-    def __init__(self, runner: CoordinatorRunner) -> None:
-        self.runner = runner
+    def __init__(self, operations: Operations) -> None:
+        self.operations = operations
 
     async def ListRobots(self, request: fleet_pb2.ListRobotsRequest,
                          context: grpc.aio.ServicerContext[Any, Any]
                          ) -> fleet_pb2.ListRobotsReply:
-        return await _call(context, self.runner, lambda c: fleet_pb2.ListRobotsReply(robots=[
-            robot_to_wire(r, c.latest_state(rid)) for rid, r in sorted(c.robots.items())
-            if r.connected or not request.connected_only]))
+        return await _answer(context, self.operations.list_robots(request))
 
     async def GetFloorMap(self, request: fleet_pb2.GetFloorMapRequest,
                           context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.FloorMap:
-        return floor_to_wire(self.runner.coordinator.floor)
+        return await _answer(context, self.operations.floor_map(request))
 
     async def PauseRobot(self, request: fleet_pb2.PauseRobotRequest,
                          context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.RobotInfo:
-        robot_id = request.robot_id
-        return await _call(context, self.runner, lambda c: robot_to_wire(c.pause(
-            check_id("robot_id", robot_id), request.reason), c.latest_state(robot_id)))
+        return await _answer(context, self.operations.pause(request))
 
     async def ResumeRobot(self, request: fleet_pb2.ResumeRobotRequest,
                           context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.RobotInfo:
-        robot_id = request.robot_id
-        return await _call(context, self.runner, lambda c: robot_to_wire(c.resume(
-            check_id("robot_id", robot_id)), c.latest_state(robot_id)))
+        return await _answer(context, self.operations.resume(request))
 
 
 class SimClockService(simulation_pb2_grpc.SimClockServicer):

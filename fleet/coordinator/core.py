@@ -105,6 +105,9 @@ class Coordinator:
                                  self.outbox, self.failures, store, self.config)
         self.step_times: deque[tuple[float, float]] = deque(maxlen=100_000)
         """(wall, CPU) seconds of the latest control steps, oldest first."""
+        self.phase_times: dict[str, float] = {}
+        """Wall seconds of the last control step's phases: `dispatch`, `plan` (planning,
+        advancing and releasing paths) and `store_write` (its transaction), for metrics."""
         self._epoch: float | None = None
         self._started_at: float | None = None
         self._recovering = False
@@ -259,9 +262,11 @@ class Coordinator:
         try:
             self._step(self.clock.now())
         finally:
+            written = time.perf_counter()
             try:
                 self.journal.commit()
             finally:
+                self.phase_times["store_write"] = time.perf_counter() - written
                 self.step_times.append((time.perf_counter() - wall, time.thread_time() - cpu))
 
     def _step(self, now: float) -> None:
@@ -273,11 +278,15 @@ class Coordinator:
         self.failures.check_lost_robots(now)
         self.failures.untangle(now)
         self.failures.guard_batteries(now)
+        started = time.perf_counter()
         self.dispatching.dispatch(now)
+        dispatched = time.perf_counter()
         self.execution.advance_all(now, now_step)
         self.execution.send_idle_to_rest(now, now_step)
         assert self._epoch is not None
         self.execution.release(now_step, self._epoch)
+        self.phase_times["dispatch"] = dispatched - started
+        self.phase_times["plan"] = time.perf_counter() - dispatched
         if self.config.self_check:
             broken = check_invariants(self.traffic)
             if broken:

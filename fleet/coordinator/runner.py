@@ -98,6 +98,8 @@ class CoordinatorRunner:
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="fleet-coordinator")
         self._failed_steps = 0
         self._ended: set[tuple[str, str]] = set()
+        self.step_observers: list[Callable[[Coordinator], None]] = []
+        """Called on the worker after each control step (metrics read `step_times` there)."""
 
     # -- calls -------------------------------------------------------------------------------
     async def call(self, fn: Callable[[Coordinator], T]) -> T:
@@ -130,7 +132,11 @@ class CoordinatorRunner:
         def run(c: Coordinator) -> bool:
             if before is not None and not before(c):
                 return False
-            c.step()
+            try:
+                c.step()
+            finally:
+                for observe in self.step_observers:
+                    observe(c)
             return True
         try:
             ran = await self.call(run)

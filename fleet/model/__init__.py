@@ -16,6 +16,7 @@ from fleet.model.errors import (
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    UnauthenticatedError,
     UnavailableError,
 )
 from fleet.model.geometry import Cell, Pose
@@ -73,6 +74,7 @@ __all__ = [
     "TimedWaypoint",
     "TransportCapability",
     "TransportStep",
+    "UnauthenticatedError",
     "UnavailableError",
     "WeldCapability",
     "battery_model",

@@ -13,6 +13,7 @@ __all__ = [
     "InvalidInputError",
     "NotFoundError",
     "PermissionDeniedError",
+    "UnauthenticatedError",
     "UnavailableError",
 ]
 
@@ -46,11 +47,15 @@ class AlreadyExistsError(FleetError):
     """The request would create something that exists already."""
 
 
-class PermissionDeniedError(FleetError):
-    """The caller is known but may not do this: a gateway speaking for a robot its token
-    does not name."""
-
-
 class UnavailableError(FleetError):
     """A part the service needs (its database) cannot be reached now; nothing was changed,
     and the same request may be retried."""
+
+
+class UnauthenticatedError(FleetError):
+    """The call carries no access token the server knows."""
+
+
+class PermissionDeniedError(FleetError):
+    """The call's token is known, but does not cover what it asks for: its roles, or the
+    robots it may speak for."""

@@ -307,6 +307,14 @@ class Traffic:
         track = self._tracks[robot_id]
         return track.reached == len(track.visits) - 1
 
+    def route(self, robot_id: str) -> tuple[list[Cell], int]:
+        """The cells the robot has yet to drive, from the one it reached last, and how many
+        of those after the first are released to it (for views; ([], 0) if it is not placed)."""
+        track = self._tracks.get(robot_id)
+        if track is None:
+            return [], 0
+        return [v.cell for v in track.visits[track.reached:]], track.released - track.reached
+
     def path_id(self, robot_id: str) -> str:
         """Id of the robot's current path, empty if it has none."""
         return self._tracks[robot_id].path_id

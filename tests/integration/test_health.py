@@ -11,6 +11,7 @@ import time
 from collections.abc import Sequence
 
 import grpc
+import httpx
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from fleet.dispatch import Assignment, Candidate, Job, OptimalDispatcher, Travel
@@ -111,8 +112,13 @@ def test_health_is_answered_within_50_ms_while_a_slow_step_runs(tmp_path) -> Non
 def test_health_turns_not_serving_when_steps_keep_failing_and_back_when_they_succeed(
         ) -> None:
     store = FailingStore()
-    with contextlib.contextmanager(serve)(SMALL_MAP, store) as served:
+    with contextlib.contextmanager(serve)(SMALL_MAP, store, http=True) as served:
         robot = agv("agv-1", 0)
+
+        ready: list[int] = []
+
+        def readyz() -> int:
+            return httpx.get(f"{served.http_url}/readyz", timeout=10).status_code
 
         async def run() -> list[tuple[str, int]]:
             seen: list[tuple[str, int]] = []
@@ -131,10 +137,12 @@ def test_health_turns_not_serving_when_steps_keep_failing_and_back_when_they_suc
                         seen.append(("ok", health(served.channel)))
                     except grpc.aio.AioRpcError as err:
                         seen.append((err.code().name, health(served.channel)))
+                    ready.append(readyz())
                 store.failing = False
                 t += 0.5
                 await tick(served.address, [robot], t, [link])
                 seen.append(("ok", health(served.channel)))
+                ready.append(readyz())
                 await link.disconnect()
             return seen
 
@@ -142,3 +150,41 @@ def test_health_turns_not_serving_when_steps_keep_failing_and_back_when_they_suc
         assert seen == [("UNAVAILABLE", SERVING), ("UNAVAILABLE", SERVING),
                         ("UNAVAILABLE", NOT_SERVING), ("UNAVAILABLE", NOT_SERVING),
                         ("ok", SERVING)]
+        # The HTTP readiness endpoint reads the same signal.
+        assert ready == [200, 200, 503, 503, 200]
+
+
+def test_a_stalled_control_loop_turns_readiness_and_health_off_until_steps_end_again(
+        tmp_path) -> None:  # type: ignore[no-untyped-def]
+    planner = SlowPlanner(think_s=8.0)
+    with contextlib.contextmanager(serve)(SMALL_MAP, str(tmp_path / "fleet.db"),
+                                          sim_clock=False, dispatcher=planner,
+                                          http=True) as served:
+        robot = agv("agv-1", 0)
+
+        async def run() -> list[tuple[int, int]]:
+            seen: list[tuple[int, int]] = []
+            async with grpc.aio.insecure_channel(served.address) as channel:
+                link = GrpcLink(robot, robot_link_pb2_grpc.RobotLinkStub(channel))
+                assert await link.connect()
+                link.send_state(0.0)
+                await missions_pb2_grpc.MissionsStub(channel).Submit(
+                    missions_pb2.SubmitMissionRequest(mission=move("job", "in-1", "out-1")),
+                    timeout=10)
+                async with httpx.AsyncClient(timeout=10) as http:
+                    for _ in range(70):
+                        reply = await http.get(f"{served.http_url}/readyz")
+                        seen.append((reply.status_code, health(served.channel)))
+                        if reply.status_code == 503:
+                            assert "no control step has ended" in reply.json()["reason"]
+                        if len(seen) > 2 and seen[-1] == (200, SERVING) and \
+                                any(s[0] == 503 for s in seen):
+                            break
+                        await asyncio.sleep(0.25)
+                await link.disconnect()
+            return seen
+
+        seen = asyncio.run(run())
+        assert planner.rounds, "the planner never ran"
+        assert (503, NOT_SERVING) in seen, seen
+        assert seen[-1] == (200, SERVING), seen

@@ -15,7 +15,8 @@ PINNED = {
         "PermissionDeniedError", "Pose", "RobotKind",
         "RobotMode", "RobotSpec", "RobotState", "StopAction", "Task", "TaskKind", "TaskState",
         "TimedWaypoint", "TransportCapability", "UnavailableError", "WeldCapability",
-        "battery_model", "check_id", "MissionRecord", "TaskKey", "TaskRecord", "TransportStep"},
+        "battery_model", "check_id", "MissionRecord", "TaskKey", "TaskRecord", "TransportStep",
+        "UnauthenticatedError"},
     "fleet.traffic": {"FOREVER", "PathSearch", "Release", "ReservationTable", "Traffic", "Visit",
                       "check_invariants"},
     "fleet.dispatch": {"DETOUR", "Assignment", "Candidate", "ChargeOrder", "CostTerms",
@@ -33,6 +34,8 @@ PINNED = {
     "fleet.production": {"MAX_UNITS", "Catalog", "Center", "FleetPlan", "Line", "Operation",
                          "Order", "Process", "Routing", "expand_order", "load_line",
                          "parse_catalog", "parse_line", "queued_work", "unit_ids"},
+    "fleet.http": {"ROUTES", "ApiRoute", "FrameFeed", "HttpServer", "create_app",
+                   "create_replay_app", "load_replay", "parse_address"},
 }
 
 
