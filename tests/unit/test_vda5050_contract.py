@@ -369,3 +369,40 @@ def test_every_theta_sent_is_within_the_schemas_range() -> None:
     cmd = follow("p1", 1, [(2.5, 2.5)], complete=True)
     cmd.follow_path.waypoints[0].theta = 3 * math.pi
     sent(t.command(cmd)[0])  # validates: theta normalized into [-pi, pi]
+
+
+def test_the_compiled_schemas_agree_with_jsonschema() -> None:
+    """The run-time check (fastjsonschema) accepts and rejects exactly what jsonschema does."""
+    import random
+
+    import jsonschema
+
+    from fleet.vda5050 import contract
+
+    if contract._fast_validator("2.1", "state") is None:
+        pytest.skip("fastjsonschema is not installed")
+    reference = jsonschema.Draft202012Validator(contract._schema("2.1", "state"))
+    fast = contract._fast_validator("2.1", "state")
+    rng = random.Random(5)
+    base = state(actionStates=[{"actionId": "a", "actionType": "pick",
+                                "actionStatus": "RUNNING"}],
+                 errors=[{"errorType": "x", "errorLevel": "FATAL"}])
+    junk: list[Any] = [None, "text", -1, 2.5, True, [], {}, ["x"], {"a": 1}]
+    for _ in range(300):
+        doc = json.loads(json.dumps(base))
+        where: Any = doc
+        path = [rng.choice(list(doc))]
+        while isinstance(where[path[-1]], dict | list) and where[path[-1]] and rng.random() < 0.6:
+            where = where[path[-1]]
+            path.append(rng.choice(list(where)) if isinstance(where, dict)
+                        else rng.randrange(len(where)))
+        if isinstance(where, dict) and rng.random() < 0.3:
+            del where[path[-1]]
+        else:
+            where[path[-1]] = rng.choice(junk)
+        try:
+            fast(doc)
+            fast_ok = True
+        except Exception:
+            fast_ok = False
+        assert fast_ok == reference.is_valid(doc), (path, doc)
