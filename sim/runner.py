@@ -131,6 +131,8 @@ class SimResult:
     log_path: str = ""
     outages: int = 0
     reasons: dict[str, str] = field(default_factory=dict)
+    link_counters: dict[str, int] = field(default_factory=dict)
+    """What the robots' link did and dropped (VDA 5050: the master's and vehicles' counts)."""
 
     @property
     def ok(self) -> bool:
@@ -298,6 +300,7 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
             ros_robots.close()
         if vda is not None:
             await vda.stop()
+            result.link_counters = vda.counters()
     result.check = check_log(log_path, map_path=options.map_path)
     return result
 

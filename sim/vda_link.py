@@ -54,11 +54,12 @@ _REACH_M = 0.5
 class VdaVehicles:
     """The MQTT side of every simulated vehicle of a run."""
 
-    def __init__(self, broker: tuple[str, int], map_id: str, protocol: Protocol | None = None,
-                 shared: bool = True, keepalive_s: int = 5) -> None:
-        self.broker = broker
+    def __init__(self, broker: str, map_id: str, version: str = "2.1", shared: bool = True,
+                 keepalive_s: int = 5) -> None:
+        host, port, interface = parse_broker(broker)
+        self.broker = (host, port)
         self.map_id = map_id
-        self.protocol = protocol or Protocol()
+        self.protocol = Protocol(version, interface)
         self.shared = shared
         self.keepalive_s = keepalive_s
         self.dropped: collections.Counter[str] = collections.Counter()
@@ -296,6 +297,12 @@ class VdaLink:
         with self._lock:
             self._inbox.append((topic, payload))
             self._got[topic] = max(self._got.get(topic, -1), header)
+
+    @property
+    def waiting(self) -> int:
+        """Messages received and not yet acted on (`take_commands`)."""
+        with self._lock:
+            return len(self._inbox)
 
     def has_received(self, seq: int) -> bool:
         """True once the messages carrying commands up to `seq` are here."""
@@ -560,18 +567,28 @@ class VdaFleet:
 
     @staticmethod
     async def start(broker: str, target: str, map_id: str, robots: list[SimRobot],
-                    protocol: Protocol | None = None, shared: bool = True,
-                    silence_timeout_s: float = 30.0) -> VdaFleet:
+                    shared: bool = True, silence_timeout_s: float = 30.0) -> VdaFleet:
         """Start a master relaying `robots` (as vehicles on `broker`) to `target`."""
-        protocol = protocol or Protocol()
         # Lockstep vehicles speak once per tick: a slow planning step is not silence.
         master = Vda5050Master(MasterOptions(
-            broker=broker, target=target, protocol=protocol, vehicles=vehicle_specs(robots),
-            discover=False, silence_timeout_s=silence_timeout_s))
+            broker=broker, target=target, vehicles=vehicle_specs(robots), discover=False,
+            silence_timeout_s=silence_timeout_s))
         await master.start()
-        vehicles = VdaVehicles(parse_broker(broker), map_id, protocol, shared=shared)
+        vehicles = VdaVehicles(broker, map_id, shared=shared)
         links = [vehicles.link(r, master.delivery) for r in robots]
         return VdaFleet(master, vehicles, links)
+
+    def counters(self) -> dict[str, int]:
+        """What the master and the vehicles did and dropped, for a run's result."""
+        stats = self.master.stats
+        out = {"states forwarded": stats.states_forwarded, "joins": stats.joins,
+               "resends": stats.resends, "restarts": stats.restarts,
+               "rejections": stats.rejections, "broker connects": stats.broker_connects}
+        out.update({f"published {k}": v for k, v in stats.published.items()})
+        out.update({f"left: {k}": v for k, v in stats.leaves.items()})
+        out.update({f"master dropped {k}": v for k, v in stats.dropped.items()})
+        out.update({f"vehicles dropped {k}": v for k, v in self.vehicles.dropped.items()})
+        return out
 
     async def stop(self) -> None:
         """Take the vehicles offline, stop the master."""

@@ -562,12 +562,19 @@ class Translator:
             # It forgot the action too: report none, so that the coordinator sends it again.
             self.action_states.pop(self.last_action_id)
             self.last_action_id, self.last_action_kind = "", 0
-        if order is None or not order.path_id or reached >= order.end:
+        if order is None or not order.path_id:
+            self.order = None
+            return []
+        # Its last report may lag: at least the last released waypoint, unless it is there.
+        rest_points = order.points[min(reached + 1, order.end):]
+        last = order.points[order.end]
+        if math.hypot(last.x - self.pose.x, last.y - self.pose.y) < 1e-3 and \
+                len(rest_points) <= 1:
             self.order = None
             return []
         self._recoveries += 1
         rest = _Order(f"{_RECOVER}{order.path_id}:{self._recoveries}",
-                      [self._here(), *order.points[reached + 1:]], complete=True)
+                      [self._here(), *rest_points], complete=True)
         self.order = rest
         return [Outgoing(Topic.ORDER, self._order_body(rest, 0))]
 

@@ -60,12 +60,16 @@ __all__ = ["MasterOptions", "MasterStats", "Vda5050Master", "load_vehicles_file"
 log = logging.getLogger(__name__)
 
 
-def parse_broker(url: str) -> tuple[str, int]:
-    """(host, port) of `mqtt://HOST[:PORT]` (port 1883 by default)."""
+def parse_broker(url: str) -> tuple[str, int, str]:
+    """(host, port, interface name) of `mqtt://HOST[:PORT][/INTERFACE]` (port 1883 and
+    interface `uagv` by default)."""
     parsed = urllib.parse.urlsplit(url)
     if parsed.scheme != "mqtt" or not parsed.hostname:
-        raise ValueError(f"broker {url!r} is not mqtt://HOST[:PORT]")
-    return parsed.hostname, parsed.port or 1883
+        raise ValueError(f"broker {url!r} is not mqtt://HOST[:PORT][/INTERFACE]")
+    interface = parsed.path.strip("/") or "uagv"
+    if "/" in interface or "+" in interface or "#" in interface:
+        raise ValueError(f"broker {url!r}: interface name {interface!r} is not one topic level")
+    return parsed.hostname, parsed.port or 1883, interface
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +77,12 @@ class MasterOptions:
     """How the master behaves; times in real seconds."""
 
     broker: str
-    """mqtt://HOST[:PORT]."""
+    """mqtt://HOST[:PORT][/INTERFACE]: the interface name (default uagv) is the first level
+    of every topic."""
     target: str
     """The coordinator, HOST:PORT."""
-    protocol: Protocol = field(default_factory=Protocol)
+    version: str = "2.1"
+    """VDA 5050 version: 2.1 (3.0 schemas ship too; zones and leases are not used)."""
     vehicles: tuple[VehicleSpec, ...] = ()
     """Vehicles known in advance (a vehicles file)."""
     discover: bool = True
@@ -138,7 +144,9 @@ class Vda5050Master:
 
     def __init__(self, options: MasterOptions) -> None:
         self.options = options
-        self.protocol = options.protocol
+        host, port, interface = parse_broker(options.broker)
+        self._broker = (host, port)
+        self.protocol = Protocol(options.version, interface)
         self.stats = MasterStats()
         self.vehicles: dict[VehicleKey, _Vehicle] = {}
         self._by_robot: dict[str, _Vehicle] = {}
@@ -165,7 +173,7 @@ class Vda5050Master:
         self._channel = open_channel(self.options.target, options=[
             ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
         self._link = StreamsLink(self._channel, self._on_commands, self._on_ended)
-        host, port = parse_broker(self.options.broker)
+        host, port = self._broker
         client = mqtt.Client(CallbackAPIVersion.VERSION2,
                              client_id=self.options.client_id or f"fleet-master-{id(self):x}",
                              protocol=mqtt.MQTTv311)
@@ -317,7 +325,8 @@ class Vda5050Master:
         reading = t.read_state(doc)
         if reading.restarted:
             self.stats.restarts += 1
-            log.warning("vehicle %s restarted: it forgot its order", v.name)
+            log.warning("vehicle %s restarted: it forgot its order %s at waypoint %d", v.name,
+                        t.order.order_id if t.order else "(none)", v.reached)
             self._leave(v, "vehicle restarted")
             for out in t.recovery(v.reached):
                 self._publish(v, out)
@@ -364,7 +373,8 @@ class Vda5050Master:
                     self._publish(v, out)
             return
         if doc["lastNodeSequenceId"] >= 2 * order.end and not doc["driving"]:
-            log.info("vehicle %s finished its released path after a restart", v.name)
+            log.info("vehicle %s finished its released path after a restart (%s, node %d of %d)",
+                     v.name, order.order_id, doc["lastNodeSequenceId"], 2 * order.end)
             t.order = None
             v.reached = 0
             self._on_state(v, doc)
