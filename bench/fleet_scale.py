@@ -22,9 +22,10 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from fleet.coordinator import Coordinator, ManualClock
+from fleet.coordinator import Coordinator, CoordinatorConfig, ManualClock
 from fleet.floor import load_floor
 from fleet.model import EventKind
+from fleet.traffic import PathSearch
 
 ROOT = Path(__file__).resolve().parent.parent
 FLOOR = ROOT / "maps" / "warehouse.yaml"
@@ -38,6 +39,7 @@ class Row:
     """One fleet size's figures."""
 
     robots: int
+    search: str
     sim_s: float
     step_cpu_ms: tuple[float, float, float]
     steps: int
@@ -56,7 +58,7 @@ def _quantile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))] if ordered else 0.0
 
 
-async def _run(robots: int, hours: float, seed: int) -> Row:
+async def _run(robots: int, hours: float, seed: int, search: PathSearch) -> Row:
     from fleet.api import create_server
     from fleet.planning import warm_up
     from fleet.store import open_store
@@ -71,7 +73,7 @@ async def _run(robots: int, hours: float, seed: int) -> Row:
     missions = make_missions(floor, count, rng, spacing_s=3600.0 * hours / count)
     with tempfile.TemporaryDirectory(prefix="fleet-scale-") as tmp:
         coordinator = Coordinator(floor, open_store(str(Path(tmp) / "fleet.db")),
-                                  ManualClock())
+                                  ManualClock(), config=CoordinatorConfig(path_search=search))
         server = create_server(coordinator, "127.0.0.1:0")
         await server.start()
         wall, cpu = time.perf_counter(), time.process_time()
@@ -90,7 +92,7 @@ async def _run(robots: int, hours: float, seed: int) -> Row:
     sim_s = max(result.sim_time_s, 1e-9)
     done = sum(e.kind is EventKind.TASK_DONE for e in events)
     check = result.check
-    return Row(robots, sim_s,
+    return Row(robots, search.value, sim_s,
                tuple(1000 * _quantile(steps, q) for q in (0.5, 0.99, 1.0)),  # type: ignore[arg-type]
                len(steps), 3600.0 * done / sim_s, 3600.0 * wall / sim_s, 3600.0 * cpu / sim_s,
                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
@@ -106,20 +108,26 @@ def main() -> None:
     p.add_argument("--robots", type=int, nargs="+", default=[50, 200, 500, 1000])
     p.add_argument("--hours", type=float, default=1.0, help="simulated hours per run")
     p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--old-up-to", type=int, default=200, metavar="ROBOTS",
+                   help="run the old planner (the Python space-time A*) beside the new one "
+                   "up to this many robots (above, it falls far behind real time)")
     args = p.parse_args()
     rows = []
     for n in args.robots:
-        row = asyncio.run(_run(n, args.hours, args.seed))
-        rows.append(row)
-        print(f"  {n} robots: {row}", flush=True)
+        searches = [PathSearch.SIPP] + ([PathSearch.SPACETIME_ASTAR]
+                                        if n <= args.old_up_to else [])
+        for search in searches:
+            row = asyncio.run(_run(n, args.hours, args.seed, search))
+            rows.append(row)
+            print(f"  {n} robots, {search.value}: {row}", flush=True)
     print(f"\nwarehouse floor, simulated clock, {args.hours:g} simulated hours, seed {args.seed}")
-    print("| robots | step CPU p50 / p99 / max ms | steps | tasks per sim. hour | wall per "
-          "sim. hour | CPU per sim. hour | max RSS | missions done | collisions, obstacle "
-          "hits, speed violations |")
-    print("|---|---|---|---|---|---|---|---|---|")
+    print("| robots | path search | step CPU p50 / p99 / max ms | steps | tasks per sim. hour "
+          "| wall per sim. hour | CPU per sim. hour | max RSS | missions done | collisions, "
+          "obstacle hits, speed violations |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         p50, p99, top = r.step_cpu_ms
-        print(f"| {r.robots} | {p50:.0f} / {p99:.0f} / {top:.0f} | {r.steps} | "
+        print(f"| {r.robots} | {r.search} | {p50:.0f} / {p99:.0f} / {top:.0f} | {r.steps} | "
               f"{r.tasks_per_hour:.0f} | {r.wall_per_hour_s:.0f} s | {r.cpu_per_hour_s:.0f} s | "
               f"{r.max_rss_mb:.0f} MB | {r.missions[0]} of {r.missions[1]} | "
               f"{r.collisions}, {r.obstacle_hits}, {r.speed_violations} |")

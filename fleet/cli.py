@@ -96,6 +96,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--robot-timeout", type=float, default=10.0, metavar="SECONDS",
                    help="with --external-robots: hold a robot process's robots where they "
                    "stand when it has not answered a tick within this time (default 10)")
+    s.add_argument("--per-robot-streams", action="store_true",
+                   help="each gRPC robot opens a RobotLink stream of its own, as a robot's "
+                   "own driver does (default: all share one batched gateway stream)")
 
     s = sub.add_parser("sim-robots", parents=[common],
                        help="simulated robots in a process of their own: with --server, gRPC "
@@ -112,14 +115,31 @@ def _parser() -> argparse.ArgumentParser:
                    "N processes with parts 1/N .. N/N run the whole fleet")
     s.add_argument("--server", default="",
                    help="a coordinator on the wall clock, HOST:PORT: the robots connect over "
-                   "gRPC RobotLink and run in real time (token and TLS as for fleet sim)")
+                   "one batched gRPC gateway stream and run in real time (token and TLS as "
+                   "for fleet sim)")
     s.add_argument("--rate", type=float, default=10.0,
                    help="with --server: state reports per second per robot (default 10)")
     s.add_argument("--state", default="", metavar="FILE",
                    help="with --server: keep the robots' state here, so that a restarted "
                    "process takes them up where they stood (default: none)")
+    s.add_argument("--per-robot-streams", action="store_true",
+                   help="with --server: one RobotLink stream per robot instead of one "
+                   "gateway stream for all")
     s.add_argument("--command-timeout", type=float, default=5.0, metavar="SECONDS",
                    help="wait at most this long for a step's commands before a tick")
+
+    s = sub.add_parser("vda5050", parents=[common],
+                       help="VDA 5050 master: vehicles on an MQTT broker join a coordinator "
+                       "(needs fleet[vda5050])")
+    s.add_argument("--broker", default="mqtt://127.0.0.1:1883",
+                   help="mqtt://HOST[:PORT][/INTERFACE] (interface name default uagv)")
+    s.add_argument("--server", default="127.0.0.1:50051", help="the coordinator, HOST:PORT")
+    s.add_argument("--vehicles", metavar="FILE",
+                   help="vehicles known in advance (YAML: vehicles: [{manufacturer, "
+                   "serial_number, robot_id, kind, ...}])")
+    s.add_argument("--no-discover", action="store_true",
+                   help="relay only the vehicles of --vehicles, not those found by factsheet")
+    s.add_argument("--silence-timeout", type=float, default=5.0, metavar="SECONDS")
 
     s = sub.add_parser("ros-bridge", help="relay ROS 2 robots to a coordinator (needs fleet[ros])")
     s.add_argument("--server", default="127.0.0.1:50051", help="the coordinator, HOST:PORT")
@@ -242,6 +262,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_serve(args))
         if args.command == "sim":
             return asyncio.run(_sim(args))
+        if args.command == "vda5050":
+            return asyncio.run(_vda5050(args))
         if args.command == "ros-bridge":
             return asyncio.run(_ros_bridge(args))
         if args.command == "sim-robots":
@@ -389,7 +411,8 @@ async def _sim(args: argparse.Namespace) -> int:
                          time_limit_s=args.time_limit, seed=args.seed,
                          delays_per_hour=args.delays, stops=tuple(stops), ros=args.ros,
                          restarts=tuple(restarts), external_robots=args.external_robots,
-                         robot_timeout_s=args.robot_timeout, vda5050=args.vda5050)
+                         robot_timeout_s=args.robot_timeout,
+                         per_robot_streams=args.per_robot_streams, vda5050=args.vda5050)
     bridge = None
     try:
         if args.ros and args.server is None:
@@ -413,6 +436,43 @@ async def _sim(args: argparse.Namespace) -> int:
         plot_run(result.log_path, args.plot, floor_yaml=map_file)
         print(f"picture           {args.plot}")
     return 0 if result.ok else 1
+
+
+async def _vda5050(args: argparse.Namespace) -> int:
+    from fleet.model import InvalidInputError
+
+    try:
+        from fleet.vda5050.master import (
+            MasterOptions,
+            Vda5050Master,
+            load_vehicles_file,
+            parse_broker,
+        )
+    except ImportError as err:
+        raise OSError(f"the VDA 5050 master needs pip install 'fleet[vda5050]' ({err})") from err
+    try:
+        parse_broker(args.broker)
+        vehicles = load_vehicles_file(args.vehicles) if args.vehicles else ()
+    except ValueError as err:
+        raise InvalidInputError(str(err), field="vehicles" if args.vehicles else "broker",
+                                value=args.vehicles or args.broker) from err
+    master = Vda5050Master(MasterOptions(
+        broker=args.broker, target=args.server, vehicles=vehicles,
+        discover=not args.no_discover, silence_timeout_s=args.silence_timeout))
+    await master.start()
+    print(f"fleet: VDA 5050 master relaying vehicles on {args.broker} to {args.server}",
+          flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    stats = master.stats
+    await master.stop()
+    print(f"fleet: master stopped: {stats.states_forwarded} states forwarded, "
+          f"published {dict(stats.published)}, {stats.joins} joins, {stats.restarts} vehicle "
+          f"restarts, {stats.resends} resends, dropped {dict(stats.dropped)}", flush=True)
+    return 0
 
 
 async def _ros_bridge(args: argparse.Namespace) -> int:
@@ -445,7 +505,8 @@ async def _wall_robots(args: argparse.Namespace, fleet: list[Any]) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     task = asyncio.create_task(run_wall_robots(fleet, WallOptions(
-        args.server, args.rate, args.state or None), stop, ready))
+        args.server, args.rate, args.state or None,
+        per_robot_streams=args.per_robot_streams), stop, ready))
     waiter = asyncio.create_task(ready.wait())
     await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
     if ready.is_set():

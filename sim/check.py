@@ -17,7 +17,7 @@ import math
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -31,6 +31,7 @@ from shapely.geometry.base import BaseGeometry
 __all__ = [
     "COLLISION_TOLERANCE_M",
     "FLOOR_TOLERANCE_M",
+    "ONE_WAY_TOLERANCE_M",
     "SPEED_TOLERANCE",
     "CheckInputError",
     "CheckReport",
@@ -38,6 +39,7 @@ __all__ = [
     "Collision",
     "FloorGeometry",
     "ObstacleHit",
+    "OneWayViolation",
     "SpeedViolation",
     "check_log",
     "load_floor_geometry",
@@ -103,6 +105,16 @@ class SpeedViolation(NamedTuple):
     max_speed: float
 
 
+class OneWayViolation(NamedTuple):
+    """A robot drove against a one-way zone's direction: the first tick of one such stretch."""
+
+    t: float
+    robot: str
+    zone: str
+    against_m: float
+    """Metres driven against the direction in that tick."""
+
+
 class ClosestApproach(NamedTuple):
     """The pair of robots that came closest, measured by clearance between footprints."""
 
@@ -130,11 +142,13 @@ class CheckReport:
     speed_violations: list[SpeedViolation]
     closest_approach: ClosestApproach | None
     """None when no two robots were ever present at the same tick."""
+    one_way_violations: list[OneWayViolation] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
-        """True when no collision, obstacle hit or speed violation was found."""
-        return not (self.collisions or self.obstacle_hits or self.speed_violations)
+        """True when no collision, obstacle hit, speed or one-way violation was found."""
+        return not (self.collisions or self.obstacle_hits or self.speed_violations
+                    or self.one_way_violations)
 
     def summary(self, limit: int = 10) -> str:
         """A short human-readable report, listing at most `limit` items per kind."""
@@ -167,6 +181,13 @@ class CheckReport:
                     for v in self.speed_violations
                 ],
             ),
+            (
+                "one-way violations",
+                [
+                    f"t={v.t:.3f} s {v.robot} {v.against_m:.3f} m against {v.zone}"
+                    for v in self.one_way_violations
+                ],
+            ),
         ]
         for title, items in sections:
             lines.append(f"{title}: {len(items)}")
@@ -185,6 +206,8 @@ class FloorGeometry:
     outline: Polygon | None
     barriers: tuple[tuple[str, BaseGeometry], ...]
     """Obstacles and keep-out zones, by id."""
+    one_way: tuple[tuple[str, BaseGeometry, tuple[float, float]], ...] = ()
+    """One-way zones: id, polygon, unit vector of the direction of travel."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -212,8 +235,11 @@ def check_log(
     floor_path = _resolve_map(Path(path), run.header, map_path)
     collisions, closest = _check_pairs(run)
     hits: list[ObstacleHit] = []
+    one_way: list[OneWayViolation] = []
     if floor_path is not None:
-        hits = _check_floor(run, load_floor_geometry(floor_path))
+        geometry = load_floor_geometry(floor_path)
+        hits = _check_floor(run, geometry)
+        one_way = _check_one_way(run, geometry)
     duration = float(run.times[-1] - run.times[0]) if len(run.times) else 0.0
     return CheckReport(
         log_path=os.fspath(path),
@@ -225,6 +251,7 @@ def check_log(
         obstacle_hits=hits,
         speed_violations=_check_speeds(run),
         closest_approach=closest,
+        one_way_violations=one_way,
     )
 
 
@@ -241,6 +268,7 @@ def load_floor_geometry(path: str | os.PathLike[str]) -> FloorGeometry:
     if document.get("outline") is not None:
         outline = _polygon(document["outline"], f"{path}: outline")
     barriers: list[tuple[str, BaseGeometry]] = []
+    one_way: list[tuple[str, BaseGeometry, tuple[float, float]]] = []
     for number, obstacle in enumerate(document.get("obstacles") or []):
         where = f"{path}: obstacles[{number}]"
         barriers.append(
@@ -252,11 +280,53 @@ def load_floor_geometry(path: str | os.PathLike[str]) -> FloorGeometry:
             raise CheckInputError(f"{where}: not a mapping")
         if zone.get("kind") == "keep_out":
             barriers.append((_item_id(zone, "zone", number, where), _item_polygon(zone, where)))
+        elif zone.get("kind") == "one_way":
+            unit = _DIRECTIONS.get(zone.get("direction"))  # type: ignore[arg-type]
+            if unit is None:
+                raise CheckInputError(f"{where}: direction must be one of "
+                                      f"{', '.join(_DIRECTIONS)}")
+            one_way.append((_item_id(zone, "zone", number, where),
+                            _item_polygon(zone, where), unit))
     return FloorGeometry(
         name=str(document.get("name") or Path(path).stem),
         outline=outline,
         barriers=tuple(barriers),
+        one_way=tuple(one_way),
     )
+
+
+_DIRECTIONS = {"+x": (1.0, 0.0), "-x": (-1.0, 0.0), "+y": (0.0, 1.0), "-y": (0.0, -1.0)}
+ONE_WAY_TOLERANCE_M = 0.01
+"""A tick may go this far against a one-way zone's direction (localization jitter, the
+log's rounding) before it counts."""
+
+
+def _check_one_way(run: _Run, floor: FloorGeometry) -> list[OneWayViolation]:
+    """Ticks that drive against a one-way zone's direction with either end in the zone."""
+    ticks = len(run.times)
+    if not floor.one_way or ticks < 2:
+        return []
+    start, end = run.positions[:-1], run.positions[1:]
+    found: list[OneWayViolation] = []
+    for zone_id, polygon, (ux, uy) in floor.one_way:
+        against = -((end[..., 0] - start[..., 0]) * ux + (end[..., 1] - start[..., 1]) * uy)
+        with np.errstate(invalid="ignore"):
+            tick, robot = np.nonzero(against > ONE_WAY_TOLERANCE_M)
+        if not len(tick):
+            continue
+        a, b = start[tick, robot], end[tick, robot]
+        inside = shapely.contains_xy(polygon, a[:, 0], a[:, 1]) | \
+            shapely.contains_xy(polygon, b[:, 0], b[:, 1])
+        tick, robot = tick[inside], robot[inside]
+        if not len(tick):
+            continue
+        order, starts, _ = _episodes(robot.astype(np.int64), tick.astype(np.int64))
+        for begin in starts:
+            k = order[begin]
+            found.append(OneWayViolation(float(run.times[tick[k]]), run.ids[robot[k]], zone_id,
+                                         float(against[tick[k], robot[k]])))
+    found.sort()
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:

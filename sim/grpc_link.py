@@ -14,13 +14,27 @@ from fleet.model import RobotKind
 from fleet.v1 import common_pb2, robot_link_pb2, robot_link_pb2_grpc
 from sim.robot import SimRobot
 
-__all__ = ["GrpcLink"]
+__all__ = ["GrpcLink", "register_request"]
 
 log = logging.getLogger(__name__)
 
 _KIND_TO_WIRE = {RobotKind.AGV: common_pb2.ROBOT_KIND_AGV,
                  RobotKind.MOBILE_WELDER: common_pb2.ROBOT_KIND_MOBILE_WELDER,
                  RobotKind.FIXED_WELDER: common_pb2.ROBOT_KIND_FIXED_WELDER}
+
+
+def register_request(robot: SimRobot) -> robot_link_pb2.RegisterRequest:
+    """What the robot tells the coordinator when it registers: its spec and where it is."""
+    spec = robot.spec
+    req = robot_link_pb2.RegisterRequest(
+        robot_id=spec.id, kind=_KIND_TO_WIRE[spec.kind],
+        footprint_radius_m=spec.radius_m, max_speed_mps=spec.max_speed_mps,
+        pose=common_pb2.Pose(x=robot.pose.x, y=robot.pose.y, theta=robot.pose.theta))
+    if spec.transport is not None:
+        req.transport.max_payload_kg = spec.transport.max_payload_kg
+    if spec.weld is not None:
+        req.weld.programs.extend(sorted(spec.weld.programs))
+    return req
 
 
 @dataclass(slots=True)
@@ -40,6 +54,8 @@ class GrpcLink:
         self.robot = robot
         self.stub = stub
         self.stream: _Stream | None = None
+        self.commands = 0
+        """Commands received over every stream."""
 
     @property
     def connected(self) -> bool:
@@ -49,17 +65,9 @@ class GrpcLink:
     async def connect(self) -> bool:
         """Register and open the stream; False if the coordinator refused or is away."""
         await self.disconnect()
-        robot, spec = self.robot, self.robot.spec
-        req = robot_link_pb2.RegisterRequest(
-            robot_id=spec.id, kind=_KIND_TO_WIRE[spec.kind],
-            footprint_radius_m=spec.radius_m, max_speed_mps=spec.max_speed_mps,
-            pose=common_pb2.Pose(x=robot.pose.x, y=robot.pose.y, theta=robot.pose.theta))
-        if spec.transport is not None:
-            req.transport.max_payload_kg = spec.transport.max_payload_kg
-        if spec.weld is not None:
-            req.weld.programs.extend(sorted(spec.weld.programs))
+        spec = self.robot.spec
         try:
-            reply = await self.stub.Register(req, timeout=5.0)
+            reply = await self.stub.Register(register_request(self.robot), timeout=5.0)
         except grpc.aio.AioRpcError as err:
             log.info("robot %s: register failed: %s %s", spec.id, err.code(), err.details())
             return False
@@ -84,6 +92,7 @@ class GrpcLink:
             async for command in stream.call:
                 stream.received.append(command)
                 stream.last_seq = command.seq
+                self.commands += 1
         except grpc.aio.AioRpcError as err:
             if err.code() != grpc.StatusCode.CANCELLED:
                 log.info("robot %s: stream closed: %s %s", self.robot.spec.id, err.code(),

@@ -19,7 +19,7 @@ import logging
 import math
 import random
 import tempfile
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,6 +38,7 @@ from fleet.v1 import (
     simulation_pb2_grpc,
 )
 from sim.check import CheckReport, check_log
+from sim.gateway_link import GatewayHub
 from sim.grpc_link import GrpcLink
 from sim.robot import SimRobot
 from sim.scenario import Scenario
@@ -67,6 +68,9 @@ class SimOptions:
     the given time when they are driving in an aisle (at least 2 m from every station)."""
     ros: bool = False
     """Robots are ROS 2 robots (a bridge relays them) instead of gRPC clients."""
+    per_robot_streams: bool = False
+    """gRPC robots each open a RobotLink stream of their own, as a robot's own driver does,
+    instead of sharing one batched gateway stream, as a gateway does."""
     ros_domain_id: int | None = None
     restarts: tuple[tuple[str, float], ...] = ()
     """Fault injection: (robot id, simulated seconds) after which that robot's driver
@@ -166,6 +170,18 @@ class SimResult:
         return "\n".join(lines)
 
 
+async def _connect(links: Sequence[Link], together: bool) -> bool:
+    """Connect the links not connected, in order; True if all are connected. `together`:
+    all at once (through a gateway their joins go up in one message)."""
+    todo = [link for link in links if not link.connected]
+    if together:
+        return all(await asyncio.gather(*(link.connect() for link in todo)))
+    ok = True
+    for link in todo:
+        ok = await link.connect() and ok
+    return ok
+
+
 async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOptions,
                          progress: Callable[[int, int, float], None] | None = None
                          ) -> SimResult:
@@ -193,6 +209,7 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
     robots = [SimRobot(spec, pose) for spec, pose in scenario.robots]
     ros_robots = None
     vda = None
+    hub: GatewayHub | None = None
     links: list[Link]
     if options.vda5050:
         from sim.vda_link import VdaFleet
@@ -202,8 +219,11 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
         from sim.ros_link import RosRobots
         ros_robots = RosRobots(options.ros_domain_id)
         links = [ros_robots.link(r) for r in robots]
-    else:
+    elif options.per_robot_streams:
         links = [GrpcLink(r, link) for r in robots]
+    else:
+        hub = GatewayHub(channel)
+        links = [hub.link(r) for r in robots]
     restarts = sorted(options.restarts, key=lambda r: r[1])
     log_path = options.log_path or tempfile.mkstemp(prefix="fleet-sim-", suffix=".jsonl")[1]
     result = SimResult(robots=len(robots), log_path=log_path)
@@ -225,9 +245,8 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
     up = True
     try:
         await channel.channel_ready()
-        for robot_link in links:
-            while not await robot_link.connect():
-                await asyncio.sleep(0.2)
+        while not await _connect(links, together=hub is not None):
+            await asyncio.sleep(0.2)
         if options.ros or vda is not None:
             await _wait_registered(fleet_pb2_grpc.FleetStub(channel), links, robots)
         # Fixed welders belong to their cell (behind its fence) and never move: not logged.
@@ -261,9 +280,10 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                         pending.pop(0)
                         result.submitted += 1
                         first_submit = t if first_submit is None else first_submit
-                    for robot, robot_link in zip(robots, links, strict=True):
-                        if not robot_link.connected and not robot.moving:
-                            await robot_link.connect()
+                    await _connect([robot_link for robot, robot_link in zip(robots, links,
+                                                                            strict=True)
+                                    if not robot_link.connected and not robot.moving],
+                                   together=hub is not None)
                     for robot_link in links:
                         robot_link.send_state(t)
                     reply = await clock.Advance(simulation_pb2.AdvanceRequest(time_s=t),
@@ -295,6 +315,8 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
     finally:
         for robot_link in links:
             await robot_link.disconnect()
+        if hub is not None:
+            await hub.close()
         await channel.close()
         if ros_robots is not None:
             ros_robots.close()

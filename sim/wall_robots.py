@@ -1,9 +1,10 @@
 """Simulated robots on the wall clock over gRPC (`fleet sim-robots --server HOST:PORT`).
 
-Each robot connects to a coordinator that runs on the wall clock (`fleet serve`) exactly as a
-robot driver would: RobotLink, one stream per robot, states at `rate_hz`, stamped with Unix
-time, commands applied as they arrive. Several such processes can run side by side, each
-with its share of the fleet (`--only`, `--part`).
+The robots connect to a coordinator that runs on the wall clock (`fleet serve`) as a gateway
+would: one batched gateway stream (`fleet.gateway`) for all of a process's robots (or, with
+`per_robot_streams`, one RobotLink stream per robot, as a robot's own driver would); states at
+`rate_hz`, stamped with Unix time, commands applied as they arrive. Several such processes can
+run side by side, each with its share of the fleet (`--only`, `--part`).
 
 A process can be killed and started again, like a robot's software: with `state_path` it
 writes its robots' state (pose, battery, load, the released path and how far along it they
@@ -27,6 +28,7 @@ from typing import Any
 from fleet.client import open_channel
 from fleet.model import Pose, RobotSpec
 from fleet.v1 import robot_link_pb2_grpc
+from sim.gateway_link import GatewayHub, GatewayLink
 from sim.grpc_link import GrpcLink
 from sim.robot import SimRobot, Waypoint
 
@@ -46,6 +48,8 @@ class WallOptions:
     state_path: str | None = None
     """Where to keep the robots' state across a restart of this process."""
     save_every_s: float = 1.0
+    per_robot_streams: bool = False
+    """One RobotLink stream per robot instead of one gateway stream for all."""
 
 
 @dataclass(slots=True)
@@ -105,8 +109,14 @@ async def run_wall_robots(fleet: Sequence[tuple[RobotSpec, Pose]], options: Wall
                         options.state_path)
     channel = open_channel(options.target, options=[
         ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
-    stub = robot_link_pb2_grpc.RobotLinkStub(channel)
-    links = [GrpcLink(r, stub) for r in robots]
+    hub: GatewayHub | None = None
+    links: list[GrpcLink | GatewayLink]
+    if options.per_robot_streams:
+        stub = robot_link_pb2_grpc.RobotLinkStub(channel)
+        links = [GrpcLink(r, stub) for r in robots]
+    else:
+        hub = GatewayHub(channel)
+        links = [hub.link(r) for r in robots]
     stats = WallStats()
     period = 1.0 / options.rate_hz
     last = time.time()
@@ -130,19 +140,20 @@ async def run_wall_robots(fleet: Sequence[tuple[RobotSpec, Pose]], options: Wall
             dt = max(0.0, now - last)
             last = now
             for link in links:
-                before = link.stream.last_seq if link.stream is not None else 0
                 link.take_commands()
-                if link.stream is not None:
-                    stats.commands += link.stream.last_seq - before
+            stats.commands = sum(link.commands for link in links)
             for robot in robots:
                 robot.tick(now, dt)
+            rejoin = []
             for robot, link in zip(robots, links, strict=True):
                 if link.connected:
                     link.send_state(now)
                     stats.states_sent += 1
                 elif not robot.moving:
                     # Standing still (what was released is driven): register again.
-                    await link.connect()
+                    rejoin.append(link.connect())
+            if rejoin:
+                await asyncio.gather(*rejoin)
             stats.ticks += 1
             if not announced and all(link.connected for link in links):
                 announced = True
@@ -156,5 +167,7 @@ async def run_wall_robots(fleet: Sequence[tuple[RobotSpec, Pose]], options: Wall
             _save(options.state_path, robots)
         for link in links:
             await link.disconnect()
+        if hub is not None:
+            await hub.close()
         await channel.close()
     return stats

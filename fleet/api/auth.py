@@ -10,6 +10,10 @@ warning says so), as on a developer's laptop or in the simulator. The file:
       - name: control-room
         token_sha256: "9f86d0...c6e5"  # or the secret's SHA-256, hex, to keep it off disk
         roles: [operator, viewer]
+      - name: ros-bridge-hall-2
+        token: "another long random secret"
+        roles: [robot]
+        robots: ["agv-2*", "welder-07"]  # the robot ids it may speak for (shell patterns)
 
 Roles: `robot` (RobotLink: robots and their drivers, the ROS 2 bridge), `planner` (submit and
 cancel missions, read them), `operator` (pause and resume robots, read everything), `viewer`
@@ -17,10 +21,17 @@ cancel missions, read them), `operator` (pause and resume robots, read everythin
 send `authorization: Bearer <token>`. A call without a known token gets UNAUTHENTICATED; a
 token whose roles do not cover the method gets PERMISSION_DENIED naming the roles that would.
 Health checks and server reflection stay open for probes and tools.
+
+`robots` (for tokens with the robot role) lists the robot ids, or shell-style patterns of ids,
+that the token may register, connect or speak for through a gateway; a robot outside them is
+refused with PERMISSION_DENIED naming the token. Without `robots` a token speaks for any robot.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import fnmatch
 import hashlib
 import hmac
 import logging
@@ -32,7 +43,7 @@ from typing import Any
 import grpc
 import yaml
 
-from fleet.model import InvalidInputError
+from fleet.model import InvalidInputError, PermissionDeniedError
 
 __all__ = ["ROLES", "Principal", "TokenAuth", "load_tokens", "roles_for"]
 
@@ -44,6 +55,7 @@ _READERS = frozenset({"planner", "operator", "viewer"})
 _METHOD_ROLES: dict[str, frozenset[str]] = {
     "/fleet.v1.RobotLink/Register": frozenset({"robot"}),
     "/fleet.v1.RobotLink/Connect": frozenset({"robot"}),
+    "/fleet.v1.RobotLink/Gateway": frozenset({"robot"}),
     "/fleet.v1.Missions/Submit": frozenset({"planner"}),
     "/fleet.v1.Missions/Cancel": frozenset({"planner", "operator"}),
     "/fleet.v1.Missions/Get": _READERS,
@@ -66,6 +78,17 @@ class Principal:
 
     name: str
     roles: frozenset[str]
+    robots: tuple[str, ...] = ("*",)
+    """Shell-style patterns of the robot ids this token may speak for."""
+
+    def check_robot(self, robot_id: str) -> None:
+        """PermissionDeniedError unless this token may speak for `robot_id`."""
+        if "admin" in self.roles or any(fnmatch.fnmatchcase(robot_id, p)
+                                        for p in self.robots):
+            return
+        raise PermissionDeniedError(
+            f"robot_id {robot_id!r}: token {self.name!r} may speak only for robots "
+            f"{', '.join(self.robots)}", field="robot_id", value=robot_id)
 
 
 def roles_for(method: str) -> frozenset[str]:
@@ -129,10 +152,16 @@ def load_tokens(path: str | Path) -> dict[bytes, Principal]:
             raise InvalidInputError(f"{where}.roles ({name}) in {source!r} must list roles "
                                     f"from {', '.join(ROLES)}, got {roles!r}",
                                     field=f"{where}.roles", value=roles)
+        robots = entry.get("robots", ["*"])
+        if not isinstance(robots, list) or not robots or not all(
+                isinstance(r, str) and r for r in robots):
+            raise InvalidInputError(f"{where}.robots ({name}) in {source!r} must be a "
+                                    f"non-empty list of robot ids or patterns, got {robots!r}",
+                                    field=f"{where}.robots", value=robots)
         if digest in out:
             raise InvalidInputError(f"{where} ({name}) in {source!r} repeats the token of "
                                     f"{out[digest].name}", field=f"{where}.token", value="***")
-        out[digest] = Principal(name, frozenset(roles))
+        out[digest] = Principal(name, frozenset(roles), tuple(robots))
     return out
 
 
@@ -146,14 +175,31 @@ def _denied(handler: grpc.RpcMethodHandler, code: grpc.StatusCode,
         await context.abort(code, message)
         yield  # pragma: no cover - makes this an async generator
 
+    async def first(requests: Any) -> None:
+        # Take the client's first message before refusing: a grpc.aio client whose write
+        # meets an already closed stream reports INTERNAL instead of this status
+        # (grpc/grpc#36066).
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(requests.__anext__(), 1.0)
+
+    async def abort_client_stream(requests: Any,
+                                  context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await first(requests)
+        await context.abort(code, message)
+
+    async def abort_bidi(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        await first(requests)
+        await context.abort(code, message)
+        yield  # pragma: no cover - makes this an async generator
+
     ser, de = handler.response_serializer, handler.request_deserializer
     if handler.unary_unary is not None:
         return grpc.unary_unary_rpc_method_handler(abort, de, ser)
     if handler.unary_stream is not None:
         return grpc.unary_stream_rpc_method_handler(abort_stream, de, ser)
     if handler.stream_unary is not None:
-        return grpc.stream_unary_rpc_method_handler(abort, de, ser)
-    return grpc.stream_stream_rpc_method_handler(abort_stream, de, ser)
+        return grpc.stream_unary_rpc_method_handler(abort_client_stream, de, ser)
+    return grpc.stream_stream_rpc_method_handler(abort_bidi, de, ser)
 
 
 class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]

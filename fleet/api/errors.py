@@ -10,6 +10,7 @@ from fleet.model import (
     InfeasibleError,
     InvalidInputError,
     NotFoundError,
+    PermissionDeniedError,
     UnavailableError,
 )
 
@@ -21,6 +22,7 @@ STATUS_OF: dict[type[FleetError], grpc.StatusCode] = {
     InfeasibleError: grpc.StatusCode.FAILED_PRECONDITION,
     AlreadyExistsError: grpc.StatusCode.ALREADY_EXISTS,
     UnavailableError: grpc.StatusCode.UNAVAILABLE,
+    PermissionDeniedError: grpc.StatusCode.PERMISSION_DENIED,
 }
 
 

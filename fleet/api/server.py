@@ -92,15 +92,18 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
     `tokens` (from `load_tokens`) turns on access control; `tls` is (certificate chain PEM,
     private key PEM) for TLS.
     """
-    interceptors = [TokenAuth(tokens)] if tokens else []
+    auth = TokenAuth(tokens) if tokens else None
+    interceptors = [auth] if auth is not None else []
     if not tokens and not address.startswith(("127.", "localhost", "[::1]")):
         log.warning("serving %s without access tokens: anyone who reaches the port can "
                     "submit missions and command robots (fleet serve --tokens)", address)
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
     runner = CoordinatorRunner(coordinator)
     state_arrived = asyncio.Event()
+    identify = None if auth is None else (
+        lambda context: auth.principal(context.invocation_metadata()))
     robot_link_pb2_grpc.add_RobotLinkServicer_to_server(
-        RobotLinkService(runner, state_arrived), server)
+        RobotLinkService(runner, state_arrived, identify), server)
     missions_pb2_grpc.add_MissionsServicer_to_server(MissionsService(runner), server)
     fleet_pb2_grpc.add_FleetServicer_to_server(FleetService(runner), server)
     simulation_pb2_grpc.add_SimClockServicer_to_server(

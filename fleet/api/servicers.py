@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from typing import Any, TypeVar
 
 import grpc
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from fleet.api.auth import Principal
 from fleet.api.convert import (
     command_to_wire,
     event_to_wire,
@@ -22,8 +23,15 @@ from fleet.api.convert import (
     state_from_wire,
 )
 from fleet.api.errors import describe, status_of
-from fleet.coordinator import Coordinator, CoordinatorRunner, ManualClock
-from fleet.model import FleetError, InvalidInputError, MissionEvent, check_id
+from fleet.coordinator import Addressed, Channel, Coordinator, CoordinatorRunner, ManualClock
+from fleet.model import (
+    FleetError,
+    InfeasibleError,
+    InvalidInputError,
+    MissionEvent,
+    RobotState,
+    check_id,
+)
 from fleet.v1 import (
     fleet_pb2,
     fleet_pb2_grpc,
@@ -52,29 +60,51 @@ async def _call(context: grpc.aio.ServicerContext[Any, Any], runner: Coordinator
         raise  # unreachable: abort raises
 
 
-class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
-    """Robots and their drivers."""
+Identify = Callable[[grpc.aio.ServicerContext[Any, Any]], Principal | None]
+"""Who a call's token belongs to (None without access control)."""
 
-    def __init__(self, runner: CoordinatorRunner, state_arrived: asyncio.Event) -> None:
+
+def _registration(request: robot_link_pb2.RegisterRequest
+                  ) -> Callable[[Coordinator], tuple[robot_link_pb2.RegisterReply, str]]:
+    """Validate a registration; the returned call registers the robot on the worker and
+    returns the reply and the session id (InvalidInputError here if the request is bad)."""
+    spec, pose = spec_from_wire(request)
+
+    def run(c: Coordinator) -> tuple[robot_link_pb2.RegisterReply, str]:
+        session = c.register(spec, pose)
+        return robot_link_pb2.RegisterReply(
+            robot_id=spec.id, session_id=session, floor_name=c.floor.name,
+            resolution_m=c.floor.resolution_m), session
+    return run
+
+
+def _code(err: FleetError) -> int:
+    code: tuple[int, str] = status_of(err).value
+    return code[0]
+
+
+class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
+    """Robots and their drivers, one stream each, and gateways, many robots on one stream."""
+
+    def __init__(self, runner: CoordinatorRunner, state_arrived: asyncio.Event,
+                 identify: Identify | None = None) -> None:
         self.runner = runner
         self.state_arrived = state_arrived
+        self.identify = identify
+
+    def _check_robot(self, context: grpc.aio.ServicerContext[Any, Any], robot_id: str) -> None:
+        """PermissionDeniedError if the call's token may not speak for `robot_id`."""
+        who = self.identify(context) if self.identify is not None else None
+        if who is not None:
+            who.check_robot(robot_id)
 
     async def Register(self, request: robot_link_pb2.RegisterRequest,
                        context: grpc.aio.ServicerContext[Any, Any]
                        ) -> robot_link_pb2.RegisterReply:
         try:
-            spec, pose = spec_from_wire(request)
-        except FleetError as err:
-            await context.abort(status_of(err), describe(err))
-            raise
-
-        def run(c: Coordinator) -> robot_link_pb2.RegisterReply:
-            session = c.register(spec, pose)
-            return robot_link_pb2.RegisterReply(
-                robot_id=spec.id, session_id=session, floor_name=c.floor.name,
-                resolution_m=c.floor.resolution_m)
-        try:
-            reply = await self.runner.register(run, spec.id)
+            self._check_robot(context, request.robot_id)
+            run = _registration(request)
+            reply, _ = await self.runner.register(run, request.robot_id)
         except FleetError as err:
             await context.abort(status_of(err), describe(err))
             raise
@@ -92,6 +122,10 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
                                 "the first message of a stream must be a hello")
         robot_id, session_id = first.hello.robot_id, first.hello.session_id
+        try:
+            self._check_robot(context, robot_id)
+        except FleetError as err:
+            await context.abort(status_of(err), describe(err))
         # gRPC tells at once when the call ends (a robot that hangs up and registers again
         # right away must not find itself still connected).
         context.add_done_callback(lambda _: self.runner.stream_ended(robot_id, session_id))
@@ -132,6 +166,144 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
             self.state_arrived.set()
         if failure:
             await context.abort(status_of(failure[0]), describe(failure[0]))
+
+    async def Gateway(self, request_iterator: AsyncIterator[robot_link_pb2.GatewayUpdate],
+                      context: grpc.aio.ServicerContext[Any, Any]
+                      ) -> AsyncIterator[robot_link_pb2.GatewayCommands]:
+        link = _GatewayStream(self, context)
+        context.add_done_callback(lambda _: link.end())
+        reader = asyncio.create_task(link.read(request_iterator))
+        try:
+            while True:
+                batch = await link.next_batch()
+                if batch is None:
+                    break
+                yield batch
+        finally:
+            reader.cancel()
+            link.end()
+        if link.failure is not None:
+            await context.abort(status_of(link.failure), describe(link.failure))
+
+
+_Item = Addressed | robot_link_pb2.JoinResult | robot_link_pb2.LinkEnded | None
+
+
+class _GatewayStream:
+    """One gateway's stream: the robots that joined on it, and what goes back to it."""
+
+    def __init__(self, service: RobotLinkService,
+                 context: grpc.aio.ServicerContext[Any, Any]) -> None:
+        self.service = service
+        self.runner = service.runner
+        self.context = context
+        self.channels: dict[str, Channel] = {}
+        self.outbox: asyncio.Queue[_Item] = asyncio.Queue()
+        self.failure: FleetError | None = None
+        self.ended = False
+
+    async def read(self, updates: AsyncIterator[robot_link_pb2.GatewayUpdate]) -> None:
+        """Take the gateway's messages until its side ends."""
+        try:
+            async for update in updates:
+                if update.join:
+                    await self._join(update.join)
+                for wire in update.states:
+                    self._report(wire)
+                for robot_id in update.leave:
+                    channel = self.channels.pop(robot_id, None)
+                    if channel is not None:
+                        self.runner.disconnect(robot_id, channel)
+                if update.states or update.leave:
+                    self.service.state_arrived.set()
+        except FleetError as err:
+            self.failure = err
+        except (grpc.aio.AioRpcError, asyncio.CancelledError):
+            pass
+        finally:
+            self.outbox.put_nowait(None)
+
+    async def _join(self, requests: Sequence[robot_link_pb2.RegisterRequest]) -> None:
+        joins: list[tuple[str, Callable[[Coordinator],
+                                        tuple[robot_link_pb2.RegisterReply, str]]]] = []
+        for request in requests:
+            try:
+                self.service._check_robot(self.context, request.robot_id)
+                if request.robot_id in self.channels:
+                    raise InfeasibleError(f"robot_id {request.robot_id!r} has joined this "
+                                          "gateway's stream already", field="robot_id",
+                                          value=request.robot_id)
+                joins.append((request.robot_id, _registration(request)))
+            except FleetError as err:
+                self.outbox.put_nowait(robot_link_pb2.JoinResult(
+                    robot_id=request.robot_id, code=_code(err), message=describe(err)))
+
+        def joined(results: list[tuple[robot_link_pb2.RegisterReply, Channel] | FleetError]
+                   ) -> None:
+            for (robot_id, _), result in zip(joins, results, strict=True):
+                if isinstance(result, FleetError):
+                    self.outbox.put_nowait(robot_link_pb2.JoinResult(
+                        robot_id=robot_id, code=_code(result), message=describe(result)))
+                else:
+                    reply, channel = result
+                    self.channels[robot_id] = channel
+                    self.outbox.put_nowait(robot_link_pb2.JoinResult(robot_id=robot_id,
+                                                                     reply=reply))
+        if joins:
+            await self.runner.join(joins, self.outbox.put_nowait, joined)
+            self.service.state_arrived.set()
+            if self.ended:
+                # The call ended while the robots were joining.
+                self.end()
+
+    def _report(self, wire: robot_link_pb2.RobotState) -> None:
+        robot_id = wire.robot_id
+        channel = self.channels.get(robot_id)
+        try:
+            if channel is None:
+                raise InfeasibleError(f"robot_id {robot_id!r} has not joined this gateway's "
+                                      "stream: join it first", field="states.robot_id",
+                                      value=robot_id)
+            state: RobotState = state_from_wire(wire)
+            self.runner.report(robot_id, channel, state)
+        except FleetError as err:
+            log.warning("gateway: ending robot %s's link: %s", robot_id, err)
+            if channel is not None:
+                del self.channels[robot_id]
+                self.runner.disconnect(robot_id, channel)
+            self.outbox.put_nowait(robot_link_pb2.LinkEnded(
+                robot_id=robot_id, code=_code(err), message=describe(err)))
+
+    async def next_batch(self) -> robot_link_pb2.GatewayCommands | None:
+        """Everything queued for the gateway, as one message (None once its side ended)."""
+        items = [await self.outbox.get()]
+        while not self.outbox.empty():
+            items.append(self.outbox.get_nowait())
+        batch = robot_link_pb2.GatewayCommands()
+        done = False
+        for item in items:
+            if item is None:
+                done = True
+            elif isinstance(item, Addressed):
+                batch.commands.add(robot_id=item.robot_id).command.CopyFrom(
+                    command_to_wire(item.seq, item.command))
+            elif isinstance(item, robot_link_pb2.JoinResult):
+                batch.joined.append(item)
+            else:
+                batch.ended.append(item)
+        if done and not (batch.joined or batch.commands or batch.ended):
+            return None
+        if done:
+            self.outbox.put_nowait(None)
+        return batch
+
+    def end(self) -> None:
+        """The call ended: every robot on it disconnects (once)."""
+        self.ended = True
+        channels, self.channels = self.channels, {}
+        for robot_id, channel in channels.items():
+            self.runner.disconnect(robot_id, channel)
+        self.service.state_arrived.set()
 
 
 class MissionsService(missions_pb2_grpc.MissionsServicer):

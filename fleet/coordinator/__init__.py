@@ -4,11 +4,12 @@ from fleet.coordinator.clock import Clock, ManualClock, WallClock
 from fleet.coordinator.config import CoordinatorConfig
 from fleet.coordinator.core import Coordinator
 from fleet.coordinator.robots import RobotRecord
-from fleet.coordinator.runner import Channel, CoordinatorRunner
+from fleet.coordinator.runner import Addressed, Channel, CoordinatorRunner
 from fleet.coordinator.state import FleetState
 from fleet.model import MissionRecord, TaskRecord
 
 __all__ = [
+    "Addressed",
     "Channel",
     "Clock",
     "Coordinator",

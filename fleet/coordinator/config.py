@@ -5,6 +5,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from fleet.traffic import PathSearch
+
 __all__ = ["CoordinatorConfig"]
 
 
@@ -37,3 +39,5 @@ class CoordinatorConfig:
     open floor next to it, rather than stand still until the station is free."""
     reassign_unstarted_after_s: float = 5.0
     """A robot silent this long loses the tasks it was given but has not started."""
+    path_search: PathSearch = PathSearch.SIPP
+    """How robots' paths are found (the compiled planner; the Python one for comparison)."""

@@ -85,7 +85,9 @@ class Coordinator:
         self.state = FleetState(floor.stations, holding)
         self.robots: dict[str, RobotRecord] = {}
         self.traffic = Traffic(self.site.grid.free, horizon=self.config.release_horizon,
-                               distances=self.site.distances, incarnation=self.incarnation)
+                               distances=self.site.distances, incarnation=self.incarnation,
+                               search=self.config.path_search,
+                               one_way=self.site.grid.forbidden_moves)
         self.outbox = Outbox()
         self.journal = Journal(self.state, store, self._on_change)
         self.estimates = Estimates(self.site, self.traffic, self.dispatcher.weights,

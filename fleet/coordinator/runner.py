@@ -12,16 +12,16 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Generic, TypeVar
+from typing import Generic, NamedTuple, TypeVar
 
 from fleet.coordinator.core import Coordinator
 from fleet.coordinator.journal import Output
-from fleet.model import Command, MissionEvent, RobotState
+from fleet.model import Command, FleetError, MissionEvent, RobotState
 
-__all__ = ["Channel", "CoordinatorRunner"]
+__all__ = ["Addressed", "Channel", "CoordinatorRunner"]
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,13 +30,27 @@ UNHEALTHY_AFTER = 3
 """Consecutive failed control steps after which the runner reports itself not serving."""
 
 
-class Channel:
-    """The command stream to one connected robot; commands are numbered from 1."""
+class Addressed(NamedTuple):
+    """A command for one robot of a gateway."""
 
-    def __init__(self, robot_id: str, stream: int, session_id: str = "") -> None:
+    robot_id: str
+    seq: int
+    command: Command
+
+
+class Channel:
+    """The command stream to one connected robot; commands are numbered from 1.
+
+    A robot on a stream of its own reads its commands from `queue`; a robot that joined
+    through a gateway has its commands handed to the gateway's `sink` instead, addressed.
+    """
+
+    def __init__(self, robot_id: str, stream: int, session_id: str = "",
+                 sink: Callable[[Addressed], None] | None = None) -> None:
         self.robot_id = robot_id
         self.stream = stream
         self.session_id = session_id
+        self.sink = sink
         self.queue: asyncio.Queue[tuple[int, Command] | None] = asyncio.Queue()
         self.seq = 0
         self.closed = False
@@ -46,7 +60,10 @@ class Channel:
     def send(self, command: Command) -> int:
         """Queue a command; returns its sequence number."""
         self.seq += 1
-        self.queue.put_nowait((self.seq, command))
+        if self.sink is not None:
+            self.sink(Addressed(self.robot_id, self.seq, command))
+        else:
+            self.queue.put_nowait((self.seq, command))
         return self.seq
 
     def close(self) -> None:
@@ -174,6 +191,44 @@ class CoordinatorRunner:
             channel.ended = True
             del self.channels[robot_id]
         return channel
+
+    async def join(self, joins: Sequence[tuple[str, Callable[[Coordinator], tuple[T, str]]]],
+                   sink: Callable[[Addressed], None],
+                   joined: Callable[[list[tuple[T, Channel] | FleetError]], None]
+                   ) -> list[tuple[T, Channel] | FleetError]:
+        """Robots join through a gateway, in one worker call: for each (robot id, `register`)
+        pair, `register(coordinator)` registers the robot (returning a reply and the session
+        id) and its stream opens at once, with commands going to `sink`. A robot that cannot
+        join gets its error in its place; the others are not affected. `joined(results)` runs
+        before the commands the joins produced are handed to `sink`."""
+        for robot_id, _ in joins:
+            stale = self.channels.get(robot_id)
+            if stale is not None and stale.closed:
+                self.disconnect(robot_id, stale)
+
+        def run(c: Coordinator) -> list[tuple[T, str, int] | FleetError]:
+            out: list[tuple[T, str, int] | FleetError] = []
+            for robot_id, register in joins:
+                try:
+                    value, session = register(c)
+                    out.append((value, session, c.connect(robot_id, session)))
+                except FleetError as err:
+                    out.append(err)
+            return out
+        outcome = await self._submit(run)
+        results: list[tuple[T, Channel] | FleetError] = []
+        for (robot_id, _), item in zip(joins, outcome.value or (), strict=False):
+            if isinstance(item, FleetError):
+                results.append(item)
+                continue
+            value, session, stream = item
+            channel = self.channels[robot_id] = Channel(robot_id, stream, session, sink)
+            results.append((value, channel))
+        joined(results)
+        self._deliver(outcome.output)
+        if outcome.error is not None:
+            raise outcome.error
+        return results
 
     def stream_ended(self, robot_id: str, session_id: str) -> None:
         """The robot's call ended (gRPC says so at once, even while its stream is still

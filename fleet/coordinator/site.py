@@ -28,7 +28,8 @@ class Site:
         self.floor = floor
         self.grid: OccupancyGrid = rasterize(floor)
         self.step_s = floor.resolution_m / nominal_speed_mps
-        self.distances = DistanceTables(self.grid.free, 4)
+        self.distances = DistanceTables(self.grid.free, 4,
+                                        one_way=self.grid.forbidden_moves)
         self.station_cells: dict[str, Cell] = {
             s.id: self.grid.cell_of(s.pose.x, s.pose.y) for s in floor.stations.values()}
         self._by_cell: dict[Cell, list[str]] = {}

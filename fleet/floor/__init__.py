@@ -19,8 +19,11 @@ all in the floor's `map` frame (x to the right, y up, as a ROS map)::
 
 Polygons are lists of at least three [x, y] points (a repeated closing point is optional)
 and must be valid simple polygons. Obstacle `label` and station `area` are free text for
-people; `theta` in a pose may be left out (0). Zone kinds: `keep_out` (robots never enter)
-and `speed_limit` (needs `speed_limit_mps` > 0). Station kinds: `pickup`, `dropoff`,
+people; `theta` in a pose may be left out (0). Zone kinds: `keep_out` (robots never enter),
+`speed_limit` (needs `speed_limit_mps` > 0) and `one_way` (needs `direction`: `+x`, `-x`,
+`+y` or `-y`; robots drive through it only that way along its axis, and may cross it; a move
+between 4-neighbour cells against the direction is forbidden when either cell's center lies
+in the zone). Station kinds: `pickup`, `dropoff`,
 `buffer`, `weld_cell`, `charger`, `parking`. A station's optional `capacity` (a whole number,
 at least 1, default 1) is how many loads it holds at once; dispatch keeps transports into a
 full `buffer` or `weld_cell` waiting (pickups and dropoffs are a machine's in- and outfeed,
@@ -47,6 +50,7 @@ aisle, so that a robot standing there never blocks anyone else's way.
 
 from fleet.floor._grid import OccupancyGrid, rasterize
 from fleet.floor._map import (
+    Direction,
     FloorMap,
     FloorMapError,
     Obstacle,
@@ -58,6 +62,7 @@ from fleet.floor._map import (
 from fleet.floor._yaml import load_floor, parse_floor
 
 __all__ = [
+    "Direction",
     "FloorMap",
     "FloorMapError",
     "Obstacle",

@@ -10,6 +10,8 @@ from collections import Counter
 import numpy as np
 import shapely
 from scipy import ndimage
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
 from fleet.floor._grid import OccupancyGrid, cell_clearance, rasterize
 from fleet.floor._map import FloorMap, FloorMapError, Station
@@ -103,11 +105,38 @@ def _check_station_place(floor: FloorMap, station: Station) -> None:
             raise floor_error(field, f"lies inside {what}", _pose(station))
 
 
+def _directed_parts(grid: OccupancyGrid) -> np.ndarray:
+    """Labels of the strongly connected parts of the free grid under 4-neighbour moves that
+    one-way zones allow (a station must be reachable from every other and back)."""
+    rows, cols = grid.shape
+    index = np.arange(rows * cols).reshape(rows, cols)
+    sources, targets = [], []
+    for k, (dr, dc) in enumerate(((-1, 0), (1, 0), (0, -1), (0, 1))):
+        r0, r1 = max(0, -dr), rows - max(0, dr)
+        c0, c1 = max(0, -dc), cols - max(0, dc)
+        here = (slice(r0, r1), slice(c0, c1))
+        there = (slice(r0 + dr, r1 + dr), slice(c0 + dc, c1 + dc))
+        ok = grid.free[here] & grid.free[there] & \
+            ((grid.forbidden_moves[here] >> k) & 1 == 0)
+        sources.append(index[here][ok])
+        targets.append(index[there][ok])
+    src, dst = np.concatenate(sources), np.concatenate(targets)
+    graph = csr_matrix((np.ones(src.size, dtype=np.int8), (src, dst)),
+                       shape=(rows * cols, rows * cols))
+    _, labels = connected_components(graph, directed=True, connection="strong")
+    # Blocked cells are parts of their own; offset so no free part shares their label.
+    return np.asarray(labels).reshape(rows, cols) + 1
+
+
 def _check_reachable(grid: OccupancyGrid, cells: dict[str, tuple[int, int]]) -> None:
-    """All station cells in one 4-connected part of the free grid, or name those cut off."""
+    """All station cells in one 4-connected part of the free grid (strongly connected under
+    one-way zones), or name those cut off."""
     if len(cells) < 2:
         return
-    labels, _ = ndimage.label(grid.free)  # the default structure is 4-connectivity
+    if grid.forbidden_moves.any():
+        labels = _directed_parts(grid)
+    else:
+        labels, _ = ndimage.label(grid.free)  # the default structure is 4-connectivity
     label_of = {sid: int(labels[cell]) for sid, cell in cells.items()}
     # The main part holds the most stations; on a tie, the one holding the earliest station
     # (a Counter keeps first-seen order and max keeps the first of equals).
@@ -119,8 +148,8 @@ def _check_reachable(grid: OccupancyGrid, cells: dict[str, tuple[int, int]]) -> 
         names = ", ".join(f"stations[{sid}]" for sid in cut_off)
         raise floor_error(
             f"stations[{cut_off[0]}].pose",
-            f"{names} cannot be reached from stations[{reference}]: no 4-connected path of "
-            "free cells joins them",
+            f"{names} cannot be reached from stations[{reference}] and back: no 4-connected "
+            "path of free cells joins them (one-way zones count)",
             cut_off,
         )
 

@@ -50,6 +50,10 @@ class OccupancyGrid:
     """Shape (rows, cols): True where a robot may stand and move to free 4-neighbours."""
     speed_limit_mps: npt.NDArray[np.float64]
     """Shape (rows, cols): metres per second, +inf where no speed-limit zone applies."""
+    forbidden_moves: npt.NDArray[np.uint8]
+    """Shape (rows, cols): bit k set where move k out of the cell goes against a one-way
+    zone (moves numbered as the planning kernels do: 0 row-1, 1 row+1, 2 col-1, 3 col+1,
+    4..7 the diagonals (-1,-1), (-1,+1), (+1,-1), (+1,+1)); all zero without one-way zones."""
     resolution_m: float
     origin_x: float
     """World x of the lower-left corner of cell (0, 0), metres."""
@@ -162,12 +166,15 @@ def rasterize(floor: FloorMap, radius_m: float | None = None) -> OccupancyGrid:
             window[inside] = np.minimum(window[inside], zone.speed_limit_mps)
             speed[rows, cols] = window
 
+    forbidden = _forbidden_moves(floor, xs, ys)
     free = ~blocked
     free.setflags(write=False)
     speed.setflags(write=False)
+    forbidden.setflags(write=False)
     return OccupancyGrid(
         free=free,
         speed_limit_mps=speed,
+        forbidden_moves=forbidden,
         resolution_m=resolution,
         origin_x=float(min_x),
         origin_y=float(min_y),
@@ -198,6 +205,34 @@ def cell_clearance(floor: FloorMap, grid: OccupancyGrid, cell: Cell) -> tuple[fl
 
 def _cell_count(extent_m: float, resolution_m: float) -> int:
     return max(1, math.ceil(extent_m / resolution_m - _COUNT_TOLERANCE))
+
+
+_MOVES = ((-1, 0), (1, 0), (0, -1), (0, 1), (-1, -1), (-1, 1), (1, -1), (1, 1))
+"""The planning kernels' move order (fleet/planning/_kernels.py MOVE_DR, MOVE_DC)."""
+
+
+def _forbidden_moves(floor: FloorMap, xs: npt.NDArray[np.float64],
+                     ys: npt.NDArray[np.float64]) -> npt.NDArray[np.uint8]:
+    """One-way rule: a move from cell a to its neighbour b is forbidden if it has a step
+    against a one-way zone's direction (a diagonal: either of its components) and the
+    center of a or of b lies in that zone."""
+    forbidden = np.zeros((ys.size, xs.size), dtype=np.uint8)
+    for zone in floor.zones:
+        if zone.kind is not ZoneKind.ONE_WAY or zone.direction is None:
+            continue
+        inside = np.zeros(forbidden.shape, dtype=bool)
+        rows, cols = _window(zone.polygon, xs, ys)
+        inside[rows, cols] = shapely.contains_xy(zone.polygon, xs[np.newaxis, cols],
+                                                 ys[rows, np.newaxis])
+        back_r, back_c = zone.direction.against
+        padded = np.zeros((ys.size + 2, xs.size + 2), dtype=bool)
+        padded[1:-1, 1:-1] = inside
+        for k, (dr, dc) in enumerate(_MOVES):
+            if not ((back_r and dr == back_r) or (back_c and dc == back_c)):
+                continue
+            target = padded[1 + dr:1 + dr + ys.size, 1 + dc:1 + dc + xs.size]
+            forbidden[inside | target] |= np.uint8(1 << k)
+    return forbidden
 
 
 def _blocking_polygons(floor: FloorMap) -> list[shapely.Polygon]:

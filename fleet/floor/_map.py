@@ -11,6 +11,7 @@ import shapely
 from fleet.model import InvalidInputError, NotFoundError, Pose
 
 __all__ = [
+    "Direction",
     "FloorMap",
     "FloorMapError",
     "Obstacle",
@@ -37,6 +38,23 @@ class ZoneKind(enum.Enum):
 
     KEEP_OUT = "keep_out"
     SPEED_LIMIT = "speed_limit"
+    ONE_WAY = "one_way"
+
+
+class Direction(enum.Enum):
+    """The direction of travel in a one-way zone, along a map axis."""
+
+    POS_X = "+x"
+    NEG_X = "-x"
+    POS_Y = "+y"
+    NEG_Y = "-y"
+
+    @property
+    def against(self) -> tuple[int, int]:
+        """The (row step, column step) a robot must not make in the zone (rows grow with
+        y, columns with x)."""
+        return {Direction.POS_X: (0, -1), Direction.NEG_X: (0, 1),
+                Direction.POS_Y: (-1, 0), Direction.NEG_Y: (1, 0)}[self]
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,13 +82,16 @@ class Obstacle:
 
 @dataclass(frozen=True, slots=True)
 class Zone:
-    """A region with a traffic rule: keep out entirely, or drive at most `speed_limit_mps`."""
+    """A region with a traffic rule: keep out entirely, drive at most `speed_limit_mps`, or
+    drive only in `direction` along its axis (and across it, never against it)."""
 
     id: str
     kind: ZoneKind
     polygon: shapely.Polygon
     speed_limit_mps: float | None = None
     """Metres per second; set for SPEED_LIMIT zones only."""
+    direction: Direction | None = None
+    """Set for ONE_WAY zones only."""
 
 
 class FloorMapError(InvalidInputError):

@@ -14,13 +14,13 @@ import shapely
 import yaml
 
 from fleet.floor._checks import check_floor, check_grid, floor_error
-from fleet.floor._map import FloorMap, Obstacle, Station, StationKind, Zone, ZoneKind
+from fleet.floor._map import Direction, FloorMap, Obstacle, Station, StationKind, Zone, ZoneKind
 from fleet.model import NotFoundError, Pose
 
 __all__ = ["load_floor", "parse_floor"]
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]*")
-_Kind = TypeVar("_Kind", StationKind, ZoneKind)
+_Kind = TypeVar("_Kind", StationKind, ZoneKind, Direction)
 # libyaml's loader when PyYAML was built with it: about 7x faster on the plant.
 _LOADER: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -107,7 +107,8 @@ def _obstacle(item: object, index: int, seen: dict[str, str]) -> Obstacle:
 
 def _zone(item: object, index: int, seen: dict[str, str]) -> Zone:
     element, ident, field = _element(
-        item, "zones", index, seen, required={"id", "kind", "polygon"}, optional={"speed_limit_mps"}
+        item, "zones", index, seen, required={"id", "kind", "polygon"},
+        optional={"speed_limit_mps", "direction"},
     )
     kind = _kind(element["kind"], ZoneKind, f"{field}.kind")
     polygon = _polygon(element["polygon"], f"{field}.polygon")
@@ -126,7 +127,18 @@ def _zone(item: object, index: int, seen: dict[str, str]) -> Zone:
             f"applies to speed_limit zones only, not {kind.value}",
             element["speed_limit_mps"],
         )
-    return Zone(id=ident, kind=kind, polygon=polygon, speed_limit_mps=speed)
+    direction: Direction | None = None
+    if kind is ZoneKind.ONE_WAY:
+        if "direction" not in element:
+            raise floor_error(f"{field}.direction", "is required for a one_way zone "
+                              f"(one of {', '.join(d.value for d in Direction)})", None)
+        direction = _kind(element["direction"], Direction, f"{field}.direction")
+    elif "direction" in element:
+        raise floor_error(f"{field}.direction",
+                          f"applies to one_way zones only, not {kind.value}",
+                          element["direction"])
+    return Zone(id=ident, kind=kind, polygon=polygon, speed_limit_mps=speed,
+                direction=direction)
 
 
 def _station(item: object, index: int, seen: dict[str, str]) -> Station:

@@ -15,6 +15,7 @@ from fleet.model.errors import (
     InfeasibleError,
     InvalidInputError,
     NotFoundError,
+    PermissionDeniedError,
     UnavailableError,
 )
 from fleet.model.geometry import Cell, Pose
@@ -57,6 +58,7 @@ __all__ = [
     "MissionState",
     "NotFoundError",
     "PerformAction",
+    "PermissionDeniedError",
     "Pose",
     "RobotKind",
     "RobotMode",

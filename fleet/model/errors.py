@@ -12,6 +12,7 @@ __all__ = [
     "InfeasibleError",
     "InvalidInputError",
     "NotFoundError",
+    "PermissionDeniedError",
     "UnavailableError",
 ]
 
@@ -43,6 +44,11 @@ class InfeasibleError(FleetError):
 
 class AlreadyExistsError(FleetError):
     """The request would create something that exists already."""
+
+
+class PermissionDeniedError(FleetError):
+    """The caller is known but may not do this: a gateway speaking for a robot its token
+    does not name."""
 
 
 class UnavailableError(FleetError):

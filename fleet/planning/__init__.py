@@ -79,4 +79,7 @@ def warm_up() -> float:
             GridPlanner(free, connectivity, cell_cost).plan((0, 0), (2, 3))
             DistanceTables(free, connectivity, cell_cost).get((2, 3))
     LaneGraph([(0.0, 0.0), (1.0, 0.0)], [Lane(0, 1)]).plan(0, 1)
+    from fleet.planning.spacetime import ReservationArrays, plan_sipp
+    plan_sipp(free, (0, 0), (2, 3), 0, ReservationArrays.empty(free.size), 0,
+              DistanceTables(free, 4).get((2, 3)))
     return time.perf_counter() - began

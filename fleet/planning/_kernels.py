@@ -7,7 +7,10 @@ Grid encoding shared by the grid kernels:
 - a cell's index is `row * width + col`;
 - `mask[i]` has bit k set when move k from cell i is allowed (the target is on the map and
   traversable, and for a diagonal both cells beside it are too: no corner cutting), so the
-  kernels need neither bounds checks nor a padded copy of the map; masks are symmetric;
+  kernels need neither bounds checks nor a padded copy of the map;
+- `back[i]` has bit k set when the move from cell i's neighbour in direction k back into i
+  is allowed; on a grid without one-way zones it equals `mask`, with them the two differ,
+  and searches that walk moves backwards (distance tables, path recovery) read `back`;
 - `cost[i]` multiplies the base step cost (1 or sqrt 2) of every move that enters cell i;
 - `stamp[i]` is `2 * generation` once cell i was reached in the current search and
   `2 * generation + 1` once it was expanded; any other value means "not touched yet", so a
@@ -134,6 +137,7 @@ def _heap_grow(
 @_jit
 def astar_unit4(
     mask: UInt8Array,
+    back: UInt8Array,
     width: int,
     start: int,
     goal: int,
@@ -213,12 +217,12 @@ def astar_unit4(
                     n_later += 1
     if not found:
         return np.empty((0, 2), np.int64), expansions
-    return _trace_back(mask, None, width, 4, start, goal, g, stamp, generation), expansions
+    return _trace_back(back, None, width, 4, start, goal, g, stamp, generation), expansions
 
 
 @_jit
 def _trace_back(
-    mask: UInt8Array,
+    back: UInt8Array,
     cost: FloatArray | None,
     width: int,
     n_moves: int,
@@ -245,7 +249,7 @@ def _trace_back(
         length += 1
         if node == start:
             break
-        moves = mask[node]
+        moves = back[node]
         g_node = g[node]
         best = -1
         best_error = np.inf
@@ -283,6 +287,7 @@ def _trace_back(
 @_jit
 def astar_heap(
     mask: UInt8Array,
+    back: UInt8Array,
     cost: FloatArray | None,
     width: int,
     n_moves: int,
@@ -369,15 +374,16 @@ def astar_heap(
                     size += 1
     if not found:
         return np.empty((0, 2), np.int64), expansions, heap_key, heap_node
-    path = _trace_back(mask, cost, width, n_moves, start, goal, g, stamp, generation)
+    path = _trace_back(back, cost, width, n_moves, start, goal, g, stamp, generation)
     return path, expansions, heap_key, heap_node
 
 
 @_jit
 def bfs_backward_unit4(
-    mask: UInt8Array, width: int, goal: int, dist_out: FloatArray, queue: Int32Array
+    back: UInt8Array, width: int, goal: int, dist_out: FloatArray, queue: Int32Array
 ) -> int:
-    """Fill `dist_out` with unit 4-connected distances to `goal` (inf if unreachable).
+    """Fill `dist_out` with unit 4-connected distances to `goal` (inf if unreachable),
+    walking the moves into each cell (`back`) from the goal outward.
 
     Returns the number of cells reached.
     """
@@ -389,7 +395,7 @@ def bfs_backward_unit4(
     while head < tail:
         node = queue[head]
         head += 1
-        moves = mask[node]
+        moves = back[node]
         d_next = dist_out[node] + 1.0
         for k in range(4):
             if moves & (1 << k):
@@ -403,7 +409,7 @@ def bfs_backward_unit4(
 
 @_jit
 def dijkstra_backward(
-    mask: UInt8Array,
+    back: UInt8Array,
     cost: FloatArray | None,
     width: int,
     n_moves: int,
@@ -414,7 +420,8 @@ def dijkstra_backward(
 ) -> tuple[int, FloatArray, Int32Array]:
     """Fill `dist_out` with the cost to reach `goal` from every cell (inf if unreachable).
 
-    Runs backward over the symmetric move set: the step from a neighbour into `node` costs
+    Runs backward over the moves into each cell (`back`): the step from a neighbour into
+    `node` costs
     the base step times `cost[node]`. Returns (cells settled, heap buffers).
     """
     dist_out[:] = np.inf
@@ -434,7 +441,7 @@ def dijkstra_backward(
         settled += 1
         if size + n_moves > heap_node.shape[0]:
             heap_key, heap_node = _heap_grow(heap_key, heap_node, size, n_moves)
-        moves = mask[node]
+        moves = back[node]
         enter = 1.0 if cost is None else cost[node]
         for k in range(n_moves):
             if moves & (1 << k):

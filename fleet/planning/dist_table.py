@@ -35,7 +35,10 @@ class DistanceTables:
         cost: npt.ArrayLike | None = None,
         *,
         max_tables: int = 256,
+        one_way: npt.ArrayLike | None = None,
     ) -> None:
+        """`one_way`: per cell, bit k set where move k out of the cell is forbidden (the
+        floor grid's `forbidden_moves`); the tables then follow the allowed directions."""
         if max_tables < 1:
             raise InvalidInputError(
                 f"max_tables must be at least 1, got {max_tables}",
@@ -45,12 +48,13 @@ class DistanceTables:
         self._free = free
         self._cost = cost
         self._connectivity = connectivity
+        self._one_way = one_way
         self._max_tables = max_tables
         self._tables: OrderedDict[Cell, npt.NDArray[np.float64]] = OrderedDict()
         self._encode()
 
     def _encode(self) -> None:
-        self._grid = _GridEncoding(self._free, self._connectivity, self._cost)
+        self._grid = _GridEncoding(self._free, self._connectivity, self._cost, self._one_way)
         n = self._grid.shape[0] * self._grid.shape[1]
         self._unit4 = self._grid.connectivity == 4 and self._grid.cost is None
         if self._unit4:
@@ -104,10 +108,10 @@ class DistanceTables:
         grid = self._grid
         dist = np.empty(grid.shape[0] * grid.shape[1], dtype=np.float64)
         if self._unit4:
-            _kernels.bfs_backward_unit4(grid.mask, grid.width, goal_index, dist, self._queue)
+            _kernels.bfs_backward_unit4(grid.back, grid.width, goal_index, dist, self._queue)
         else:
             _, self._heap_key, self._heap_node = _kernels.dijkstra_backward(
-                grid.mask,
+                grid.back,
                 grid.cost,
                 grid.width,
                 grid.n_moves,

@@ -175,12 +175,32 @@ def move_mask(passable: BoolGrid, connectivity: int) -> npt.NDArray[np.uint8]:
     return mask.ravel()
 
 
+def back_mask(mask: npt.NDArray[np.uint8], shape: tuple[int, int],
+              connectivity: int) -> npt.NDArray[np.uint8]:
+    """Bit k of cell i: the move from i's neighbour in direction k into i is allowed (the
+    reverse of `mask`; equal to it when every allowed move is allowed both ways)."""
+    rows, cols = shape
+    grid = mask.reshape(shape)
+    padded = np.zeros((rows + 2, cols + 2), dtype=np.uint8)
+    padded[1:-1, 1:-1] = grid
+    back = np.zeros(shape, dtype=np.uint8)
+    n_moves = 4 if connectivity == 4 else 8
+    for k in range(n_moves):
+        dr, dc = _MOVES[k]
+        opposite = _MOVES.index((-dr, -dc))
+        neighbour = padded[1 + dr : 1 + dr + rows, 1 + dc : 1 + dc + cols]
+        back |= ((neighbour >> np.uint8(opposite)) & np.uint8(1)) << np.uint8(k)
+    return back.ravel()
+
+
 class _GridEncoding:
     """The flat arrays the kernels read, built once from a map (shared with DistanceTables)."""
 
-    __slots__ = ("connectivity", "cost", "h_scale", "mask", "passable", "shape", "width")
+    __slots__ = ("back", "connectivity", "cost", "h_scale", "mask", "passable", "shape",
+                 "width")
 
-    def __init__(self, free: npt.ArrayLike, connectivity: int, cost: npt.ArrayLike | None):
+    def __init__(self, free: npt.ArrayLike, connectivity: int, cost: npt.ArrayLike | None,
+                 one_way: npt.ArrayLike | None = None):
         self.connectivity = _check_connectivity(connectivity)
         grid = _check_free(free)
         self.shape: tuple[int, int] = (int(grid.shape[0]), int(grid.shape[1]))
@@ -202,6 +222,16 @@ class _GridEncoding:
                 # Every step costs at least the cheapest cell: a stronger, still exact bound.
                 self.h_scale = float(reachable_costs.min()) if reachable_costs.size else 1.0
         self.mask = move_mask(self.passable, self.connectivity)
+        self.back = self.mask
+        if one_way is not None:
+            forbidden = np.asarray(one_way, dtype=np.uint8)
+            if forbidden.shape != grid.shape:
+                raise InvalidInputError(
+                    f"one_way has shape {forbidden.shape}, the grid {grid.shape}",
+                    field="one_way", value=forbidden.shape)
+            if forbidden.any():
+                self.mask = self.mask & ~forbidden.ravel()
+                self.back = back_mask(self.mask, self.shape, self.connectivity)
 
     @property
     def n_moves(self) -> int:
@@ -238,14 +268,19 @@ class GridPlanner:
         free: npt.ArrayLike,
         connectivity: int = 8,
         cost: npt.ArrayLike | None = None,
+        *,
+        one_way: npt.ArrayLike | None = None,
     ) -> None:
+        """`one_way`: per cell, bit k set where move k out of the cell is forbidden (the
+        floor grid's `forbidden_moves`, from one-way zones)."""
         self._free = free
         self._cost = cost
         self._connectivity = connectivity
+        self._one_way = one_way
         self._encode()
 
     def _encode(self) -> None:
-        self._grid = _GridEncoding(self._free, self._connectivity, self._cost)
+        self._grid = _GridEncoding(self._free, self._connectivity, self._cost, self._one_way)
         n = self._grid.shape[0] * self._grid.shape[1]
         self._g = np.zeros(n, dtype=np.float64)
         self._stamp = np.zeros(n, dtype=np.int32)
@@ -297,6 +332,7 @@ class GridPlanner:
         if self._unit4:
             path, expansions = _kernels.astar_unit4(
                 grid.mask,
+                grid.back,
                 grid.width,
                 start_index,
                 goal_index,
@@ -309,6 +345,7 @@ class GridPlanner:
         else:
             path, expansions, self._heap_key, self._heap_node = _kernels.astar_heap(
                 grid.mask,
+                grid.back,
                 grid.cost,
                 grid.width,
                 grid.n_moves,

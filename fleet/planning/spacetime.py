@@ -11,16 +11,21 @@ release cells in planned order without any two robots ever being closer than one
 from __future__ import annotations
 
 import heapq
-from typing import Protocol
+from dataclasses import dataclass
+from typing import Any, Protocol
 
 import numpy as np
+import numpy.typing as npt
 
 from fleet.model import Cell, InfeasibleError, InvalidInputError
+from fleet.planning import _sipp
 
-__all__ = ["Reservations", "plan_spacetime"]
+__all__ = ["ReservationArrays", "Reservations", "plan_sipp", "plan_spacetime"]
 
 # Moves: wait, then the four neighbours.
 _MOVES: tuple[Cell, ...] = ((0, 0), (1, 0), (-1, 0), (0, 1), (0, -1))
+# The bit of each move in the floor grid's `forbidden_moves` (the kernels' move numbering).
+_FORBIDDEN_BIT = {(-1, 0): 1, (1, 0): 2, (0, -1): 4, (0, 1): 8}
 
 
 class Reservations(Protocol):
@@ -35,6 +40,90 @@ class Reservations(Protocol):
         ...
 
 
+@dataclass(frozen=True, slots=True)
+class ReservationArrays:
+    """Other robots' planned visits as the compiled planner reads them.
+
+    Slot s is a visit of robot number `robot[s]` (-1: an unused slot) in flat cell `cell[s]`
+    (`row * cols + col`) over steps `start[s]..end[s]`; the slots of flat cell c are a linked
+    list from `head[c]` through `next[s]` (-1 ends it), with `prev` for removal. The owner
+    (the traffic's reservation table) keeps them up to date as visits come and go.
+    """
+
+    head: npt.NDArray[np.int32]
+    next: npt.NDArray[np.int32]
+    prev: npt.NDArray[np.int32]
+    cell: npt.NDArray[np.int64]
+    robot: npt.NDArray[np.int32]
+    start: npt.NDArray[np.int64]
+    end: npt.NDArray[np.int64]
+
+    @staticmethod
+    def empty(cells: int) -> ReservationArrays:
+        """No visits, on a grid of `cells` cells."""
+        return ReservationArrays(np.full(cells, -1, np.int32), np.empty(0, np.int32),
+                                 np.empty(0, np.int32), np.empty(0, np.int64),
+                                 np.empty(0, np.int32), np.empty(0, np.int64),
+                                 np.empty(0, np.int64))
+
+    def grown(self, slots: int) -> ReservationArrays:
+        """The same visits with room for `slots` slots (the new ones unused)."""
+        def grow(a: npt.NDArray[Any], fill: int) -> npt.NDArray[Any]:
+            out = np.full(slots, fill, a.dtype)
+            out[:len(a)] = a
+            return out
+        return ReservationArrays(self.head, grow(self.next, -1), grow(self.prev, -1),
+                                 grow(self.cell, 0), grow(self.robot, -1),
+                                 grow(self.start, 0), grow(self.end, 0))
+
+
+def plan_sipp(
+    free: np.ndarray,
+    start: Cell,
+    goal: Cell,
+    start_step: int,
+    reservations: ReservationArrays,
+    robot: int,
+    cost_to_go: np.ndarray,
+    *,
+    one_way: np.ndarray | None = None,
+    max_steps: int | None = None,
+    max_expansions: int = 200_000,
+) -> list[Cell]:
+    """What `plan_spacetime` returns (the earliest arrival under the same rule), found by the
+    compiled safe-interval planner against the reservation arrays; `robot` is the planning
+    robot's number in them (its own visits are not obstacles).
+
+    Raises InvalidInputError for blocked or off-grid cells, InfeasibleError when no path fits
+    within the horizon or the search budget.
+    """
+    rows, cols = free.shape
+    for name, cell in (("start", start), ("goal", goal)):
+        r, c = cell
+        if not (0 <= r < rows and 0 <= c < cols) or not free[r, c]:
+            raise InvalidInputError(f"{name} cell {cell} is blocked or off the grid",
+                                    field=name, value=cell)
+    h0 = float(cost_to_go[start])
+    if not np.isfinite(h0):
+        raise InfeasibleError(f"no path from {start} to {goal}: not connected",
+                              field="goal", value=goal)
+    horizon = start_step + (max_steps if max_steps is not None else int(4 * h0) + 200)
+    a = reservations
+    forbidden = (np.zeros(rows * cols, np.uint8) if one_way is None
+                 else np.ascontiguousarray(one_way, dtype=np.uint8).reshape(-1))
+    path, expansions = _sipp.sipp_unit4(
+        np.ascontiguousarray(free, dtype=np.bool_).reshape(-1), forbidden, cols,
+        np.ascontiguousarray(cost_to_go, dtype=np.float64).reshape(-1),
+        start[0] * cols + start[1], goal[0] * cols + goal[1], start_step, horizon,
+        max_expansions, robot, a.head, a.next, a.start, a.end, a.robot)
+    if len(path) == 0:
+        raise InfeasibleError(
+            f"no conflict-free path from {start} to {goal} within {horizon - start_step} "
+            f"steps ({expansions} expansions)", field="goal", value=goal)
+    rows_of, cols_of = np.divmod(path, cols)
+    return list(zip(rows_of.tolist(), cols_of.tolist(), strict=True))
+
+
 def plan_spacetime(
     free: np.ndarray,
     start: Cell,
@@ -44,6 +133,7 @@ def plan_spacetime(
     robot_id: str,
     cost_to_go: np.ndarray,
     *,
+    one_way: np.ndarray | None = None,
     max_steps: int | None = None,
     max_expansions: int = 200_000,
 ) -> list[Cell]:
@@ -51,6 +141,7 @@ def plan_spacetime(
 
     Returns one cell per step from `start_step` on (waits repeat a cell). `cost_to_go` is the
     static distance to `goal` in steps (inf where unreachable), used as the heuristic.
+    `one_way` (the floor grid's `forbidden_moves`) forbids moves against one-way zones.
     Raises InvalidInputError for blocked or off-grid cells, InfeasibleError when no path fits
     within the horizon or the search budget.
     """
@@ -89,9 +180,12 @@ def plan_spacetime(
             continue
         r, c = cell
         nt = t + 1
+        out = 0 if one_way is None else int(one_way[r, c])
         for dr, dc in _MOVES:
             nr, nc = r + dr, c + dc
             if not (0 <= nr < rows and 0 <= nc < cols) or not free[nr, nc]:
+                continue
+            if out and out & _FORBIDDEN_BIT.get((dr, dc), 0):
                 continue
             nxt = (nr, nc)
             if (nxt, nt) in parent or not reservations.is_free(nxt, nt, robot_id):

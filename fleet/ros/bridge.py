@@ -1,8 +1,9 @@
 """The bridge: ROS 2 robots join the fleet over the same RobotLink contract as gRPC robots.
 
-One rclpy node serves every robot (namespaced topics, see `fleet.ros.contract`). Per robot
-the bridge keeps one RobotLink session with the coordinator: Register with the robot's
-`robot_info` and its latest pose, then a Connect stream carrying states up and commands down.
+One rclpy node serves every robot (namespaced topics, see `fleet.ros.contract`), and one
+batched gateway stream (`fleet.gateway`) carries every robot's link to the coordinator: a
+robot joins with its `robot_info` and its latest pose, then its states go up and its commands
+come down on that stream, with the semantics of a RobotLink stream of its own.
 
 - A state goes up when a robot's `odom` and `diagnostics` with the same stamp have both
   arrived (or `pair_wait_s` after an odom whose diagnostics lag), with the latest battery.
@@ -30,7 +31,7 @@ import math
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -42,11 +43,12 @@ from sensor_msgs.msg import BatteryState
 from std_msgs.msg import String
 
 from fleet.client import open_channel
+from fleet.gateway import Gateway, GatewayRefused
 from fleet.model import Pose
 from fleet.ros import contract
 from fleet.ros.contract import MalformedMessage, PlanPose, Report
 from fleet.ros.node import RosNode
-from fleet.v1 import common_pb2, robot_link_pb2, robot_link_pb2_grpc
+from fleet.v1 import common_pb2, robot_link_pb2
 
 __all__ = ["BridgeOptions", "BridgeStats", "RosBridge"]
 
@@ -107,10 +109,11 @@ class BridgeStats:
 
 @dataclass(slots=True)
 class _Session:
-    outbox: asyncio.Queue[robot_link_pb2.RobotUpdate | None]
-    call: grpc.aio.StreamStreamCall[robot_link_pb2.RobotUpdate, robot_link_pb2.RobotCommand]
+    """One join of a robot on the gateway stream, until its link ends."""
+
     seq: int = 0
     closing: str = ""
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass(slots=True)
@@ -164,7 +167,8 @@ class RosBridge:
         self._drain_scheduled = False
         self._ros: RosNode | None = None
         self._channel: grpc.aio.Channel | None = None
-        self._stub: robot_link_pb2_grpc.RobotLinkStub | None = None
+        self._gateway: Gateway | None = None
+        self._by_id: dict[str, _Robot] = {}
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
 
@@ -176,7 +180,7 @@ class RosBridge:
         # TLS and the access token come from FLEET_TLS_CA and FLEET_TOKEN (fleet.client).
         self._channel = open_channel(self.options.target, options=[
             ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
-        self._stub = robot_link_pb2_grpc.RobotLinkStub(self._channel)
+        self._gateway = Gateway(self._channel, self._commands_down, self._link_ended)
         for doc in self.options.robots:
             info = contract.validate("robot_info", dict(doc))
             ns = info.get("namespace") or contract.default_namespace(info["robot_id"])
@@ -198,6 +202,8 @@ class RosBridge:
         for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        if self._gateway is not None:
+            await self._gateway.close()
         if self._channel is not None:
             await self._channel.close()
         if self._ros is not None:
@@ -352,8 +358,8 @@ class RosBridge:
         r.forwarded_stamp = stamp
         r.pending_since = None
         r.session.seq += 1
-        r.session.outbox.put_nowait(robot_link_pb2.RobotUpdate(
-            state=self._state(r, r.session.seq)))
+        assert self._gateway is not None
+        self._gateway.send_state(self._state(r, r.session.seq))
         self.stats.states_forwarded += 1
 
     def _state(self, r: _Robot, seq: int) -> robot_link_pb2.RobotState:
@@ -430,17 +436,19 @@ class RosBridge:
                 r.wake.clear()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(r.wake.wait(), 0.5)
-            session_id = await self._register(r)
-            if session_id is None:
+            session = await self._join(r)
+            if session is None:
                 await asyncio.sleep(backoff)
                 backoff = min(2.0, backoff * 2)
                 continue
             backoff = 0.2
-            await self._stream(r, session_id)
+            await session.ended.wait()
+            log.info("robot %s: session ended (%s)", r.robot_id, session.closing)
 
-    async def _register(self, r: _Robot) -> str | None:
+    async def _join(self, r: _Robot) -> _Session | None:
+        """Join the robot on the gateway stream; its session, or None if refused."""
         info, odom = r.info, r.odom
-        assert info is not None and odom is not None and self._stub is not None
+        assert info is not None and odom is not None and self._gateway is not None
         pose = odom[1]
         req = robot_link_pb2.RegisterRequest(
             robot_id=info["robot_id"], kind=_KINDS[info["kind"]],
@@ -450,56 +458,45 @@ class RosBridge:
             req.transport.max_payload_kg = info["max_payload_kg"]
         if "weld_programs" in info:
             req.weld.programs.extend(info["weld_programs"])
+        # Commands for the robot may come in the same message as the answer to its join.
+        session = _Session()
+        self._by_id[r.robot_id] = r
+        r.session = session
+        r.path_id, r.plan_stamp, r.plan, r.action_seq = "", None, [], 0
         try:
-            reply = await self._stub.Register(req, timeout=5.0)
-        except grpc.aio.AioRpcError as err:
-            if err.code() == grpc.StatusCode.INVALID_ARGUMENT:
-                log.error("robot %s: the coordinator refused it: %s", r.robot_id, err.details())
+            await self._gateway.join(req)
+        except GatewayRefused as err:
+            if r.session is session:
+                r.session = None
+            if err.code in (grpc.StatusCode.INVALID_ARGUMENT,
+                            grpc.StatusCode.PERMISSION_DENIED):
+                log.error("robot %s: the coordinator refused it: %s", r.robot_id, err.message)
                 r.rejected = info
-            elif err.code() == grpc.StatusCode.FAILED_PRECONDITION:
-                log.debug("robot %s: register: %s", r.robot_id, err.details())
+            elif err.code == grpc.StatusCode.FAILED_PRECONDITION:
+                log.debug("robot %s: join: %s", r.robot_id, err.message)
             else:
-                log.info("robot %s: register: %s %s", r.robot_id, err.code(), err.details())
+                log.info("robot %s: join: %s %s", r.robot_id, err.code.name, err.message)
+            return None
+        if r.session is not session:  # closed (silent, restarted) while joining
+            self._gateway.leave(r.robot_id)
             return None
         self.stats.registrations += 1
         log.info("robot %s registered at %.2f, %.2f", r.robot_id, pose.x, pose.y)
-        return str(reply.session_id)
-
-    async def _stream(self, r: _Robot, session_id: str) -> None:
-        assert self._stub is not None
-        outbox: asyncio.Queue[robot_link_pb2.RobotUpdate | None] = asyncio.Queue()
-        outbox.put_nowait(robot_link_pb2.RobotUpdate(hello=robot_link_pb2.Hello(
-            robot_id=r.robot_id, session_id=session_id)))
-
-        async def updates() -> AsyncIterator[robot_link_pb2.RobotUpdate]:
-            while (item := await outbox.get()) is not None:
-                yield item
-
-        session = _Session(outbox=outbox, call=self._stub.Connect(updates()))
-        r.session = session
-        r.path_id, r.plan_stamp, r.plan, r.action_seq = "", None, [], 0
         r.forwarded_stamp = -math.inf
         self._try_forward(r, force=True)
-        try:
-            async for command in session.call:
-                self._command_down(r, command)
-        except grpc.aio.AioRpcError as err:
-            if not session.closing:
-                log.warning("robot %s: stream closed by the coordinator: %s %s", r.robot_id,
-                            err.code(), err.details())
-        except asyncio.CancelledError:
-            # Reading a call we cancelled ourselves raises CancelledError: only a cancellation
-            # of this task goes on up.
-            task = asyncio.current_task()
-            if not session.closing or (task is not None and task.cancelling()):
-                raise
-        finally:
-            session.closing = session.closing or "stream ended"
-            if r.session is session:
-                r.session = None
-            outbox.put_nowait(None)
-            session.call.cancel()
-        log.info("robot %s: session ended (%s)", r.robot_id, session.closing)
+        return session
+
+    def _link_ended(self, robot_id: str, code: grpc.StatusCode, message: str) -> None:
+        """The coordinator ended the robot's link (or the gateway stream broke)."""
+        r = self._by_id.get(robot_id)
+        if r is None or r.session is None:
+            return
+        session, r.session = r.session, None
+        if not session.closing:
+            log.warning("robot %s: link ended by the coordinator: %s %s", robot_id, code.name,
+                        message)
+            session.closing = "link ended"
+        session.ended.set()
 
     def _close(self, r: _Robot, why: str) -> None:
         session = r.session
@@ -507,8 +504,17 @@ class RosBridge:
             return
         session.closing = why
         r.session = None
-        session.outbox.put_nowait(None)
-        session.call.cancel()
+        if self._gateway is not None:
+            self._gateway.leave(r.robot_id)
+        session.ended.set()
+
+    def _commands_down(self, robot_id: str,
+                       commands: Sequence[robot_link_pb2.RobotCommand]) -> None:
+        r = self._by_id.get(robot_id)
+        if r is None or r.session is None:
+            return
+        for command in commands:
+            self._command_down(r, command)
 
     # ---------------------------------------------------------------- commands down
     def _command_down(self, r: _Robot, command: robot_link_pb2.RobotCommand) -> None:

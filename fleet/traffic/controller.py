@@ -13,6 +13,7 @@ occupants, two robots' centres are never closer than one cell.
 
 from __future__ import annotations
 
+import enum
 import itertools
 import logging
 from dataclasses import dataclass, field
@@ -21,15 +22,26 @@ import numpy as np
 
 from fleet.model import Cell, InfeasibleError
 from fleet.planning import DistanceTables
-from fleet.planning.spacetime import plan_spacetime
+from fleet.planning.spacetime import plan_sipp, plan_spacetime
 from fleet.traffic.reservations import FOREVER, ReservationTable, Visit
 
-__all__ = ["Release", "Traffic", "check_invariants"]
+__all__ = ["PathSearch", "Release", "Traffic", "check_invariants"]
 
 log = logging.getLogger(__name__)
 
 SINCE_EVER = -(1 << 60)
 """Start step of a robot's first visit: whoever is planned into its cell waits for it."""
+
+
+class PathSearch(enum.Enum):
+    """How a robot's path through the reservations is found (the same rule, the same
+    earliest arrival; they may differ in which of equally early paths they pick)."""
+
+    SIPP = "sipp"
+    """Compiled safe-interval planning (`planning.spacetime.plan_sipp`): the default."""
+    SPACETIME_ASTAR = "spacetime-astar"
+    """The Python space-time A* (`planning.spacetime.plan_spacetime`): the reference the
+    compiled planner is tested against, kept for comparison in benchmarks."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,15 +74,23 @@ class Traffic:
     """Owns the reservation table and every robot's plan on one occupancy grid."""
 
     def __init__(self, free: np.ndarray, *, horizon: int = 8,
-                 distances: DistanceTables | None = None, incarnation: str = "") -> None:
+                 distances: DistanceTables | None = None, incarnation: str = "",
+                 search: PathSearch = PathSearch.SIPP,
+                 one_way: np.ndarray | None = None) -> None:
         """`incarnation` names this controller's lifetime in its path ids (`robot/inc.N`): a
         controller started after a restart must never hand out a path id the one before it
-        did, or a robot's report about its old path would count as progress on the new one."""
+        did, or a robot's report about its old path would count as progress on the new one.
+        `one_way` (the floor grid's `forbidden_moves`) keeps plans with one-way zones; the
+        distance tables must be built with the same (they are the heuristic)."""
         self.free = free
         self.horizon = horizon
+        self.search = search
+        self.one_way = one_way if one_way is not None and np.any(one_way) else None
         self.incarnation = incarnation
-        self.table = ReservationTable()
-        self.distances = distances if distances is not None else DistanceTables(free, 4)
+        rows, cols = free.shape
+        self.table = ReservationTable((rows, cols))
+        self.distances = distances if distances is not None else DistanceTables(
+            free, 4, one_way=self.one_way)
         self._tracks: dict[str, _Track] = {}
         self._path_counter = 0
 
@@ -134,8 +154,14 @@ class Traffic:
         start_step = max(now_step, last.start + 1)
         self.table.remove(last)
         try:
-            cells = plan_spacetime(self.free, last.cell, goal, start_step, self.table, robot_id,
-                                   self.distances.get(goal))
+            if self.search is PathSearch.SIPP:
+                cells = plan_sipp(self.free, last.cell, goal, start_step, self.table.arrays,
+                                  self.table.robot_index(robot_id), self.distances.get(goal),
+                                  one_way=self.one_way)
+            else:
+                cells = plan_spacetime(self.free, last.cell, goal, start_step, self.table,
+                                       robot_id, self.distances.get(goal),
+                                       one_way=self.one_way)
         except Exception:
             self.table.add(last)
             raise

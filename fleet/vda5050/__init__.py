@@ -4,10 +4,8 @@
   schemas (`schemas/v2.1`, `schemas/v3.0`, the version is a parameter), and the pure
   translation between RobotLink commands and orders / instant actions, and between the
   vehicle's state and RobotState.
-- `fleet.vda5050.link`: the batched coordinator link the master speaks through (one gRPC
-  channel for every vehicle).
 - `fleet.vda5050.master`: `Vda5050Master`, the master control: one MQTT connection for
-  every vehicle, one coordinator link for all of them.
+  every vehicle, one batched coordinator link (`fleet.gateway.Gateway`) for all of them.
 
 Importing this package imports neither paho-mqtt nor jsonschema; its modules do.
 """

@@ -2,11 +2,11 @@
 
 One MQTT connection (paho-mqtt, its network loop on its own thread) carries every
 vehicle's `state`, `connection` and `factsheet` up and `order` and `instantActions` down;
-one coordinator link (`fleet.vda5050.link`, one gRPC channel) carries every vehicle's
-RobotLink session. The paho thread only queues raw messages; the asyncio loop owns the
-master's state, as in the ROS bridge.
+one batched coordinator link (`fleet.gateway.Gateway`, the RobotLink.Gateway stream) carries
+every vehicle's session: states of one loop turn go up in one message. The paho thread only
+queues raw messages; the asyncio loop owns the master's state, as in the ROS bridge.
 
-- A vehicle joins (Register) once the master knows what it is (`--vehicles` file or its
+- A vehicle joins (a Gateway join) once the master knows what it is (`--vehicles` file or its
   `factsheet`, asked for with the instant action `factsheetRequest`) and its state shows an
   initialized position in AUTOMATIC or SEMIAUTOMATIC mode. In another mode it leaves: it gets
   no orders, and the coordinator's disconnect rules take over its jobs.
@@ -40,6 +40,7 @@ from typing import Any
 import grpc
 
 from fleet.client import open_channel
+from fleet.gateway import Gateway, GatewayRefused
 from fleet.v1 import common_pb2, robot_link_pb2
 from fleet.vda5050.contract import (
     MalformedMessage,
@@ -52,7 +53,6 @@ from fleet.vda5050.contract import (
     register_request,
     vehicle_from_factsheet,
 )
-from fleet.vda5050.link import CoordinatorLink, JoinRefused, StreamsLink
 
 __all__ = ["MasterOptions", "MasterStats", "Vda5050Master", "load_vehicles_file",
            "parse_broker"]
@@ -157,7 +157,7 @@ class Vda5050Master:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._drain_scheduled = False
         self._channel: grpc.aio.Channel | None = None
-        self._link: CoordinatorLink | None = None
+        self._link: Gateway | None = None
         self._mqtt: Any = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopped = asyncio.Event()
@@ -172,7 +172,7 @@ class Vda5050Master:
         self._loop = asyncio.get_running_loop()
         self._channel = open_channel(self.options.target, options=[
             ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
-        self._link = StreamsLink(self._channel, self._on_commands, self._on_ended)
+        self._link = Gateway(self._channel, self._on_commands, self._on_ended)
         host, port = self._broker
         client = mqtt.Client(CallbackAPIVersion.VERSION2,
                              client_id=self.options.client_id or f"fleet-master-{id(self):x}",
@@ -389,7 +389,7 @@ class Vda5050Master:
                 return
             pose = common_pb2.Pose(x=position["x"], y=position["y"], theta=position["theta"])
             reply = await self._link.join(register_request(spec, pose))
-        except JoinRefused as err:
+        except GatewayRefused as err:
             v.retry_at = time.monotonic() + 1.0
             if err.code == grpc.StatusCode.INVALID_ARGUMENT:
                 log.error("vehicle %s: the coordinator refused it: %s", v.name, err.message)

@@ -212,3 +212,17 @@ def test_operator_pauses_and_resumes_a_robot_from_the_cli_during_a_run(
         assert_clean_log(log)
     finally:
         kill(sim, server)
+
+
+def test_robots_keep_to_one_way_lanes(tmp_path: Path) -> None:
+    """The small shop with its aisle split into an eastbound and a westbound lane: every
+    mission completes and the independent checker finds no move against a lane."""
+    log = tmp_path / "run.jsonl"
+    floor = ROOT / "tests" / "data" / "floors" / "one_way_shop.yaml"
+    out = fleet("sim", "--map", str(floor), "--robots", "4", "--missions", "8", "--seed", "3",
+                "--log", str(log), timeout=600)
+    assert out.returncode == 0, out.stdout + out.stderr
+    assert "missions done     8 of 8" in out.stdout
+    report = check_log(log)
+    assert report.map_path is not None and report.ticks > 100
+    assert report.ok and report.one_way_violations == []

@@ -24,6 +24,7 @@ from fleet.model import InvalidInputError, NotFoundError, Pose
 
 def test_public_names_are_pinned() -> None:
     assert sorted(fleet.floor.__all__) == [
+        "Direction",
         "FloorMap",
         "FloorMapError",
         "Obstacle",
@@ -49,7 +50,7 @@ def test_kinds_use_the_file_format_spelling() -> None:
         "charger",
         "parking",
     ]
-    assert [k.value for k in ZoneKind] == ["keep_out", "speed_limit"]
+    assert [k.value for k in ZoneKind] == ["keep_out", "speed_limit", "one_way"]
 
 
 def test_floor_map_error_is_invalid_input() -> None:

@@ -407,3 +407,30 @@ def test_twenty_robots_twenty_thousand_ticks_check_in_seconds(tmp_path: Path, fl
     elapsed = time.perf_counter() - began
     assert report.ticks == 20_000
     assert elapsed < 10.0
+
+
+# --- one-way zones ----------------------------------------------------------------------------
+
+ONE_WAY_FLOOR = """
+name: lanes
+outline: [[0, 0], [10, 0], [10, 10], [0, 10]]
+zones:
+  - {id: east-lane, kind: one_way, direction: "+x", polygon: [[2, 2], [8, 2], [8, 4], [2, 4]]}
+"""
+
+
+def test_driving_against_a_one_way_zone_is_a_violation(tmp_path: Path) -> None:
+    floor = tmp_path / "lanes.yaml"
+    floor.write_text(ONE_WAY_FLOOR)
+    robots = [{"id": "good", "radius": 0.3}, {"id": "bad", "radius": 0.3},
+              {"id": "across", "radius": 0.3}, {"id": "outside", "radius": 0.3}]
+    ticks: Ticks = [
+        (0.0, {"good": (3, 3, 0), "bad": (7, 2.5, 0), "across": (5, 1, 0), "outside": (7, 6, 0)}),
+        (1.0, {"good": (4, 3, 0), "bad": (6, 2.5, 0), "across": (5, 2, 0), "outside": (6, 6, 0)}),
+        (2.0, {"good": (5, 3, 0), "bad": (5, 2.5, 0), "across": (5, 3, 0), "outside": (5, 6, 0)}),
+    ]
+    report = check_log(write_log(tmp_path / "run.jsonl", robots, ticks, floor))
+    assert [(v.t, v.robot, v.zone) for v in report.one_way_violations] == [
+        (0.0, "bad", "east-lane")]
+    assert report.one_way_violations[0].against_m == pytest.approx(1.0)
+    assert not report.ok and "one-way violations: 1" in report.summary()

@@ -1,0 +1,254 @@
+"""Compiled safe-interval path planning (SIPP, Phillips and Likhachev, ICRA 2011) on a grid.
+
+Private: `spacetime.plan_sipp` validates the inputs and owns the arrays. The rule is the one
+of the Python space-time A* (`spacetime.plan_spacetime`): a robot may be in cell c at step t
+only if no other robot is there at any of t-1, t, t+1. So the steps at which c is usable are
+the complement of the other robots' visits widened by one step on each side: a handful of
+safe intervals per cell. A search state is (cell, safe interval) with the earliest arrival in
+it; waiting happens inside an interval and costs no expansions, which is what makes SIPP
+fast where the space-time A* expands one node per cell and step. Earliest arrival per state
+with an admissible, consistent heuristic (the true distance to the goal) finds the earliest
+arrival at the goal, the same as the space-time A*; the goal is reached once the robot is in
+the goal's last interval, the one without an end (nobody comes after it).
+
+Reservations (see `spacetime.ReservationArrays`): slot s holds a visit of robot `robot[s]`
+(-1: free slot) in flat cell `cell[s]` over steps `start[s]..end[s]`; `head[c]` is the first
+slot of cell c and `next[s]` the following one (-1 ends the list).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import numpy.typing as npt
+
+from fleet.planning._kernels import (
+    TIE,
+    FloatArray,
+    Int32Array,
+    Int64Array,
+    UInt8Array,
+    _heap_grow,
+    _heap_pop_fix,
+    _heap_push,
+    _jit,
+)
+
+BoolArray = npt.NDArray[np.bool_]
+
+UNBOUNDED = np.int64(1 << 62)
+"""End of an interval that never ends."""
+FOREVER = np.int64(1 << 60)
+"""A visit ending at or after this step never ends (the traffic's FOREVER)."""
+_MAX_INTERVALS = 1 << 12
+"""Safe intervals numbered per cell above this are not searched (a cell visited thousands
+of times in one plan's window)."""
+
+
+@_jit
+def _safe_intervals(cell: int, me: int, head: Int32Array, nxt: Int32Array,
+                    start: Int64Array, end: Int64Array, robot: Int32Array
+                    ) -> tuple[Int64Array, Int64Array]:
+    """The cell's safe intervals for robot `me`, in order: (lows, highs), inclusive."""
+    count = 0
+    s = head[cell]
+    while s >= 0:
+        if robot[s] != me:
+            count += 1
+        s = nxt[s]
+    lo = np.empty(count, np.int64)
+    hi = np.empty(count, np.int64)
+    k = 0
+    s = head[cell]
+    while s >= 0:
+        if robot[s] != me:
+            lo[k] = start[s] - 1
+            hi[k] = UNBOUNDED if end[s] >= FOREVER else end[s] + 1
+            k += 1
+        s = nxt[s]
+    order = np.argsort(lo)
+    out_lo = np.empty(count + 1, np.int64)
+    out_hi = np.empty(count + 1, np.int64)
+    n = 0
+    free_from = -UNBOUNDED
+    for i in order:
+        if lo[i] > free_from:
+            out_lo[n] = free_from
+            out_hi[n] = lo[i] - 1
+            n += 1
+        if hi[i] >= UNBOUNDED:
+            free_from = UNBOUNDED
+            break
+        if hi[i] + 1 > free_from:
+            free_from = hi[i] + 1
+    if free_from < UNBOUNDED:
+        out_lo[n] = free_from
+        out_hi[n] = UNBOUNDED
+        n += 1
+    return out_lo[:n], out_hi[:n]
+
+
+@_jit
+def _slot_of(keys: Int64Array, key: int | np.int64) -> int:
+    """Where `key` is in the open-addressing table `keys` (-1 marks an empty slot), or the
+    empty slot where it would go; the table is a power of two in size and never full."""
+    mask = keys.shape[0] - 1
+    i = ((key ^ (key >> 29)) * 0x2545F4914F6CDD1D) & mask
+    while keys[i] != -1 and keys[i] != key:
+        i = (i + 1) & mask
+    return int(i)
+
+
+@_jit
+def _rehash(keys: Int64Array, vals: Int64Array) -> tuple[Int64Array, Int64Array]:
+    """The table at twice the size."""
+    new_keys = np.full(2 * keys.shape[0], -1, np.int64)
+    new_vals = np.empty(2 * keys.shape[0], np.int64)
+    for i in range(keys.shape[0]):
+        if keys[i] != -1:
+            j = _slot_of(new_keys, keys[i])
+            new_keys[j] = keys[i]
+            new_vals[j] = vals[i]
+    return new_keys, new_vals
+
+
+@_jit
+def sipp_unit4(free: BoolArray, forbidden: UInt8Array, cols: int, h: FloatArray,
+               start_cell: int,
+               goal: int, start_step: int, horizon: int, max_expansions: int, me: int,
+               head: Int32Array, nxt: Int32Array, start: Int64Array, end: Int64Array,
+               robot: Int32Array) -> tuple[Int64Array, int]:
+    """Earliest-arrival path from `start_cell` at `start_step` to `goal` (4-connected).
+
+    `forbidden[c]` has bit k set where move k (the kernels' numbering: row-1, row+1, col-1,
+    col+1) out of cell c goes against a one-way zone. Returns (one flat cell per step from
+    `start_step` to the arrival, expansions); the path is empty if none arrives by
+    `horizon` within `max_expansions`.
+    """
+    n_cells = free.shape[0]
+    # States: cell, safe interval's end, arrival step, parent; keyed by cell and interval.
+    st_cell = np.empty(1024, np.int64)
+    st_hi = np.empty(1024, np.int64)
+    st_t = np.empty(1024, np.int64)
+    st_parent = np.empty(1024, np.int64)
+    st_key = np.empty(1024, np.int64)
+    # best state of each (cell, interval) key, in an open-addressing table.
+    keys = np.full(4096, -1, np.int64)
+    vals = np.empty(4096, np.int64)
+    used = 0
+    heap_key = np.empty(1024, np.float64)
+    heap_node = np.empty(1024, np.int32)
+    size = 0
+    lo0, hi0 = _safe_intervals(start_cell, me, head, nxt, start, end, robot)
+    # The robot is at its start at start_step whatever the table says (it stands there); it
+    # may wait there as long as the interval holding the next step lasts.
+    first_hi = np.int64(start_step)
+    first_key = np.int64(start_cell) * _MAX_INTERVALS + (_MAX_INTERVALS - 1)
+    for j in range(lo0.shape[0]):
+        if lo0[j] <= start_step + 1 <= hi0[j]:
+            first_hi = hi0[j]
+            if lo0[j] <= start_step:
+                first_key = np.int64(start_cell) * _MAX_INTERVALS + j
+            break
+    st_cell[0], st_hi[0], st_t[0], st_parent[0], st_key[0] = (start_cell, first_hi,
+                                                             start_step, -1, first_key)
+    i0 = _slot_of(keys, first_key)
+    keys[i0], vals[i0] = first_key, 0
+    used = 1
+    n_states = 1
+    _heap_push(heap_key, heap_node, size, h[start_cell], 0)
+    size = 1
+    expansions = 0
+    found = -1
+    while size > 0:
+        sid = np.int64(heap_node[0])
+        size -= 1
+        _heap_pop_fix(heap_key, heap_node, size)
+        if vals[_slot_of(keys, st_key[sid])] != sid:
+            continue  # superseded by an earlier arrival in the same state
+        cell = st_cell[sid]
+        t = st_t[sid]
+        if cell == goal and st_hi[sid] >= UNBOUNDED:
+            found = int(sid)
+            break
+        expansions += 1
+        if expansions > max_expansions:
+            break
+        leave_by = st_hi[sid]  # last step it may still stand in `cell`
+        r = cell // cols
+        c = cell - r * cols
+        out = forbidden[cell]
+        for m in range(4):
+            # m: col+1, col-1, row+1, row-1 are the kernels' moves 3, 2, 1, 0.
+            if out & (1 << (3 - m)):
+                continue
+            if m == 0:
+                if c + 1 >= cols:
+                    continue
+                n = cell + 1
+            elif m == 1:
+                if c == 0:
+                    continue
+                n = cell - 1
+            elif m == 2:
+                n = cell + cols
+                if n >= n_cells:
+                    continue
+            else:
+                n = cell - cols
+                if n < 0:
+                    continue
+            if not free[n] or not np.isfinite(h[n]):
+                continue
+            lo, hi = _safe_intervals(n, me, head, nxt, start, end, robot)
+            for j in range(min(lo.shape[0], _MAX_INTERVALS - 1)):
+                if lo[j] > leave_by + 1 or lo[j] > horizon:
+                    break
+                arrive = max(t + 1, lo[j])
+                if arrive > hi[j] or arrive > leave_by + 1 or arrive > horizon:
+                    continue
+                key = np.int64(n) * _MAX_INTERVALS + j
+                slot = _slot_of(keys, key)
+                if keys[slot] == key and st_t[vals[slot]] <= arrive:
+                    continue
+                if n_states == st_cell.shape[0]:
+                    grow_to = 2 * n_states
+                    st_cell = _grown(st_cell, grow_to)
+                    st_hi = _grown(st_hi, grow_to)
+                    st_t = _grown(st_t, grow_to)
+                    st_parent = _grown(st_parent, grow_to)
+                    st_key = _grown(st_key, grow_to)
+                sid2 = n_states
+                n_states += 1
+                st_cell[sid2], st_hi[sid2], st_t[sid2] = n, hi[j], arrive
+                st_parent[sid2], st_key[sid2] = sid, key
+                if keys[slot] != key:
+                    keys[slot] = key
+                    used += 1
+                vals[slot] = sid2
+                if 2 * used > keys.shape[0]:
+                    keys, vals = _rehash(keys, vals)
+                if size + 1 >= heap_node.shape[0]:
+                    heap_key, heap_node = _heap_grow(heap_key, heap_node, size, 1)
+                g = arrive - start_step
+                _heap_push(heap_key, heap_node, size, g + h[n] - TIE * g, sid2)
+                size += 1
+    if found < 0:
+        return np.empty(0, np.int64), expansions
+    # Unwind: the robot stays in each cell until the step before it arrives in the next.
+    length = st_t[found] - start_step + 1
+    path = np.empty(length, np.int64)
+    sid = np.int64(found)
+    upto = length
+    while sid >= 0:
+        k = st_t[sid] - start_step
+        path[k:upto] = st_cell[sid]
+        upto = k
+        sid = st_parent[sid]
+    return path, expansions
+
+
+@_jit
+def _grown(a: Int64Array, size: int) -> Int64Array:
+    out = np.empty(size, np.int64)
+    out[:a.shape[0]] = a
+    return out

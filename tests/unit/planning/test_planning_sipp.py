@@ -1,0 +1,135 @@
+"""The compiled safe-interval planner against the Python space-time A* it replaces.
+
+The oracle: on random grids with random other robots' visits, both find a path or neither
+does; SIPP's path arrives at the same step (both are earliest-arrival searches under the same
+rule), and it is valid by the rule itself: one move or wait per step, every cell usable at its
+step (nobody else there one step before, at, or after), and nobody comes to the goal after.
+"""
+
+from __future__ import annotations
+
+import random
+
+import numpy as np
+import pytest
+
+from fleet.model import Cell, InfeasibleError, InvalidInputError
+from fleet.planning import DistanceTables
+from fleet.planning.spacetime import plan_sipp, plan_spacetime
+from fleet.traffic import FOREVER, ReservationTable, Visit
+from fleet.traffic.reservations import _check_arrays
+
+
+def _random_case(rng: random.Random) -> tuple[np.ndarray, ReservationTable, Cell, Cell, int]:
+    rows, cols = rng.randint(2, 7), rng.randint(2, 7)
+    free = np.array([[rng.random() > 0.2 for _ in range(cols)] for _ in range(rows)])
+    cells = [(r, c) for r in range(rows) for c in range(cols) if free[r, c]]
+    if len(cells) < 2:
+        free[:] = True
+        cells = [(r, c) for r in range(rows) for c in range(cols)]
+    start, goal = rng.sample(cells, 2)
+    table = ReservationTable((rows, cols))
+    for k in range(rng.randint(0, 6)):
+        robot = f"other-{k}"
+        step = rng.randint(-3, 6)
+        cell = rng.choice(cells)
+        for _ in range(rng.randint(1, 6)):
+            length = rng.randint(0, 3)
+            end = FOREVER if rng.random() < 0.1 else step + length
+            table.add(Visit(robot, cell, step, end))
+            if end == FOREVER:
+                break
+            step = end + 1
+            r, c = cell
+            moves = [(r + dr, c + dc) for dr, dc in ((0, 1), (1, 0), (0, -1), (-1, 0))
+                     if 0 <= r + dr < rows and 0 <= c + dc < cols and free[r + dr, c + dc]]
+            if moves:
+                cell = rng.choice(moves)
+    # Some of the planning robot's own visits: never obstacles to it.
+    table.add(Visit("me", rng.choice(cells), 0, 5))
+    return free, table, start, goal, rng.randint(0, 4)
+
+
+def _valid(path: list[Cell], table: ReservationTable, start: Cell, goal: Cell,
+           start_step: int) -> bool:
+    if path[0] != start or path[-1] != goal:
+        return False
+    for k in range(1, len(path)):
+        (r0, c0), (r1, c1) = path[k - 1], path[k]
+        if abs(r0 - r1) + abs(c0 - c1) > 1:
+            return False
+        if not table.is_free(path[k], start_step + k, "me"):
+            return False
+    return table.free_after(goal, start_step + len(path) - 1, "me")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_sipp_arrives_when_the_spacetime_search_does(seed: int) -> None:
+    rng = random.Random(seed)
+    both, neither = 0, 0
+    for _ in range(300):
+        free, table, start, goal, start_step = _random_case(rng)
+        distances = DistanceTables(free, 4).get(goal)
+        try:
+            reference = plan_spacetime(free, start, goal, start_step, table, "me", distances,
+                                       max_steps=60)
+        except InfeasibleError:
+            reference = None
+        try:
+            found = plan_sipp(free, start, goal, start_step, table.arrays,
+                              table.robot_index("me"), distances, max_steps=60)
+        except InfeasibleError:
+            found = None
+        assert (reference is None) == (found is None), (start, goal, reference, found)
+        if found is None:
+            neither += 1
+            continue
+        both += 1
+        assert reference is not None
+        assert len(found) == len(reference)
+        assert _valid(found, table, start, goal, start_step)
+    # The cases are not all trivial one way or the other.
+    assert both > 100 and neither > 5
+
+
+def test_the_arrays_follow_every_change_of_the_table() -> None:
+    rng = random.Random(7)
+    table = ReservationTable((5, 5))
+    visits: list[Visit] = []
+    for _ in range(3000):
+        choice = rng.random()
+        if choice < 0.5 or not visits:
+            v = Visit(f"r{rng.randint(0, 5)}", (rng.randint(0, 4), rng.randint(0, 4)),
+                      rng.randint(0, 50), rng.randint(50, 100))
+            table.add(v)
+            visits.append(v)
+        elif choice < 0.8:
+            table.remove(visits.pop(rng.randrange(len(visits))))
+        else:
+            v = rng.choice(visits)
+            v.end = FOREVER if rng.random() < 0.5 else v.end + 1
+            v.start = v.start - 1
+    assert _check_arrays(table) == []
+    assert len(table) == len(visits)
+
+
+def test_bad_cells_are_refused_naming_the_field() -> None:
+    free = np.ones((3, 3), dtype=bool)
+    free[1, 1] = False
+    table = ReservationTable((3, 3))
+    distances = DistanceTables(free, 4).get((2, 2))
+    with pytest.raises(InvalidInputError) as err:
+        plan_sipp(free, (1, 1), (2, 2), 0, table.arrays, 0, distances)
+    assert err.value.field == "start"
+    with pytest.raises(InvalidInputError) as err:
+        plan_sipp(free, (0, 0), (5, 5), 0, table.arrays, 0, distances)
+    assert err.value.field == "goal"
+
+
+def test_a_goal_held_for_ever_by_another_robot_is_infeasible() -> None:
+    free = np.ones((1, 4), dtype=bool)
+    table = ReservationTable((1, 4))
+    table.add(Visit("other", (0, 3), 0, FOREVER))
+    with pytest.raises(InfeasibleError):
+        plan_sipp(free, (0, 0), (0, 3), 0, table.arrays, table.robot_index("me"),
+                  DistanceTables(free, 4).get((0, 3)))
