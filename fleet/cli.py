@@ -120,6 +120,11 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--ros", action="store_true",
                    help="robots are ROS 2 nodes' topics relayed by a bridge (needs fleet[ros]); "
                    "without --server the bridge runs in this process")
+    s.add_argument("--vda5050", nargs="?", const="mqtt://127.0.0.1:1883", default="",
+                   metavar="mqtt://HOST:PORT",
+                   help="robots are VDA 5050 vehicles on this MQTT broker (default "
+                   "mqtt://127.0.0.1:1883), relayed by a master in this process "
+                   "(needs fleet[vda5050])")
     s.add_argument("--delays", type=float, default=0.0, metavar="PER_HOUR",
                    help="hold moving robots up 5-30 s, this often per robot-hour")
     s.add_argument("--stop", action="append", default=[], metavar="ROBOT@SECONDS",
@@ -191,6 +196,19 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--cluster", metavar="ADDRESS",
                    help="run on this Dask scheduler (tcp://host:8786; needs fleet[cluster])")
     s.add_argument("--plot", metavar="PNG", help="plot takt achieved against fleet size")
+
+    s = sub.add_parser("vda5050", parents=[common],
+                       help="VDA 5050 master: vehicles on an MQTT broker join a coordinator "
+                       "(needs fleet[vda5050])")
+    s.add_argument("--broker", default="mqtt://127.0.0.1:1883",
+                   help="mqtt://HOST[:PORT][/INTERFACE] (interface name default uagv)")
+    s.add_argument("--server", default="127.0.0.1:50051", help="the coordinator, HOST:PORT")
+    s.add_argument("--vehicles", metavar="FILE",
+                   help="vehicles known in advance (YAML: vehicles: [{manufacturer, "
+                   "serial_number, robot_id, kind, ...}])")
+    s.add_argument("--no-discover", action="store_true",
+                   help="relay only the vehicles of --vehicles, not those found by factsheet")
+    s.add_argument("--silence-timeout", type=float, default=5.0, metavar="SECONDS")
 
     s = sub.add_parser("ros-bridge", help="relay ROS 2 robots to a coordinator (needs fleet[ros])")
     s.add_argument("--server", default="127.0.0.1:50051", help="the coordinator, HOST:PORT")
@@ -335,6 +353,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return asyncio.run(_sim(args))
         if args.command == "size":
             return _size(args)
+        if args.command == "vda5050":
+            return asyncio.run(_vda5050(args))
         if args.command == "ros-bridge":
             return asyncio.run(_ros_bridge(args))
         if args.command == "sim-robots":
@@ -504,7 +524,7 @@ async def _sim(args: argparse.Namespace) -> int:
                          delays_per_hour=args.delays, stops=tuple(stops), ros=args.ros,
                          restarts=tuple(restarts), external_robots=args.external_robots,
                          robot_timeout_s=args.robot_timeout, pace=args.pace,
-                         per_robot_streams=args.per_robot_streams)
+                         per_robot_streams=args.per_robot_streams, vda5050=args.vda5050)
     bridge = None
     try:
         if args.ros and args.server is None:
@@ -530,6 +550,43 @@ async def _sim(args: argparse.Namespace) -> int:
         plot_run(result.log_path, args.plot, floor_yaml=map_file)
         print(f"picture           {args.plot}")
     return 0 if result.ok else 1
+
+
+async def _vda5050(args: argparse.Namespace) -> int:
+    from fleet.model import InvalidInputError
+
+    try:
+        from fleet.vda5050.master import (
+            MasterOptions,
+            Vda5050Master,
+            load_vehicles_file,
+            parse_broker,
+        )
+    except ImportError as err:
+        raise OSError(f"the VDA 5050 master needs pip install 'fleet[vda5050]' ({err})") from err
+    try:
+        parse_broker(args.broker)
+        vehicles = load_vehicles_file(args.vehicles) if args.vehicles else ()
+    except ValueError as err:
+        raise InvalidInputError(str(err), field="vehicles" if args.vehicles else "broker",
+                                value=args.vehicles or args.broker) from err
+    master = Vda5050Master(MasterOptions(
+        broker=args.broker, target=args.server, vehicles=vehicles,
+        discover=not args.no_discover, silence_timeout_s=args.silence_timeout))
+    await master.start()
+    print(f"fleet: VDA 5050 master relaying vehicles on {args.broker} to {args.server}",
+          flush=True)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    stats = master.stats
+    await master.stop()
+    print(f"fleet: master stopped: {stats.states_forwarded} states forwarded, "
+          f"published {dict(stats.published)}, {stats.joins} joins, {stats.restarts} vehicle "
+          f"restarts, {stats.resends} resends, dropped {dict(stats.dropped)}", flush=True)
+    return 0
 
 
 async def _ros_bridge(args: argparse.Namespace) -> int:

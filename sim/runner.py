@@ -8,7 +8,8 @@ coordinator goes away, the robots finish their released paths and stop, and the 
 keeps trying until it is back; robots register again once they stand still.
 
 Robots connect over gRPC RobotLink (`sim.grpc_link`) or, with `ros=True`, as ROS 2 robots
-(`sim.ros_link`) that a `fleet ros-bridge` relays to the coordinator.
+(`sim.ros_link`) that a `fleet ros-bridge` relays to the coordinator, or, with `vda5050`, as
+VDA 5050 vehicles on an MQTT broker (`sim.vda_link`) with a master in this process.
 """
 
 from __future__ import annotations
@@ -82,6 +83,9 @@ class SimOptions:
     robot_timeout_s: float = 10.0
     """With external robots: how long (real seconds) a tick waits for a robot process
     before holding its robots where they stand."""
+    vda5050: str = ""
+    """mqtt://HOST:PORT: robots are VDA 5050 vehicles on this broker, relayed by a master
+    (`fleet.vda5050`) this process runs (`sim.vda_link`)."""
 
 
 class Link(Protocol):
@@ -133,6 +137,8 @@ class SimResult:
     log_path: str = ""
     outages: int = 0
     reasons: dict[str, str] = field(default_factory=dict)
+    link_counters: dict[str, int] = field(default_factory=dict)
+    """What the robots' link did and dropped (VDA 5050: the master's and vehicles' counts)."""
 
     @property
     def ok(self) -> bool:
@@ -204,9 +210,14 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
     clock = simulation_pb2_grpc.SimClockStub(channel)
     robots = [SimRobot(spec, pose) for spec, pose in scenario.robots]
     ros_robots = None
+    vda = None
     hub: GatewayHub | None = None
     links: list[Link]
-    if options.ros:
+    if options.vda5050:
+        from sim.vda_link import VdaFleet
+        vda = await VdaFleet.start(options.vda5050, options.target, floor.name, robots)
+        links = list(vda.links)
+    elif options.ros:
         from sim.ros_link import RosRobots
         ros_robots = RosRobots(options.ros_domain_id)
         links = [ros_robots.link(r) for r in robots]
@@ -238,7 +249,7 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
         await channel.channel_ready()
         while not await _connect(links, together=hub is not None):
             await asyncio.sleep(0.2)
-        if options.ros:
+        if options.ros or vda is not None:
             await _wait_registered(fleet_pb2_grpc.FleetStub(channel), links, robots)
         # Fixed welders belong to their cell (behind its fence) and never move: not logged.
         mobile = [r for r in robots if r.spec.kind is not RobotKind.FIXED_WELDER]
@@ -317,6 +328,9 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
         await channel.close()
         if ros_robots is not None:
             ros_robots.close()
+        if vda is not None:
+            await vda.stop()
+            result.link_counters = vda.counters()
     result.check = check_log(log_path, map_path=options.map_path)
     return result
 
