@@ -8,6 +8,7 @@ import asyncio
 from pathlib import Path
 
 import httpx
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from fleet.floor import load_floor
@@ -26,13 +27,15 @@ def scrape(url: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
     return out
 
 
-def test_metrics_count_what_the_simulation_did(tmp_path: Path) -> None:
+@pytest.mark.parametrize("per_robot_streams", [False, True], ids=["gateway", "streams"])
+def test_metrics_count_what_the_simulation_did(tmp_path: Path, per_robot_streams: bool) -> None:
     floor = load_floor(SMALL_MAP)
     scenario = make_scenario(floor, 3, 6, seed=2)
     for served in serve(SMALL_MAP, str(tmp_path / "fleet.db"), http=True):
         log = tmp_path / "run.jsonl"
         result = asyncio.run(run_simulation(floor, scenario, SimOptions(
-            target=served.address, map_path=str(SMALL_MAP), log_path=str(log), seed=2)))
+            target=served.address, map_path=str(SMALL_MAP), log_path=str(log), seed=2,
+            per_robot_streams=per_robot_streams)))
         assert result.ok, result.summary()
         assert_clean_log(log)
         store = served.coordinator.store  # type: ignore[attr-defined]
@@ -59,8 +62,13 @@ def test_metrics_count_what_the_simulation_did(tmp_path: Path) -> None:
         assert value("fleet_store_write_seconds_count") == advances
         assert value("fleet_grpc_calls_total", method="/fleet.v1.Missions/Submit",
                      code="OK") == result.submitted == 6
-        assert value("fleet_grpc_calls_total", method="/fleet.v1.RobotLink/Register",
-                     code="OK") == len(scenario.robots)
+        if per_robot_streams:
+            assert value("fleet_grpc_calls_total", method="/fleet.v1.RobotLink/Register",
+                         code="OK") == len(scenario.robots)
+        else:  # every robot joined through the one gateway stream
+            assert ("fleet_grpc_calls_total", (("code", "OK"),
+                                               ("method", "/fleet.v1.RobotLink/Register"))) \
+                not in m
         # Every robot acknowledged paths and actions it was sent.
         assert value("fleet_command_latency_seconds_count") >= kinds.count(EventKind.TASK_DONE)
         assert value("fleet_control_step_cpu_seconds_total") > 0
