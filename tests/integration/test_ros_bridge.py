@@ -201,6 +201,9 @@ def test_malformed_and_out_of_order_messages_are_dropped_and_counted(
             wait_until(talk, 20, "registration")
             t = talk.t
             stats = bridge.bridge.stats
+            # The robot's first state goes up once its join is answered (the coordinator
+            # lists it as connected from the join on, a moment before).
+            wait_until(lambda: stats.states_forwarded >= 1, 10, "the first state forwarded")
             forwarded = stats.states_forwarded
             bad = contract.odometry_message(t + 1, Pose(99.0, 99.0, 0.0), 0.0)
             bad.header.frame_id = "base_link"
