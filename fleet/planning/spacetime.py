@@ -77,6 +77,24 @@ class ReservationArrays:
                                  grow(self.start, 0), grow(self.end, 0))
 
 
+def _horizon(free: np.ndarray, start: Cell, goal: Cell, start_step: int,
+             cost_to_go: np.ndarray, max_steps: int | None) -> int:
+    """The last step a search may reach, after checking both ends (the same for both
+    planners): InvalidInputError for a blocked or off-grid cell, InfeasibleError if the goal
+    cannot be reached from the start at all."""
+    rows, cols = free.shape
+    for name, cell in (("start", start), ("goal", goal)):
+        r, c = cell
+        if not (0 <= r < rows and 0 <= c < cols) or not free[r, c]:
+            raise InvalidInputError(f"{name} cell {cell} is blocked or off the grid",
+                                    field=name, value=cell)
+    h0 = float(cost_to_go[start])
+    if not np.isfinite(h0):
+        raise InfeasibleError(f"no path from {start} to {goal}: not connected",
+                              field="goal", value=goal)
+    return start_step + (max_steps if max_steps is not None else int(4 * h0) + 200)
+
+
 def plan_sipp(
     free: np.ndarray,
     start: Cell,
@@ -98,16 +116,7 @@ def plan_sipp(
     within the horizon or the search budget.
     """
     rows, cols = free.shape
-    for name, cell in (("start", start), ("goal", goal)):
-        r, c = cell
-        if not (0 <= r < rows and 0 <= c < cols) or not free[r, c]:
-            raise InvalidInputError(f"{name} cell {cell} is blocked or off the grid",
-                                    field=name, value=cell)
-    h0 = float(cost_to_go[start])
-    if not np.isfinite(h0):
-        raise InfeasibleError(f"no path from {start} to {goal}: not connected",
-                              field="goal", value=goal)
-    horizon = start_step + (max_steps if max_steps is not None else int(4 * h0) + 200)
+    horizon = _horizon(free, start, goal, start_step, cost_to_go, max_steps)
     a = reservations
     forbidden = (np.zeros(rows * cols, np.uint8) if one_way is None
                  else np.ascontiguousarray(one_way, dtype=np.uint8).reshape(-1))
@@ -146,22 +155,14 @@ def plan_spacetime(
     within the horizon or the search budget.
     """
     rows, cols = free.shape
-    for name, cell in (("start", start), ("goal", goal)):
-        r, c = cell
-        if not (0 <= r < rows and 0 <= c < cols) or not free[r, c]:
-            raise InvalidInputError(f"{name} cell {cell} is blocked or off the grid",
-                                    field=name, value=cell)
-    h0 = float(cost_to_go[start])
-    if not np.isfinite(h0):
-        raise InfeasibleError(f"no path from {start} to {goal}: not connected",
-                              field="goal", value=goal)
-    horizon = start_step + (max_steps if max_steps is not None else int(4 * h0) + 200)
+    horizon = _horizon(free, start, goal, start_step, cost_to_go, max_steps)
     if not reservations.free_after(goal, horizon, robot_id):
         raise InfeasibleError(f"goal {goal} is held by another robot beyond the horizon",
                               field="goal", value=goal)
 
     # Open list entries: (f, -t, tie, cell, t); parents keyed by (cell, t).
     parent: dict[tuple[Cell, int], tuple[Cell, int] | None] = {(start, start_step): None}
+    h0 = float(cost_to_go[start])
     open_heap: list[tuple[float, int, int, Cell, int]] = [(h0, -start_step, 0, start, start_step)]
     closed: set[tuple[Cell, int]] = set()
     tie = 0
