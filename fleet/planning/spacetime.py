@@ -95,6 +95,18 @@ def _horizon(free: np.ndarray, start: Cell, goal: Cell, start_step: int,
     return start_step + (max_steps if max_steps is not None else int(4 * h0) + 200)
 
 
+def _flat(array: np.ndarray, dtype: type) -> np.ndarray:
+    """A flat, C-contiguous, read-only view (a copy only if the dtype or layout differs).
+
+    The kernel is compiled once per argument signature, and numba's signature includes the
+    read-only flag: the coordinator's grids are read-only, `warm_up`'s are not, and without
+    this the first plan of a served fleet paid seconds of compilation inside a control step.
+    """
+    flat = np.ascontiguousarray(array, dtype=dtype).reshape(-1).view()
+    flat.flags.writeable = False
+    return flat
+
+
 def plan_sipp(
     free: np.ndarray,
     start: Cell,
@@ -118,11 +130,10 @@ def plan_sipp(
     rows, cols = free.shape
     horizon = _horizon(free, start, goal, start_step, cost_to_go, max_steps)
     a = reservations
-    forbidden = (np.zeros(rows * cols, np.uint8) if one_way is None
-                 else np.ascontiguousarray(one_way, dtype=np.uint8).reshape(-1))
+    forbidden = _flat(np.zeros(rows * cols, np.uint8) if one_way is None else one_way,
+                      np.uint8)
     path, expansions = _sipp.sipp_unit4(
-        np.ascontiguousarray(free, dtype=np.bool_).reshape(-1), forbidden, cols,
-        np.ascontiguousarray(cost_to_go, dtype=np.float64).reshape(-1),
+        _flat(free, np.bool_), forbidden, cols, _flat(cost_to_go, np.float64),
         start[0] * cols + start[1], goal[0] * cols + goal[1], start_step, horizon,
         max_expansions, robot, a.head, a.next, a.start, a.end, a.robot)
     if len(path) == 0:

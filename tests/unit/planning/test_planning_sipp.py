@@ -133,3 +133,24 @@ def test_a_goal_held_for_ever_by_another_robot_is_infeasible() -> None:
     with pytest.raises(InfeasibleError):
         plan_sipp(free, (0, 0), (0, 3), 0, table.arrays, table.robot_index("me"),
                   DistanceTables(free, 4).get((0, 3)))
+
+
+def test_warm_up_compiles_what_the_coordinator_calls() -> None:
+    """The coordinator's grid, one-way bits and distance tables are read-only arrays; numba
+    compiles one machine-code version per argument signature (read-only flag included), so
+    a plan after `warm_up()` must not compile another: that once cost a served fleet a
+    control step of several seconds."""
+    from fleet.planning import _sipp, warm_up
+    from fleet.planning.spacetime import ReservationArrays
+
+    warm_up()
+    compiled = len(_sipp.sipp_unit4.signatures)
+    free = np.ones((5, 6), dtype=bool)
+    free.flags.writeable = False
+    table = DistanceTables(free, 4).get((4, 5))
+    one_way = np.zeros(free.shape, np.uint8)
+    one_way.flags.writeable = False
+    for forbidden in (None, one_way):
+        plan_sipp(free, (0, 0), (4, 5), 0, ReservationArrays.empty(free.size), 0, table,
+                  one_way=forbidden)
+    assert len(_sipp.sipp_unit4.signatures) == compiled
