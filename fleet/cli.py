@@ -177,6 +177,12 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--per-robot-streams", action="store_true",
                    help="with --server: one RobotLink stream per robot instead of one "
                    "gateway stream for all")
+    s.add_argument("--log", default="", metavar="JSONL",
+                   help="with --server: write the robots' trajectory log here (Unix times; "
+                   "python -m sim.check reads it; default: none)")
+    s.add_argument("--stats", default="", metavar="JSON",
+                   help="with --server: write what the robots did here when they stop "
+                   "(states sent, late ticks, release waits; default: none)")
     s.add_argument("--command-timeout", type=float, default=5.0, metavar="SECONDS",
                    help="wait at most this long for a step's commands before a tick")
 
@@ -620,7 +626,8 @@ async def _wall_robots(args: argparse.Namespace, fleet: list[Any]) -> int:
         loop.add_signal_handler(sig, stop.set)
     task = asyncio.create_task(run_wall_robots(fleet, WallOptions(
         args.server, args.rate, args.state or None,
-        per_robot_streams=args.per_robot_streams), stop, ready))
+        per_robot_streams=args.per_robot_streams, log_path=args.log or None,
+        map_path=map_path(args.map)), stop, ready))
     waiter = asyncio.create_task(ready.wait())
     await asyncio.wait([task, waiter], return_when=asyncio.FIRST_COMPLETED)
     if ready.is_set():
@@ -631,6 +638,10 @@ async def _wall_robots(args: argparse.Namespace, fleet: list[Any]) -> int:
     waiter.cancel()
     print(f"fleet: {stats.ticks} ticks, {stats.states_sent} states sent, {stats.commands} "
           f"commands, {stats.late_ticks} late ticks", flush=True)
+    if args.stats:
+        import dataclasses
+
+        Path(args.stats).write_text(json.dumps(dataclasses.asdict(stats)), encoding="utf-8")
     return 0
 
 

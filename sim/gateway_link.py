@@ -9,7 +9,7 @@ link ended stands still at the end of what was released and joins again.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import grpc
 
@@ -86,9 +86,13 @@ class GatewayLink:
 class GatewayHub:
     """The one gateway stream of a simulation's robots."""
 
-    def __init__(self, channel: grpc.aio.Channel) -> None:
+    def __init__(self, channel: grpc.aio.Channel, on_commands: Callable[
+            [str, list[robot_link_pb2.RobotCommand]], None] | None = None) -> None:
+        """`on_commands(robot_id, commands)`, if given, sees each robot's commands as they
+        come off the stream (before the robot's next tick applies them)."""
         self.gateway = Gateway(channel, self._commands, self._ended)
         self.links: dict[str, GatewayLink] = {}
+        self.on_commands = on_commands
 
     def link(self, robot: SimRobot) -> GatewayLink:
         """The robot's link through this hub."""
@@ -99,6 +103,8 @@ class GatewayHub:
         link = self.links.get(robot_id)
         if link is not None:
             link.deliver(commands)
+            if self.on_commands is not None:
+                self.on_commands(robot_id, list(commands))
 
     def _ended(self, robot_id: str, code: grpc.StatusCode, message: str) -> None:
         if code != grpc.StatusCode.CANCELLED:

@@ -22,7 +22,7 @@ from typing import Any, TextIO, TypeAlias
 
 from fleet.model import InvalidInputError
 
-__all__ = ["PoseTuple", "Poses", "RobotEntry", "TrajectoryLog", "read_log"]
+__all__ = ["PoseTuple", "Poses", "RobotEntry", "TrajectoryLog", "merge_logs", "read_log"]
 
 PoseTuple: TypeAlias = tuple[float, float, float]
 """(x, y, theta): metres, metres, radians."""
@@ -182,3 +182,57 @@ def _ticks(path: Path) -> Iterator[tuple[float, Poses]]:
                     f"{path}:{number}: not a tick: {error!r}", field="tick", value=line[:200]
                 ) from error
             yield t, poses
+
+
+def merge_logs(paths: Sequence[str | os.PathLike[str]], out: str | os.PathLike[str],
+               period_s: float) -> int:
+    """Put several processes' logs of one run on one clock, for `sim.check`; returns ticks.
+
+    Robots simulated by different processes (`fleet sim-robots --part`) tick at different
+    instants. The merged log samples every robot every `period_s` over the time all logs
+    cover, each pose interpolated linearly between two ticks of the robot's own log: the
+    straight line at constant speed that the checker itself assumes between ticks, so a
+    merged sample is a point of the trajectory the checker would have drawn. A robot absent
+    from either tick around a sample is absent from it. Robot ids must not repeat across logs.
+    """
+    import numpy as np
+
+    if not paths or not period_s > 0:
+        raise InvalidInputError("merge_logs needs logs and a positive period", field="paths",
+                                value=[os.fspath(p) for p in paths])
+    headers, tracks = [], {}
+    for path in paths:
+        header, ticks = read_log(path)
+        headers.append(header)
+        rows = list(ticks)
+        times = np.array([t for t, _ in rows])
+        for entry in header["robots"]:
+            rid = entry["id"]
+            if rid in tracks:
+                raise InvalidInputError(f"robot {rid!r} is in more than one log",
+                                        field="paths", value=os.fspath(path))
+            xyz = np.full((len(rows), 3), np.nan)
+            for i, (_, poses) in enumerate(rows):
+                pose = poses.get(rid)
+                if pose is not None:
+                    xyz[i] = pose
+            tracks[rid] = (times, xyz)
+    spans = [(t[0], t[-1]) for t, _ in tracks.values() if len(t)]
+    if not spans:
+        return 0
+    grid = np.arange(max(a for a, _ in spans), min(b for _, b in spans), period_s)
+    sampled = {}
+    for rid, (times, xyz) in tracks.items():
+        after = np.clip(np.searchsorted(times, grid, side="right"), 1, len(times) - 1)
+        t0, t1 = times[after - 1], times[after]
+        w = np.where(t1 > t0, (grid - t0) / np.maximum(t1 - t0, 1e-12), 0.0)[:, None]
+        sampled[rid] = xyz[after - 1] * (1 - w) + xyz[after] * w
+    robots: list[RobotEntry] = [
+        (e["id"], e["radius"], e["max_speed"]) if "max_speed" in e else (e["id"], e["radius"])
+        for h in headers for e in h["robots"]]
+    with TrajectoryLog(out, headers[0]["map"], robots, merged=len(paths)) as merged:
+        for i, t in enumerate(grid.tolist()):
+            poses = {rid: (float(p[i, 0]), float(p[i, 1]), float(p[i, 2]))
+                     for rid, p in sampled.items() if not np.isnan(p[i, 0])}
+            merged.write(t, poses)
+    return len(grid)

@@ -9,6 +9,8 @@ Where each figure comes from:
 - robots by state, missions by state, connected robots: one worker call per scrape (`refresh`);
 - command latency: from a path or action leaving on a robot's stream to the robot's first
   report that names it (`CommandLatency`), so it includes the robot's report period;
+- robot states accepted, by link (a robot's own stream or a gateway): counted where the
+  servicer hands them to the runner;
 - gRPC calls by method and status code: a server interceptor (`CallCounter`).
 """
 
@@ -29,8 +31,10 @@ from fleet.model import EventKind, FollowPath, MissionEvent, MissionState, Perfo
 
 __all__ = ["CallCounter", "CommandLatency", "FleetMetrics"]
 
-_STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
-_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+_STEP_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5,
+                 1.0, 2.5, 5.0)
+_LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.5, 1.0, 2.5, 5.0,
+                    10.0)
 
 
 class FleetMetrics:
@@ -64,6 +68,10 @@ class FleetMetrics:
         self.missions = Gauge("fleet_missions", "Missions by state", ["state"], registry=r)
         self.connected = Gauge("fleet_connected_robots", "Robots with an open link", registry=r)
         self.streams = Gauge("fleet_robot_streams", "Open robot link streams", registry=r)
+        self.states = Counter("fleet_robot_states", "Robot state reports accepted, by link",
+                              ["link"], registry=r)
+        self.stream_states = self.states.labels("stream")
+        self.gateway_states = self.states.labels("gateway")
         self.grpc_calls = Counter("fleet_grpc_calls", "gRPC calls by method and status code",
                                   ["method", "code"], registry=r)
         self.last_step_at: float | None = None

@@ -137,7 +137,7 @@ class FleetServer:
 
 
 def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
-                  period_s: float = 0.2, *, tokens: dict[bytes, Principal] | None = None,
+                  period_s: float = 0.05, *, tokens: dict[bytes, Principal] | None = None,
                   tls: tuple[bytes, bytes] | None = None,
                   catalog: Catalog | None = None) -> FleetServer:
     """Build the server (not started); ask for port 0 to get a free port.

@@ -148,6 +148,7 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
                                                 field="body", value=update.WhichOneof("body"))
                     state = state_from_wire(update.state)
                     self.runner.report(robot_id, channel, state)
+                    self.metrics.stream_states.inc()
                     latency.reported(state)
                     self.state_arrived.set()
             except FleetError as err:
@@ -277,6 +278,7 @@ class _GatewayStream:
                                       value=robot_id)
             state: RobotState = state_from_wire(wire)
             self.runner.report(robot_id, channel, state)
+            self.service.metrics.gateway_states.inc()
             latency = self.latency.get(robot_id)
             if latency is not None:
                 latency.reported(state)

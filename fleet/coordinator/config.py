@@ -39,5 +39,11 @@ class CoordinatorConfig:
     open floor next to it, rather than stand still until the station is free."""
     reassign_unstarted_after_s: float = 5.0
     """A robot silent this long loses the tasks it was given but has not started."""
+    dispatch_period_s: float = 0.5
+    """Dispatch rounds (battery checks, charging, assignment, idle robots sent to rest) run
+    at most this often. The control steps between them take in reports, advance work, plan,
+    release paths and break wait cycles: their cost follows what moved, so the wall clock's
+    loop can run faster than dispatch needs to (a freed robot has its queued task at once;
+    only new assignments wait for the round)."""
     path_search: PathSearch = PathSearch.SIPP
     """How robots' paths are found (the compiled planner; the Python one for comparison)."""

@@ -109,6 +109,8 @@ class Coordinator:
         """Wall seconds of the last control step's phases: `dispatch`, `plan` (planning,
         advancing and releasing paths) and `store_write` (its transaction), for metrics."""
         self._epoch: float | None = None
+        self._last_round: float | None = None
+        """Clock time of the last dispatch round (`CoordinatorConfig.dispatch_period_s`)."""
         self._started_at: float | None = None
         self._recovering = False
         self._recover()
@@ -271,21 +273,28 @@ class Coordinator:
 
     def _step(self, now: float) -> None:
         now_step = self._step_number(now)
+        self.estimates.begin_step()
         self.sessions.take_reports()
         if self._waiting_for_robots(now):
             return
         self.sessions.report_progress()
         self.failures.check_lost_robots(now)
         self.failures.untangle(now)
-        self.failures.guard_batteries(now)
         started = time.perf_counter()
-        self.dispatching.dispatch(now)
+        round_due = (self._last_round is None
+                     or now - self._last_round >= self.config.dispatch_period_s - 1e-9)
+        if round_due:
+            self._last_round = now
+            self.failures.guard_batteries(now)
+            self.dispatching.dispatch(now)
         dispatched = time.perf_counter()
         self.execution.advance_all(now, now_step)
-        self.execution.send_idle_to_rest(now, now_step)
+        if round_due:
+            self.execution.send_idle_to_rest(now, now_step)
         assert self._epoch is not None
         self.execution.release(now_step, self._epoch)
-        self.phase_times["dispatch"] = dispatched - started
+        if round_due:
+            self.phase_times["dispatch"] = dispatched - started
         self.phase_times["plan"] = time.perf_counter() - dispatched
         if self.config.self_check:
             broken = check_invariants(self.traffic)

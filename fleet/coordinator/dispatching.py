@@ -32,7 +32,6 @@ from fleet.dispatch import (
     reserved_shares,
     work_to_come,
 )
-from fleet.dispatch import estimate as estimate_task
 from fleet.floor import StationKind
 from fleet.model import (
     ActionKind,
@@ -246,12 +245,9 @@ class Dispatching:
     def _reserved(self, now: float) -> dict[str, float]:
         """`Candidate.reserved_s` of every working robot: the released missions' tasks not
         given out yet, split among the robots able to do them."""
-        weights = self.dispatcher.weights
-        speed = self.estimates.nominal_speed_mps * weights.speed_factor
         fleet = [Candidate(r.spec, r.home_station) for r in self.robots.values()
                  if r.connected and r.state is not None and r.state.mode is not RobotMode.FAULT]
-        work = work_to_come(list(self.state.open_missions()), now,
-                            lambda t: estimate_task(t, self.site.travel, weights).seconds(speed))
+        work = work_to_come(list(self.state.open_missions()), now, self.estimates.task_seconds)
         return reserved_shares(work, fleet, capable)
 
     def available(self, robot: RobotRecord) -> bool:

@@ -9,7 +9,7 @@ from fleet.coordinator.robots import RobotRecord, resting_cell, standing_cell
 from fleet.coordinator.site import Site
 from fleet.coordinator.work import Go, Step
 from fleet.dispatch import DETOUR, CostWeights, estimate, mission_tails
-from fleet.model import ActionKind, Cell, MissionRecord, RobotKind, battery_model
+from fleet.model import ActionKind, Cell, MissionRecord, RobotKind, Task, battery_model
 from fleet.traffic import Traffic
 
 __all__ = ["Estimates", "Outlook"]
@@ -28,9 +28,29 @@ class Estimates:
         self.weights = weights
         self.nominal_speed_mps = nominal_speed_mps
         self._tails: dict[str, dict[str, float]] = {}
+        self._seconds: dict[str, dict[str, float]] = {}
+        self._current: dict[str, tuple[tuple[object, ...], Outlook]] = {}
+
+    def begin_step(self) -> None:
+        """A control step begins: forget the last step's outlooks of current work."""
+        self._current.clear()
 
     def current(self, robot: RobotRecord) -> Outlook:
-        """The robot's current work, from where it stands now with its charge now."""
+        """The robot's current work, from where it stands now with its charge now.
+
+        Worked out once per step for the same work, step of it, path and report (the battery
+        check and the dispatch round both ask, for every busy robot)."""
+        work = robot.work
+        assert work is not None and robot.state is not None
+        key = (work.name, work.index, work.path_id, id(robot.state))
+        known = self._current.get(robot.spec.id)
+        if known is not None and known[0] == key:
+            return known[1]
+        outlook = self._current_now(robot)
+        self._current[robot.spec.id] = (key, outlook)
+        return outlook
+
+    def _current_now(self, robot: RobotRecord) -> Outlook:
         work = robot.work
         assert work is not None and robot.state is not None
         first_left = 1.0
@@ -69,9 +89,20 @@ class Estimates:
             self._tails[record.mission.id] = tails
         return tails.get(task_id, 0.0)
 
+    def task_seconds(self, record: MissionRecord, task: Task) -> float:
+        """Seconds of the task's own work at the dispatcher's speed (worked out once)."""
+        known = self._seconds.setdefault(record.mission.id, {})
+        seconds = known.get(task.id)
+        if seconds is None:
+            speed = self.nominal_speed_mps * self.weights.speed_factor
+            seconds = known[task.id] = estimate(task, self.site.travel,
+                                                self.weights).seconds(speed)
+        return seconds
+
     def forget(self, mission_id: str) -> None:
         """A mission ended: drop what was worked out for it."""
         self._tails.pop(mission_id, None)
+        self._seconds.pop(mission_id, None)
 
     def _sum(self, robot: RobotRecord, steps: Sequence[Step], cell: Cell, charge: float,
              first_left: float) -> tuple[float, Cell | None, float]:

@@ -153,13 +153,18 @@ class CoordinatorRunner:
         return ran
 
     async def run_ticker(self, period_s: float) -> None:
-        """The wall clock's control loop: a step, then `period_s` of rest, for ever."""
+        """The wall clock's control loop, for ever: a step every `period_s`, start to start
+        (a report waits at most one period for the step that takes it in); a step that
+        overruns is followed by the next at once, after a yield to the event loop."""
+        loop = asyncio.get_running_loop()
+        due = loop.time()
         while True:
             try:
                 await self.step()
             except Exception:
                 log.exception("control step failed; continuing")
-            await asyncio.sleep(period_s)
+            due = max(due + period_s, loop.time())
+            await asyncio.sleep(due - loop.time())
 
     def _set_health(self, serving: bool, reason: str) -> None:
         self.serving, self.reason = serving, reason

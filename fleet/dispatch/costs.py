@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
 
+from fleet.dispatch.nearest import Candidate, capability_key
 from fleet.dispatch.travel import Travel
 from fleet.model import RobotKind, RobotSpec, Task, TaskKind, battery_model
-
-if TYPE_CHECKING:
-    from fleet.dispatch.nearest import Candidate
 
 DETOUR = 1.3
 """Planned metres are multiplied by this for battery checks: real paths wait, detour and make
@@ -188,26 +185,28 @@ def part_seconds(tasks: Sequence[Task], into: Task) -> float:
 
 
 def reserved_shares(work: Sequence[tuple[Task, float]], robots: Sequence[Candidate],
-                    able: Callable[[Candidate, Task], bool]) -> dict[str, float]:
+                    able: Callable[[Candidate, Task], bool],
+                    key: Callable[[Candidate], Hashable] = capability_key) -> dict[str, float]:
     """Each robot's share of the work to come: every task's seconds split evenly among the
     robots `able` to do it. A robot that alone can carry the heavy loads or weld a rare
     program gets a large share; `CostWeights.scarce` keeps it for that work.
 
-    Robots alike in kind, capabilities and home station are asked about once: `able` must
-    depend on nothing else of a robot.
+    Robots of one `key` (by default `capability_key`, what `capable` reads) are one class:
+    `able` is asked once per class and kind of task, and a task's seconds are split per
+    class, so the cost follows tasks x classes, not tasks x robots.
     """
-    out = {r.spec.id: 0.0 for r in robots}
-    classes: dict[tuple[object, ...], list[Candidate]] = {}
+    classes: dict[Hashable, list[Candidate]] = {}
     for r in robots:
-        classes.setdefault((r.spec.kind, r.spec.transport, r.spec.weld, r.home_station),
-                           []).append(r)
-    cache: dict[tuple[object, ...], list[str]] = {}
+        classes.setdefault(key(r), []).append(r)
+    per_robot = dict.fromkeys(classes, 0.0)
+    cache: dict[tuple[object, ...], tuple[list[Hashable], int]] = {}
     for task, seconds in work:
-        key = (task.kind, task.mass_kg, task.program, task.cell)
-        ids = cache.get(key)
-        if ids is None:
-            ids = cache[key] = [r.spec.id for alike in classes.values()
-                                if able(alike[0], task) for r in alike]
-        for rid in ids:
-            out[rid] += seconds / len(ids)
-    return out
+        kind = (task.kind, task.mass_kg, task.program, task.cell)
+        found = cache.get(kind)
+        if found is None:
+            keys = [k for k, alike in classes.items() if able(alike[0], task)]
+            found = cache[kind] = (keys, sum(len(classes[k]) for k in keys))
+        keys, count = found
+        for k in keys:
+            per_robot[k] += seconds / count
+    return {r.spec.id: per_robot[k] for k, alike in classes.items() for r in alike}

@@ -99,10 +99,11 @@ def may_begin(record: MissionRecord, task: Task, now_s: float, inventory: Invent
 
 
 def work_to_come(missions: Sequence[MissionRecord], now_s: float,
-                 seconds_of: Callable[[Task], float]) -> list[tuple[Task, float]]:
+                 seconds_of: Callable[[MissionRecord, Task], float]
+                 ) -> list[tuple[Task, float]]:
     """The released missions' tasks nobody has been given yet, with their seconds of work: what
     `reserved_shares` splits among the robots able to do them."""
-    return [(t.task, seconds_of(t.task)) for r in missions if r.released(now_s)
+    return [(t.task, seconds_of(r, t.task)) for r in missions if r.released(now_s)
             for t in r.tasks.values()
             if t.state is TaskState.PENDING and t.task.kind not in PINNED_KINDS]
 

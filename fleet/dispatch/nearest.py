@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from fleet.model import Cell, RobotKind, RobotSpec, Task, TaskKind
 
-__all__ = ["Assignment", "Candidate", "Job", "assign_nearest", "capable"]
+__all__ = ["Assignment", "Candidate", "Job", "assign_nearest", "capability_key", "capable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -83,6 +83,16 @@ def capable(robot: Candidate, task: Task) -> bool:
     if spec.kind is RobotKind.FIXED_WELDER:
         return robot.home_station == task.cell
     return True
+
+
+def capability_key(robot: Candidate) -> tuple[object, ...]:
+    """All that `capable` reads of a robot: robots with equal keys can do the same tasks.
+
+    A mobile robot's home station does not count (a fleet of AGVs, each with its own parking
+    place, is one class); a fixed welder's does (it welds only in its cell)."""
+    spec = robot.spec
+    return (spec.kind, spec.transport, spec.weld,
+            robot.home_station if spec.kind is RobotKind.FIXED_WELDER else "")
 
 
 def assign_nearest(jobs: Sequence[Job], robots: Sequence[Candidate],

@@ -10,7 +10,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fleet.model import Cell
-from fleet.planning import DistanceTables
+from fleet.planning import DistanceTables, Table
 
 __all__ = ["GridTravel", "Travel"]
 
@@ -43,8 +43,8 @@ class GridTravel:
         self._resolution_m = resolution_m
         self._charger_table: npt.NDArray[np.float64] | None = None
 
-    def table(self, station_id: str) -> npt.NDArray[np.float64]:
-        """Cost-to-go to the station in cells, per grid cell."""
+    def table(self, station_id: str) -> Table:
+        """Cost-to-go to the station in cells, per grid cell (float32 for compact tables)."""
         return self._distances.get(self._cells[station_id])
 
     def from_cells_m(self, cells: npt.NDArray[np.int64], station_id: str

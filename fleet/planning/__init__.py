@@ -11,7 +11,7 @@ import time
 
 import numpy as np
 
-from fleet.planning.dist_table import DistanceTables
+from fleet.planning.dist_table import DistanceTables, Table
 from fleet.planning.errors import (
     CellBlockedError,
     CellOffMapError,
@@ -49,6 +49,7 @@ __all__ = [
     "PathResult",
     "ScenFormatError",
     "ScenTask",
+    "Table",
     "astar",
     "cell_centers",
     "check_solution",
@@ -80,6 +81,7 @@ def warm_up() -> float:
             DistanceTables(free, connectivity, cell_cost).get((2, 3))
     LaneGraph([(0.0, 0.0), (1.0, 0.0)], [Lane(0, 1)]).plan(0, 1)
     from fleet.planning.spacetime import ReservationArrays, plan_sipp
-    plan_sipp(free, (0, 0), (2, 3), 0, ReservationArrays.empty(free.size), 0,
-              DistanceTables(free, 4).get((2, 3)))
+    for compact in (False, True):  # the coordinator's tables are compact (float32)
+        plan_sipp(free, (0, 0), (2, 3), 0, ReservationArrays.empty(free.size), 0,
+                  DistanceTables(free, 4, compact=compact).get((2, 3)))
     return time.perf_counter() - began

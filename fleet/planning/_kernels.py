@@ -59,6 +59,8 @@ Int32Array = npt.NDArray[np.int32]
 UInt8Array = npt.NDArray[np.uint8]
 Int64Array = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
+TableArray = npt.NDArray[np.float64] | npt.NDArray[np.float32]
+"""A distance table being filled: float64, or float32 (whole cells only)."""
 
 SQRT2 = 1.4142135623730951
 # Two costs closer than this are equal; real cost differences on grids are far larger.
@@ -380,7 +382,7 @@ def astar_heap(
 
 @_jit
 def bfs_backward_unit4(
-    back: UInt8Array, width: int, goal: int, dist_out: FloatArray, queue: Int32Array
+    back: UInt8Array, width: int, goal: int, dist_out: TableArray, queue: Int32Array
 ) -> int:
     """Fill `dist_out` with unit 4-connected distances to `goal` (inf if unreachable),
     walking the moves into each cell (`back`) from the goal outward.

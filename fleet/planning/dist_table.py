@@ -17,14 +17,21 @@ from fleet.planning import _kernels
 from fleet.planning.errors import CellOffMapError
 from fleet.planning.grid import _GridEncoding
 
-__all__ = ["DistanceTables"]
+__all__ = ["DistanceTables", "Table"]
+
+Table = npt.NDArray[np.float64] | npt.NDArray[np.float32]
+"""A cost-to-go table: float64, or float32 for compact tables (whole cells, exact)."""
 
 
 class DistanceTables:
     """Cost-to-go tables per goal, computed on demand and kept in an LRU cache.
 
-    Tables are read-only float64 arrays of the grid's shape. Call `invalidate()` after the
-    free or cost arrays change in place: the map is re-read and every table is dropped.
+    Tables are read-only arrays of the grid's shape, float64, or float32 when asked for
+    (`compact`) on a unit-cost 4-connected grid, where every distance is a whole number of
+    cells (exact in float32 up to 2**24) and a table takes half the memory: a plant floor's
+    hundreds of station tables then stay cached instead of being searched again. Call
+    `invalidate()` after the free or cost arrays change in place: the map is re-read and
+    every table is dropped.
     Not thread-safe; use one instance per worker.
     """
 
@@ -36,6 +43,7 @@ class DistanceTables:
         *,
         max_tables: int = 256,
         one_way: npt.ArrayLike | None = None,
+        compact: bool = False,
     ) -> None:
         """`one_way`: per cell, bit k set where move k out of the cell is forbidden (the
         floor grid's `forbidden_moves`); the tables then follow the allowed directions."""
@@ -45,18 +53,25 @@ class DistanceTables:
                 field="max_tables",
                 value=max_tables,
             )
+        self._compact = compact
         self._free = free
         self._cost = cost
         self._connectivity = connectivity
         self._one_way = one_way
         self._max_tables = max_tables
-        self._tables: OrderedDict[Cell, npt.NDArray[np.float64]] = OrderedDict()
+        self._tables: OrderedDict[Cell, Table] = OrderedDict()
         self._encode()
 
     def _encode(self) -> None:
         self._grid = _GridEncoding(self._free, self._connectivity, self._cost, self._one_way)
         n = self._grid.shape[0] * self._grid.shape[1]
         self._unit4 = self._grid.connectivity == 4 and self._grid.cost is None
+        if self._compact and not self._unit4:
+            raise InvalidInputError(
+                "compact (float32) tables need a unit-cost 4-connected grid, where distances "
+                f"are whole cells; got connectivity {self._grid.connectivity} "
+                f"{'with' if self._grid.cost is not None else 'without'} cell costs",
+                field="compact", value=True)
         if self._unit4:
             self._queue = np.empty(n + 1, dtype=np.int32)
         else:
@@ -78,7 +93,7 @@ class DistanceTables:
         self._tables.clear()
         self._encode()
 
-    def get(self, goal: Cell) -> npt.NDArray[np.float64]:
+    def get(self, goal: Cell) -> Table:
         """The table of costs to reach `goal` from every cell (read-only).
 
         Raises CellOffMapError or CellBlockedError for a bad goal.
@@ -104,19 +119,23 @@ class DistanceTables:
             raise CellOffMapError("start", (int(row), int(col)), self._grid.shape)
         return float(table[row, col])
 
-    def _compute(self, goal_index: int) -> npt.NDArray[np.float64]:
+    def _compute(self, goal_index: int) -> Table:
         grid = self._grid
-        dist = np.empty(grid.shape[0] * grid.shape[1], dtype=np.float64)
+        n = grid.shape[0] * grid.shape[1]
+        dist: Table
         if self._unit4:
+            dist = (np.empty(n, dtype=np.float32) if self._compact
+                    else np.empty(n, dtype=np.float64))
             _kernels.bfs_backward_unit4(grid.back, grid.width, goal_index, dist, self._queue)
         else:
+            dist = wide = np.empty(n, dtype=np.float64)
             _, self._heap_key, self._heap_node = _kernels.dijkstra_backward(
                 grid.back,
                 grid.cost,
                 grid.width,
                 grid.n_moves,
                 goal_index,
-                dist,
+                wide,
                 self._heap_key,
                 self._heap_node,
             )

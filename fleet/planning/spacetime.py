@@ -102,7 +102,7 @@ def _flat(array: np.ndarray, dtype: type) -> np.ndarray:
     read-only flag: the coordinator's grids are read-only, `warm_up`'s are not, and without
     this the first plan of a served fleet paid seconds of compilation inside a control step.
     """
-    flat = np.ascontiguousarray(array, dtype=dtype).reshape(-1).view()
+    flat: np.ndarray = np.ascontiguousarray(array, dtype=dtype).reshape(-1).view()
     flat.flags.writeable = False
     return flat
 
@@ -133,7 +133,8 @@ def plan_sipp(
     forbidden = _flat(np.zeros(rows * cols, np.uint8) if one_way is None else one_way,
                       np.uint8)
     path, expansions = _sipp.sipp_unit4(
-        _flat(free, np.bool_), forbidden, cols, _flat(cost_to_go, np.float64),
+        _flat(free, np.bool_), forbidden, cols,
+        _flat(cost_to_go, np.float32 if cost_to_go.dtype == np.float32 else np.float64),
         start[0] * cols + start[1], goal[0] * cols + goal[1], start_step, horizon,
         max_expansions, robot, a.head, a.next, a.start, a.end, a.robot)
     if len(path) == 0:

@@ -99,7 +99,7 @@ def test_ready_at_waits_for_release_and_start_delays() -> None:
 def test_work_to_come_is_the_released_missions_pending_tasks() -> None:
     a, b = line_job("a", 0), line_job("b", 1, release_s=500.0)
     a.tasks["bring"].state = TaskState.ASSIGNED
-    assert [t.id for t, _ in work_to_come([a, b], 10.0, lambda t: 1.0)] == ["weld", "take"]
+    assert [t.id for t, _ in work_to_come([a, b], 10.0, lambda r, t: 1.0)] == ["weld", "take"]
 
 
 def test_mission_tails_of_a_long_chain_need_no_deep_stack() -> None:

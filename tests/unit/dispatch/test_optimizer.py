@@ -296,3 +296,42 @@ def test_reserved_shares_split_each_task_among_the_robots_able_to_do_it() -> Non
                              fleet, capable)
     # Nobody can do `rare`: it counts for nobody.
     assert shares == {"heavy": 125.0, "light": 25.0, "w": 60.0}
+
+
+def test_reserved_shares_by_class_equal_the_split_robot_by_robot() -> None:
+    """Splitting per capability class (one `capable` question per class) gives each robot
+    what asking every robot about every task gives, fixed welders tied to their cells and
+    AGVs each with a parking place of its own included."""
+    import random
+
+    rng = random.Random(7)
+    for _ in range(30):
+        fleet = []
+        for k in range(rng.randint(1, 25)):
+            kind = rng.choice(["agv", "mobile", "fixed"])
+            if kind == "agv":
+                fleet.append(Candidate(agv(f"r{k}", rng.choice([500.0, 1000.0, 2000.0])),
+                                       f"park-{k}"))
+            else:
+                spec = RobotSpec(f"r{k}", RobotKind.FIXED_WELDER if kind == "fixed"
+                                 else RobotKind.MOBILE_WELDER, 0.4, 1.0,
+                                 weld=WeldCapability(frozenset(
+                                     rng.sample(["BOOM-A", "ARM-B", "CAB-E"], 2))))
+                fleet.append(Candidate(spec, rng.choice(["cell", "cell-2"])))
+        work = []
+        for k in range(rng.randint(0, 30)):
+            if rng.random() < 0.5:
+                task = Task(f"t{k}", TaskKind.TRANSPORT, pickup="a", dropoff="b",
+                            mass_kg=rng.choice([100.0, 800.0, 1500.0, 3000.0]))
+            else:
+                task = Task(f"t{k}", TaskKind.WELD, cell=rng.choice(["cell", "cell-2"]),
+                            program=rng.choice(["BOOM-A", "ARM-B", "CAB-E"]), duration_s=60)
+            work.append((task, rng.uniform(10.0, 300.0)))
+        expected = {r.spec.id: 0.0 for r in fleet}
+        for task, seconds in work:
+            able = [r.spec.id for r in fleet if capable(r, task)]
+            for rid in able:
+                expected[rid] += seconds / len(able)
+        got = reserved_shares(work, fleet, capable)
+        assert got.keys() == expected.keys()
+        assert all(abs(got[k] - expected[k]) < 1e-9 for k in expected)

@@ -9,6 +9,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from planning_strategies import Problem, problems, reference_distances
 
+from fleet.model import InvalidInputError
 from fleet.planning import (
     CellBlockedError,
     CellOffMapError,
@@ -114,3 +115,23 @@ def test_costs_weigh_the_cells_entered() -> None:
     table = DistanceTables(free, 4, cost).get((0, 2))
     # From (0, 0): enter (0, 1) at 2, then (0, 2) at 1; the start's own cost is not paid.
     assert table.tolist() == [[3.0, 1.0, 0.0]]
+
+
+def test_compact_tables_hold_the_same_distances_in_half_the_bytes() -> None:
+    rng = np.random.default_rng(3)
+    free = rng.random((30, 40)) > 0.25
+    goals = [tuple(int(v) for v in np.argwhere(free)[k]) for k in (0, 100, 400)]
+    wide, compact = DistanceTables(free, 4), DistanceTables(free, 4, compact=True)
+    for goal in goals:
+        a, b = wide.get(goal), compact.get(goal)
+        assert b.dtype == np.float32 and a.dtype == np.float64
+        assert np.array_equal(a, b.astype(np.float64))  # inf where unreachable, too
+        assert b.nbytes * 2 == a.nbytes
+
+
+def test_compact_tables_refuse_grids_whose_distances_are_not_whole_cells() -> None:
+    free = np.ones((4, 4), dtype=bool)
+    with pytest.raises(InvalidInputError, match="compact"):
+        DistanceTables(free, 8, compact=True)
+    with pytest.raises(InvalidInputError, match="compact"):
+        DistanceTables(free, 4, np.full((4, 4), 2.0), compact=True)

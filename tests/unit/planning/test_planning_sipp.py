@@ -147,10 +147,11 @@ def test_warm_up_compiles_what_the_coordinator_calls() -> None:
     compiled = len(_sipp.sipp_unit4.signatures)
     free = np.ones((5, 6), dtype=bool)
     free.flags.writeable = False
-    table = DistanceTables(free, 4).get((4, 5))
     one_way = np.zeros(free.shape, np.uint8)
     one_way.flags.writeable = False
-    for forbidden in (None, one_way):
-        plan_sipp(free, (0, 0), (4, 5), 0, ReservationArrays.empty(free.size), 0, table,
-                  one_way=forbidden)
+    for compact in (False, True):
+        table = DistanceTables(free, 4, compact=compact).get((4, 5))
+        for forbidden in (None, one_way):
+            plan_sipp(free, (0, 0), (4, 5), 0, ReservationArrays.empty(free.size), 0, table,
+                      one_way=forbidden)
     assert len(_sipp.sipp_unit4.signatures) == compiled

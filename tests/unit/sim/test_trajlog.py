@@ -116,3 +116,45 @@ def test_malformed_header_is_refused_at_once(tmp_path: Path) -> None:
     path.write_text('{"t": 0, "poses": {}}\n')
     with pytest.raises(InvalidInputError):
         read_log(path)
+
+
+def test_merged_logs_share_one_clock_and_let_the_checker_see_across_processes(
+        tmp_path: Path) -> None:
+    """Two processes' robots tick at different instants; merged, each is sampled on one
+    clock by linear interpolation, and a collision between robots of different logs, which
+    neither log shows alone, is found by the checker."""
+    from sim.check import check_log
+    from sim.trajlog import merge_logs, read_log
+
+    a, b, out = tmp_path / "a.jsonl", tmp_path / "b.jsonl", tmp_path / "merged.jsonl"
+    (tmp_path / "hall.yaml").write_text(
+        "name: hall\noutline: [[-1, -2], [4, -2], [4, 2], [-1, 2]]\n"
+        "stations: [{id: s, kind: pickup, pose: [0, 1, 0]}]\ngrid: {resolution: 0.1}\n")
+    with TrajectoryLog(a, "hall.yaml", [("east", 0.4, 1.0)]) as log:
+        for k in range(31):  # x from 0 to 3 m over 3 s, ticks at 0.0, 0.1, ...
+            log.write(100.0 + 0.1 * k, {"east": (0.1 * k, 0.0, 0.0)})
+    with TrajectoryLog(b, "hall.yaml", [("west", 0.4, 1.0)]) as log:
+        for k in range(31):  # x from 3 m to 0 over 3 s, ticks at 0.05, 0.15, ...
+            log.write(100.05 + 0.1 * k, {"west": (3.0 - 0.1 * k, 0.0, 0.0)})
+    ticks = merge_logs([a, b], out, 0.1)
+    header, rows = read_log(out)
+    rows = list(rows)
+    assert ticks == len(rows) == 30
+    assert [r["id"] for r in header["robots"]] == ["east", "west"]
+    t, poses = rows[10]
+    assert abs(t - 101.05) < 1e-6
+    assert abs(poses["east"][0] - 1.05) < 2e-3 and abs(poses["west"][0] - 2.0) < 2e-3
+    assert check_log(a).ok and check_log(b).ok
+    assert check_log(out).collisions
+
+
+def test_merging_refuses_a_robot_in_two_logs(tmp_path: Path) -> None:
+    from fleet.model import InvalidInputError
+    from sim.trajlog import merge_logs
+
+    for name in ("a", "b"):
+        with TrajectoryLog(tmp_path / f"{name}.jsonl", "none.yaml", [("r", 0.4)]) as log:
+            log.write(0.0, {"r": (0.0, 0.0, 0.0)})
+            log.write(1.0, {"r": (0.5, 0.0, 0.0)})
+    with pytest.raises(InvalidInputError, match="more than one log"):
+        merge_logs([tmp_path / "a.jsonl", tmp_path / "b.jsonl"], tmp_path / "m.jsonl", 0.1)
