@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import gc
 import hashlib
 import json
 import logging
@@ -433,6 +434,10 @@ async def _serve(args: argparse.Namespace) -> int:
         catalog = load_line(line_path(args.line)).catalog
     coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock, args.dispatcher)
     server = create_server(coordinator, args.address, tokens=tokens, tls=tls, catalog=catalog)
+    # What was built so far (the map, its tables, the compiled kernels, the replayed state)
+    # lives as long as the server: out of the garbage collector's full passes, which then
+    # cost what the live fleet allocates (a full pass over it all stops every thread).
+    gc.freeze()
     await server.start()
     http = await _start_http(server, args.http) if args.http else None
     bridge = None
