@@ -155,7 +155,7 @@ def state_from_wire(msg: robot_link_pb2.RobotState) -> RobotState:
         battery=battery, mode=mode, path_id=msg.path_id,
         waypoints_reached=msg.waypoints_reached, action_id=msg.action_id,
         action_status=status, action_progress=msg.action_progress, load_id=msg.load_id,
-        faults=tuple(msg.faults))
+        faults=tuple(msg.faults), seq=msg.seq)
 
 
 def command_to_wire(seq: int, command: Command) -> robot_link_pb2.RobotCommand:

@@ -9,7 +9,9 @@ Where each figure comes from:
 - robots by state, missions by state, connected robots: one worker call per scrape (`refresh`);
 - command latency: from a path or action leaving on a robot's stream to the robot's first
   report that names it (`CommandLatency`), so it includes the robot's report period;
-- gRPC calls by method and status code: a server interceptor (`CallCounter`).
+- gRPC calls by method and status code: a server interceptor (`CallCounter`);
+- robot reports refused as implausible, by reason: the coordinator's `Inbox`, read after
+  each step.
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fleet.api.snapshot import ViewState, counts
-from fleet.coordinator import Coordinator, CoordinatorRunner
+from fleet.coordinator import Coordinator, CoordinatorRunner, Implausible
 from fleet.model import EventKind, FollowPath, MissionEvent, MissionState, PerformAction, RobotState
 
 __all__ = ["CallCounter", "CommandLatency", "FleetMetrics"]
@@ -66,6 +68,12 @@ class FleetMetrics:
         self.streams = Gauge("fleet_robot_streams", "Open robot link streams", registry=r)
         self.grpc_calls = Counter("fleet_grpc_calls", "gRPC calls by method and status code",
                                   ["method", "code"], registry=r)
+        self.implausible_reports = Counter(
+            "fleet_implausible_reports", "Robot state reports refused as implausible, by reason",
+            ["reason"], registry=r)
+        for reason in Implausible:
+            self.implausible_reports.labels(reason.value)
+        self._implausible_seen: dict[Implausible, int] = {}
         self.last_step_at: float | None = None
         """time.monotonic() when the last control step ended (None before the first)."""
 
@@ -83,6 +91,11 @@ class FleetMetrics:
             self.plan_seconds.observe(phases.pop("plan"))
         if "store_write" in phases:
             self.store_write_seconds.observe(phases.pop("store_write"))
+        for reason, total in c.inbox.implausible_counts().items():
+            new = total - self._implausible_seen.get(reason, 0)
+            if new > 0:
+                self.implausible_reports.labels(reason.value).inc(new)
+                self._implausible_seen[reason] = total
 
     def count_events(self, events: Iterable[MissionEvent]) -> None:
         """Count the task outcomes among delivered events."""

@@ -3,6 +3,7 @@
 from fleet.coordinator.clock import Clock, ManualClock, WallClock
 from fleet.coordinator.config import CoordinatorConfig
 from fleet.coordinator.core import Coordinator
+from fleet.coordinator.plausibility import Implausible, ImplausibleReportError, Tolerance
 from fleet.coordinator.robots import RobotRecord
 from fleet.coordinator.runner import Addressed, Channel, CoordinatorRunner
 from fleet.coordinator.state import FleetState
@@ -16,9 +17,12 @@ __all__ = [
     "CoordinatorConfig",
     "CoordinatorRunner",
     "FleetState",
+    "Implausible",
+    "ImplausibleReportError",
     "ManualClock",
     "MissionRecord",
     "RobotRecord",
     "TaskRecord",
+    "Tolerance",
     "WallClock",
 ]

@@ -36,11 +36,13 @@ from fleet.coordinator.execution import Execution
 from fleet.coordinator.failures import Failures
 from fleet.coordinator.journal import Journal, Outbox, Output
 from fleet.coordinator.places import Places
+from fleet.coordinator.plausibility import FloorCheck
 from fleet.coordinator.robots import RobotRecord
 from fleet.coordinator.sessions import Inbox, Sessions
 from fleet.coordinator.site import Site
 from fleet.coordinator.state import FleetState, replay
 from fleet.coordinator.validation import check_mission
+from fleet.coordinator.work import Act
 from fleet.dispatch import HOLDING_KINDS, Dispatcher, OptimalDispatcher
 from fleet.floor import FloorMap, OccupancyGrid
 from fleet.model import (
@@ -56,6 +58,7 @@ from fleet.model import (
     RobotKind,
     RobotSpec,
     RobotState,
+    TaskState,
 )
 from fleet.store import EventStore
 from fleet.traffic import Traffic, check_invariants
@@ -89,6 +92,8 @@ class Coordinator:
                                search=self.config.path_search,
                                one_way=self.site.grid.forbidden_moves)
         self.outbox = Outbox()
+        tolerance = self.config.report_tolerance
+        inbox = Inbox(FloorCheck(floor, tolerance.jitter_m), tolerance, clock.now)
         self.journal = Journal(self.state, store, self._on_change)
         self.estimates = Estimates(self.site, self.traffic, self.dispatcher.weights,
                                    self.config.nominal_speed_mps)
@@ -97,12 +102,12 @@ class Coordinator:
                                  self.estimates, self.config)
         self.execution = Execution(self.site, self.state, self.robots, self.traffic,
                                    self.journal, self.outbox, self.places, self.failures,
-                                   self.estimates, self.config)
+                                   self.estimates, self.config, inbox)
         self.dispatching = Dispatching(self.site, self.state, self.robots, self.traffic,
                                        self.journal, self.estimates, self.failures,
                                        self.dispatcher, self.incarnation)
         self.sessions = Sessions(self.site, self.state, self.robots, self.traffic, self.journal,
-                                 self.outbox, self.failures, store, self.config)
+                                 self.outbox, self.failures, store, self.config, inbox)
         self.step_times: deque[tuple[float, float]] = deque(maxlen=100_000)
         """(wall, CPU) seconds of the latest control steps, oldest first."""
         self.phase_times: dict[str, float] = {}
@@ -147,6 +152,12 @@ class Coordinator:
             self.robots[spec.id] = RobotRecord(spec=spec)
         replay(self.state, {m.id: m for m in self.store.missions()}, self.store.events())
         self._on_change(set(self.robots))
+        for rid, robot in self.robots.items():
+            work = robot.work
+            if (work is not None and work.key is not None and isinstance(work.current, Act)
+                    and self.state.task(work.key).state is TaskState.ACTIVE):
+                # The run before may have given this action: the robot's outcome of it counts.
+                self.sessions.inbox.give(rid, work.action_id())
         self._recovering = bool(self.robots)
         if self.state.missions:
             log.info("recovered %d missions (%d open) and %d robots from the store",
@@ -271,7 +282,7 @@ class Coordinator:
 
     def _step(self, now: float) -> None:
         now_step = self._step_number(now)
-        self.sessions.take_reports()
+        self.sessions.take_reports(now)
         if self._waiting_for_robots(now):
             return
         self.sessions.report_progress()
