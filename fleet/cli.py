@@ -91,6 +91,9 @@ def _parser() -> argparse.ArgumentParser:
                         "here, e.g. 127.0.0.1:8080")
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
+    s.add_argument("--fleet", metavar="YAML", default="",
+                   help="the declared fleet: robot kinds and capabilities missions may need "
+                        "before those robots first register (see fleet/coordinator/declared.py)")
     _dispatcher_option(s)
     s.add_argument("--line", metavar="LINE",
                    help="serve this production line's routings (Missions.SubmitOrder): a "
@@ -386,8 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _coordinator(map_file: str, db: str, sim_clock: bool,  # type: ignore[no-untyped-def]
-                 dispatcher: str = "optimal"):
-    from fleet.coordinator import Coordinator, ManualClock, WallClock
+                 dispatcher: str = "optimal", fleet_file: str = ""):
+    from fleet.coordinator import Coordinator, ManualClock, WallClock, load_fleet
     from fleet.dispatch import NearestDispatcher, OptimalDispatcher
     from fleet.floor import load_floor
     from fleet.planning import warm_up
@@ -398,7 +401,8 @@ def _coordinator(map_file: str, db: str, sim_clock: bool,  # type: ignore[no-unt
     store = open_store(db)
     clock = ManualClock() if sim_clock else WallClock()
     chosen = NearestDispatcher() if dispatcher == "nearest" else OptimalDispatcher()
-    return Coordinator(floor, store, clock, dispatcher=chosen)
+    declared = load_fleet(fleet_file, floor) if fleet_file else ()
+    return Coordinator(floor, store, clock, dispatcher=chosen, declared=declared)
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -425,7 +429,8 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.line:
         from fleet.production import load_line
         catalog = load_line(line_path(args.line)).catalog
-    coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock, args.dispatcher)
+    coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock, args.dispatcher,
+                               args.fleet)
     server = create_server(coordinator, args.address, tokens=tokens, tls=tls, catalog=catalog)
     await server.start()
     http = await _start_http(server, args.http) if args.http else None

@@ -70,6 +70,7 @@ _METHOD_ROLES: dict[str, frozenset[str]] = {
     "/fleet.v1.Missions/WatchEvents": _READERS,
     "/fleet.v1.Fleet/ListRobots": _READERS,
     "/fleet.v1.Fleet/GetFloorMap": _READERS | {"robot"},
+    "/fleet.v1.Fleet/ListCapabilities": _READERS,
     "/fleet.v1.Fleet/PauseRobot": frozenset({"operator"}),
     "/fleet.v1.Fleet/ResumeRobot": frozenset({"operator"}),
     "/fleet.v1.SimClock/Advance": frozenset({"simulator"}),

@@ -3,6 +3,7 @@
 from fleet.coordinator.clock import Clock, ManualClock, WallClock
 from fleet.coordinator.config import CoordinatorConfig
 from fleet.coordinator.core import Coordinator
+from fleet.coordinator.declared import CapabilityGroup, DeclaredRobot, load_fleet
 from fleet.coordinator.plausibility import Implausible, ImplausibleReportError, Tolerance
 from fleet.coordinator.robots import RobotRecord
 from fleet.coordinator.runner import Addressed, Channel, CoordinatorRunner
@@ -11,11 +12,13 @@ from fleet.model import MissionRecord, TaskRecord
 
 __all__ = [
     "Addressed",
+    "CapabilityGroup",
     "Channel",
     "Clock",
     "Coordinator",
     "CoordinatorConfig",
     "CoordinatorRunner",
+    "DeclaredRobot",
     "FleetState",
     "Implausible",
     "ImplausibleReportError",
@@ -25,4 +28,5 @@ __all__ = [
     "TaskRecord",
     "Tolerance",
     "WallClock",
+    "load_fleet",
 ]

@@ -25,11 +25,12 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from fleet.coordinator.clock import Clock
 from fleet.coordinator.config import CoordinatorConfig
+from fleet.coordinator.declared import CapabilityGroup, DeclaredRobot, capability_groups
 from fleet.coordinator.dispatching import Dispatching
 from fleet.coordinator.estimates import Estimates
 from fleet.coordinator.execution import Execution
@@ -43,7 +44,7 @@ from fleet.coordinator.site import Site
 from fleet.coordinator.state import FleetState, replay
 from fleet.coordinator.validation import check_mission
 from fleet.coordinator.work import Act
-from fleet.dispatch import HOLDING_KINDS, Dispatcher, OptimalDispatcher
+from fleet.dispatch import HOLDING_KINDS, Candidate, Dispatcher, OptimalDispatcher
 from fleet.floor import FloorMap, OccupancyGrid
 from fleet.model import (
     AlreadyExistsError,
@@ -77,12 +78,15 @@ class Coordinator:
 
     def __init__(self, floor: FloorMap, store: EventStore, clock: Clock,
                  config: CoordinatorConfig | None = None,
-                 dispatcher: Dispatcher | None = None, *, incarnation: str = "") -> None:
+                 dispatcher: Dispatcher | None = None, *, incarnation: str = "",
+                 declared: Sequence[DeclaredRobot] = ()) -> None:
         self.config = config or CoordinatorConfig()
         self.store = store
         self.clock = clock
         self.dispatcher: Dispatcher = dispatcher or OptimalDispatcher()
         self.incarnation = incarnation or uuid.uuid4().hex[:8]
+        self.declared = tuple(declared)
+        """The declared fleet (a fleet file): missions may need robots not registered yet."""
         self.site = Site(floor, self.config.nominal_speed_mps)
         holding = frozenset(s.id for s in floor.stations.values() if s.kind in HOLDING_KINDS)
         self.state = FleetState(floor.stations, holding)
@@ -220,12 +224,18 @@ class Coordinator:
             while f"m-{n:06d}" in self.state.missions:
                 n += 1
             mission = replace(mission, id=f"m-{n:06d}")
-        check_mission(mission, self.site, self.robots)
+        check_mission(mission, self.site, self.robots,
+                      [d.candidate() for d in self.declared])
         if mission.id in self.state.missions:
             raise AlreadyExistsError(f"mission {mission.id!r} exists already",
                                      field="mission.mission_id", value=mission.id)
         mission = replace(mission, submitted_s=now)
         return self.journal.accept(mission, MissionEvent(EventKind.ACCEPTED, mission.id, now))
+
+    def capabilities(self) -> list[CapabilityGroup]:
+        """What missions are checked against: the roster's robots, then the declared fleet."""
+        return capability_groups((Candidate(r.spec, r.home_station)
+                                  for r in self.robots.values()), self.declared)
 
     def cancel(self, mission_id: str, reason: str) -> MissionRecord:
         """Cancel an unfinished mission; robots on its tasks stop after their released path.
