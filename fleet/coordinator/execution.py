@@ -163,18 +163,20 @@ class Execution:
                 self._mark_started(robot, work, now)
                 action_id = work.action_id()
                 state = robot.state
-                if state.action_id == action_id and not self.inbox.was_given(rid, action_id):
-                    if state.action_status in (ActionStatus.SUCCEEDED, ActionStatus.FAILED):
-                        self.inbox.count(Implausible.UNKNOWN_ACTION)
-                        log.warning("robot %s: refused an implausible report (%s): action %r "
-                                    "was never given", rid, Implausible.UNKNOWN_ACTION.value,
-                                    action_id)
-                        self.failures.robot_lost(
-                            robot, now, f"robot {rid} sent an implausible report "
-                            f"({Implausible.UNKNOWN_ACTION.value}): a result for action "
-                            f"{action_id} before it was given")
-                        return
-                if state.action_id == action_id and self.inbox.was_given(rid, action_id):
+                given = self.inbox.was_given(rid, action_id)
+                if state.action_id == action_id and not given and state.action_status in (
+                        ActionStatus.SUCCEEDED, ActionStatus.FAILED):
+                    # A result for the action before it was given (in this run or, for a
+                    # task under way at a restart, the run before): never believed.
+                    self.inbox.count(Implausible.UNKNOWN_ACTION)
+                    log.warning("robot %s: refused an implausible report (%s): action %r was "
+                                "never given", rid, Implausible.UNKNOWN_ACTION.value, action_id)
+                    self.failures.robot_lost(
+                        robot, now, f"robot {rid} sent an implausible report "
+                        f"({Implausible.UNKNOWN_ACTION.value}): a result for action "
+                        f"{action_id} before it was given")
+                    return
+                if state.action_id == action_id and given:
                     if state.action_status is ActionStatus.FAILED:
                         why = ", ".join(state.faults) or "no reason given"
                         self.failures.action_failed(
