@@ -296,6 +296,7 @@ class Coordinator:
         if self._waiting_for_robots(now):
             return
         self.sessions.report_progress()
+        self.sessions.expire_registrations(now)
         self.failures.check_lost_robots(now)
         self.failures.untangle(now)
         self.failures.guard_batteries(now)

@@ -227,7 +227,7 @@ class Sessions:
         record.spec, record.home_station, record.placed = spec, home, drives
         record.session_id = uuid.uuid4().hex
         record.state = RobotState(spec.id, now, pose)
-        record.disconnected_at = now
+        record.disconnected_at = record.registered_at = now
         if record.work is not None:
             record.work.path_id = ""
             record.work.action_sent = False
@@ -247,7 +247,7 @@ class Sessions:
                                      field="robot_id", value=robot_id)
         self._streams += 1
         record.stream = self._streams
-        record.disconnected_at = None
+        record.disconnected_at = record.registered_at = None
         assert record.state is not None
         self.inbox.open(robot_id, record.stream, record.state, record.spec.max_speed_mps)
         if record.hold:
@@ -266,6 +266,25 @@ class Sessions:
         if record.placed:
             self.traffic.hold(robot_id)
         log.info("robot %s disconnected", robot_id)
+
+    def expire_registrations(self, now: float) -> None:
+        """A robot that registered and has not opened its stream within
+        `registration_timeout_s` is let go: its session ends, it releases its cell, and its
+        tasks go back by the rules of a lost robot (UNASSIGNED events, in the log)."""
+        timeout = self.config.registration_timeout_s
+        for rid in sorted(self.robots):
+            robot = self.robots[rid]
+            if robot.registered_at is None or robot.connected or \
+                    now - robot.registered_at < timeout:
+                continue
+            reason = (f"robot {rid} registered {now - robot.registered_at:.0f} s ago and never "
+                      "opened its stream: its registration expired")
+            self.failures.robot_lost(robot, now, reason)
+            robot.work = None
+            if robot.placed:
+                self.traffic.remove(rid)
+            robot.placed, robot.session_id, robot.registered_at = False, "", None
+            log.warning("%s; it releases its cell", reason)
 
     def take_reports(self, now: float) -> None:
         """The latest report of each connected robot becomes its state for this step; a
