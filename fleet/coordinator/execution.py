@@ -12,6 +12,7 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 from fleet.coordinator.config import CoordinatorConfig
 from fleet.coordinator.estimates import Estimates
@@ -171,10 +172,15 @@ class Execution:
                     self.inbox.count(Implausible.UNKNOWN_ACTION)
                     log.warning("robot %s: refused an implausible report (%s): action %r was "
                                 "never given", rid, Implausible.UNKNOWN_ACTION.value, action_id)
-                    self.failures.robot_lost(
-                        robot, now, f"robot {rid} sent an implausible report "
-                        f"({Implausible.UNKNOWN_ACTION.value}): a result for action "
-                        f"{action_id} before it was given")
+                    reason = (f"robot {rid} sent an implausible report "
+                              f"({Implausible.UNKNOWN_ACTION.value}): a result for action "
+                              f"{action_id} before it was given")
+                    # Nothing of the action was handled: the task goes back, and the robot
+                    # counts as in fault until it reports again.
+                    self.failures.give_back_queue(rid, now, reason)
+                    if work.key is not None:
+                        self.failures.give_back(rid, work.key, now, reason)
+                    robot.state = replace(state, mode=RobotMode.FAULT, faults=(reason,))
                     return
                 if state.action_id == action_id and given:
                     if state.action_status is ActionStatus.FAILED:

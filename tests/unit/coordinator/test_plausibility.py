@@ -83,3 +83,32 @@ def test_the_first_report_is_checked_against_the_registered_pose_and_the_time_si
 @pytest.mark.parametrize("reason", list(Implausible))
 def test_every_reason_has_a_stable_label(reason: Implausible) -> None:
     assert reason.value == reason.name.lower()
+
+
+def test_a_result_for_the_current_action_before_it_was_given_is_not_believed() -> None:
+    from fleet.model import EventKind, Mission, RobotKind, RobotMode, Task, TaskKind, TaskState
+    from tests.unit.coordinator.lockstep import Lockstep, welder
+
+    run = Lockstep([welder("fixed-1", 3.5, 6.5, kind=RobotKind.FIXED_WELDER)])
+    run.connect()
+    run.submit(Mission("m", (Task("weld", TaskKind.WELD, cell="weld-1", program="BOOM-A",
+                                  duration_s=5.0),), release_s=30.0))
+    run.run(lambda: run.coordinator.get("m").tasks["weld"].state is TaskState.ASSIGNED,
+            max_s=10)
+    # The robot comes back on a new stream and claims, first thing, that the weld it was
+    # never sent succeeded.
+    run.disconnect("fixed-1")
+    run.connect("fixed-1")
+    c = run.coordinator
+    lie = RobotState("fixed-1", 40.0, Pose(3.5, 6.5), action_id="m/weld/1/0",
+                     action_status=ActionStatus.SUCCEEDED)
+    c.report("fixed-1", run.streams["fixed-1"], lie)
+    run.clock.advance_to(40.0)
+    c.step()
+    run.deliver()
+    record = c.get("m").tasks["weld"]
+    assert record.state is TaskState.PENDING and record.steps_done == 0
+    back = [e for e in run.events if e.kind is EventKind.UNASSIGNED]
+    assert back and "implausible report (unknown_action)" in back[-1].detail
+    assert c.robots["fixed-1"].state.mode is RobotMode.FAULT  # type: ignore[union-attr]
+    assert c.inbox.implausible_counts() == {Implausible.UNKNOWN_ACTION: 1}
