@@ -140,7 +140,11 @@ class FleetServer:
 
 def is_loopback(address: str) -> bool:
     """True if `address` ("host:port") listens on this machine only."""
-    return address.startswith(("127.", "localhost", "[::1]"))
+    host = address.rsplit(":", 1)[0] if address.count(":") == 1 or "]" in address else address
+    if host in ("localhost", "[::1]", "::1"):
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts)
 
 
 def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",

@@ -84,6 +84,10 @@ def test_a_robot_that_lies_on_its_stream_is_refused_counted_and_loses_its_task(
         call = link.Connect(timeout=30)
         await call.write(robot_link_pb2.RobotUpdate(hello=robot_link_pb2.Hello(
             robot_id=req.robot_id, session_id=reply.session_id)))
+        fleet = fleet_pb2_grpc.FleetStub(channel)
+        while not (await fleet.ListRobots(fleet_pb2.ListRobotsRequest(connected_only=True),
+                                          timeout=10)).robots:
+            await asyncio.sleep(0.01)  # the stream opens on the coordinator's worker
         await call.write(robot_link_pb2.RobotUpdate(state=state(req, 1.0, 2)))
         await clock.Advance(simulation_pb2.AdvanceRequest(time_s=1.0), timeout=20)
         first = await call.read()

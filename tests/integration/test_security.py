@@ -233,3 +233,13 @@ def test_mutual_tls_maps_client_certificates_to_robot_ids_and_roles(
             assert health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=10).status == \
                 health_pb2.HealthCheckResponse.SERVING
+
+
+@pytest.mark.parametrize(("address", "loopback"), [
+    ("127.0.0.1:0", True), ("localhost:50051", True), ("[::1]:50051", True),
+    ("0.0.0.0:50051", False), ("[::]:50051", False), ("10.1.2.3:50051", False),
+    ("localhost.example.com:50051", False), ("127.0.0.1.example.com:1", False),
+])
+def test_only_loopback_addresses_count_as_loopback(address: str, loopback: bool) -> None:
+    from fleet.api.server import is_loopback
+    assert is_loopback(address) is loopback
