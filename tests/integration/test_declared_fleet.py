@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 
 from fleet.coordinator import load_fleet
@@ -95,7 +96,7 @@ def test_a_declared_fleet_accepts_missions_before_its_robots_register(tmp_path: 
     path = tmp_path / "fleet.yaml"
     path.write_text(FLEET)
     declared = load_fleet(path, load_floor(SMALL_MAP))
-    for served in serve(SMALL_MAP, str(tmp_path / "fleet.db"), declared=declared):
+    for served in serve(SMALL_MAP, str(tmp_path / "fleet.db"), declared=declared, http=True):
         assert submit(served, move("early", "in-1", "out-1", mass=400.0)).mission_id
         assert submit(served, weld("weld-early")).mission_id
         err = refusal(served, weld("weld-elsewhere", "weld-2"))
@@ -105,6 +106,9 @@ def test_a_declared_fleet_accepts_missions_before_its_robots_register(tmp_path: 
         assert (agvs.kind, agvs.max_payload_kg, agvs.declared_count) == (
             common_pb2.ROBOT_KIND_AGV, 500.0, 4)
         assert (welders.cell_station, list(welders.programs)) == ("weld-1", ["BOOM-A"])
+        # The same over HTTP.
+        listed = httpx.get(f"{served.http_url}/api/v1/capabilities", timeout=10).json()
+        assert [c["declared_count"] for c in listed["capabilities"]] == [4, 1]
 
 
 @pytest.mark.parametrize(("text", "field"), [
