@@ -87,11 +87,20 @@ def _parser() -> argparse.ArgumentParser:
                         "server is open to anyone who reaches the port")
     s.add_argument("--tls-cert", metavar="PEM", help="serve TLS with this certificate chain")
     s.add_argument("--tls-key", metavar="PEM", help="private key of --tls-cert")
+    s.add_argument("--client-ca", metavar="PEM", default="",
+                   help="mutual TLS: every client presents a certificate this CA signed; one "
+                        "naming robots (fleet:robot:PATTERN) speaks for them (see fleet certs)")
+    s.add_argument("--insecure", action="store_true",
+                   help="serve beyond loopback without tokens or client certificates "
+                        "(refused otherwise)")
     s.add_argument("--http", metavar="HOST:PORT", default="",
                    help="also serve the control center (web page, HTTP/JSON API, /metrics) "
                         "here, e.g. 127.0.0.1:8080")
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
+    s.add_argument("--fleet", metavar="YAML", default="",
+                   help="the declared fleet: robot kinds and capabilities missions may need "
+                        "before those robots first register (see fleet/coordinator/declared.py)")
     _dispatcher_option(s)
     s.add_argument("--line", metavar="LINE",
                    help="serve this production line's routings (Missions.SubmitOrder): a "
@@ -231,6 +240,14 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("check-log", parents=[common], help="check a trajectory log for collisions")
     s.add_argument("log")
     s.add_argument("--map", help="floor YAML (default: the one the log names)")
+
+    s = sub.add_parser("certs", parents=[common],
+                       help="write a development PKI: a plant CA, a server certificate and "
+                            "client certificates (gateway, robot-agv-1, planner, operator)")
+    s.add_argument("dir", help="folder to write the PEM files into (created if missing)")
+    s.add_argument("--host", action="append", default=[],
+                   help="a name or address the server certificate is valid for (repeat; "
+                        "default: localhost and 127.0.0.1)")
 
     s = sub.add_parser("map", parents=[common], help="validate a floor map and show its stations")
     s.add_argument("map")
@@ -372,6 +389,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             return _check_log(args)
         if args.command == "map":
             return _map(args)
+        if args.command == "certs":
+            return _certs(args)
         if args.command == "mapf":
             return _mapf(args)
         if args.command == "lifelong":
@@ -393,8 +412,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _coordinator(map_file: str, db: str, sim_clock: bool,  # type: ignore[no-untyped-def]
-                 dispatcher: str = "optimal"):
-    from fleet.coordinator import Coordinator, ManualClock, WallClock
+                 dispatcher: str = "optimal", fleet_file: str = ""):
+    from fleet.coordinator import Coordinator, ManualClock, WallClock, load_fleet
     from fleet.dispatch import NearestDispatcher, OptimalDispatcher
     from fleet.floor import load_floor
     from fleet.planning import warm_up
@@ -405,7 +424,19 @@ def _coordinator(map_file: str, db: str, sim_clock: bool,  # type: ignore[no-unt
     store = open_store(db)
     clock = ManualClock() if sim_clock else WallClock()
     chosen = NearestDispatcher() if dispatcher == "nearest" else OptimalDispatcher()
-    return Coordinator(floor, store, clock, dispatcher=chosen)
+    declared = load_fleet(fleet_file, floor) if fleet_file else ()
+    return Coordinator(floor, store, clock, dispatcher=chosen, declared=declared)
+
+
+def _certs(args: argparse.Namespace) -> int:
+    from fleet.api.certs import write_dev_pki
+
+    written = write_dev_pki(args.dir, hosts=args.host or ("localhost", "127.0.0.1"))
+    for path in written:
+        print(path)
+    print(f"serve with: fleet serve --tls-cert {args.dir}/server.pem --tls-key "
+          f"{args.dir}/server.key --client-ca {args.dir}/ca.pem")
+    return 0
 
 
 async def _serve(args: argparse.Namespace) -> int:
@@ -432,8 +463,17 @@ async def _serve(args: argparse.Namespace) -> int:
     if args.line:
         from fleet.production import load_line
         catalog = load_line(line_path(args.line)).catalog
-    coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock, args.dispatcher)
-    server = create_server(coordinator, args.address, tokens=tokens, tls=tls, catalog=catalog)
+    coordinator = _coordinator(map_path(args.map), args.db, args.sim_clock, args.dispatcher,
+                               args.fleet)
+    client_ca = None
+    if args.client_ca:
+        try:
+            client_ca = Path(args.client_ca).read_bytes()
+        except OSError as err:
+            raise InvalidInputError(f"client CA file {err.filename!r}: {err.strerror}",
+                                    field="client-ca", value=err.filename) from err
+    server = create_server(coordinator, args.address, tokens=tokens, tls=tls, catalog=catalog,
+                           client_ca=client_ca, insecure=args.insecure)
     # What was built so far (the map, its tables, the compiled kernels, the replayed state)
     # lives as long as the server: out of the garbage collector's full passes, which then
     # cost what the live fleet allocates (a full pass over it all stops every thread).

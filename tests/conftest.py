@@ -44,7 +44,8 @@ def serve(map_path: Path, db: str | object, *, sim_clock: bool = True,
           address: str = "127.0.0.1:0", tokens: dict[bytes, object] | None = None,
           tls: tuple[bytes, bytes] | None = None, dispatcher: object = None,
           period_s: float = 0.05, catalog: object = None,
-          http: bool = False) -> Iterator[Served]:
+          http: bool = False, declared: tuple[object, ...] = (),
+          client_ca: bytes | None = None, insecure: bool = False) -> Iterator[Served]:
     """Start a coordinator + server in a thread; yield; stop it. `db` is a store URL or an
     open store."""
     from fleet.api import create_server
@@ -59,9 +60,11 @@ def serve(map_path: Path, db: str | object, *, sim_clock: bool = True,
         store = open_store(db) if isinstance(db, str) else db
         coordinator = Coordinator(load_floor(map_path), store,  # type: ignore[arg-type]
                                   ManualClock() if sim_clock else WallClock(),
-                                  dispatcher=dispatcher)  # type: ignore[arg-type]
+                                  dispatcher=dispatcher,  # type: ignore[arg-type]
+                                  declared=declared)  # type: ignore[arg-type]
         server = create_server(coordinator, address, period_s=period_s,
-                               tokens=tokens, tls=tls, catalog=catalog)  # type: ignore[arg-type]
+                               tokens=tokens, tls=tls, catalog=catalog,  # type: ignore[arg-type]
+                               client_ca=client_ca, insecure=insecure)
         await server.start()
         web = None
         if http:

@@ -20,7 +20,12 @@ cancel missions, read them), `operator` (pause and resume robots, read everythin
 (read missions, robots and the floor), `simulator` (SimClock), `admin` (everything). Clients
 send `authorization: Bearer <token>`. A call without a known token gets UNAUTHENTICATED; a
 token whose roles do not cover the method gets PERMISSION_DENIED naming the roles that would.
-Health checks and server reflection stay open for probes and tools.
+Health checks stay open for probes; server reflection needs a known token (any role), so
+that what the server offers is not told to anyone who reaches the port.
+
+Under mutual TLS (`fleet serve --client-ca`), a call without a token is identified by its
+client certificate instead (`fleet.api.certs`: the certificate names robot id patterns and
+roles).
 
 `robots` (for tokens with the robot role) lists the robot ids, or shell-style patterns of ids,
 that the token may register, connect or speak for through a gateway; a robot outside them is
@@ -70,11 +75,13 @@ _METHOD_ROLES: dict[str, frozenset[str]] = {
     "/fleet.v1.Missions/WatchEvents": _READERS,
     "/fleet.v1.Fleet/ListRobots": _READERS,
     "/fleet.v1.Fleet/GetFloorMap": _READERS | {"robot"},
+    "/fleet.v1.Fleet/ListCapabilities": _READERS,
     "/fleet.v1.Fleet/PauseRobot": frozenset({"operator"}),
     "/fleet.v1.Fleet/ResumeRobot": frozenset({"operator"}),
     "/fleet.v1.SimClock/Advance": frozenset({"simulator"}),
 }
-_OPEN_PREFIXES = ("/grpc.health.v1.Health/", "/grpc.reflection.")
+_OPEN_PREFIXES = ("/grpc.health.v1.Health/",)
+_ANY_ROLE_PREFIXES = ("/grpc.reflection.",)
 _AUDITED = frozenset({"/fleet.v1.Missions/Submit", "/fleet.v1.Missions/SubmitOrder",
                       "/fleet.v1.Missions/Cancel",
                       "/fleet.v1.Fleet/PauseRobot", "/fleet.v1.Fleet/ResumeRobot"})
@@ -210,11 +217,82 @@ def _denied(handler: grpc.RpcMethodHandler, code: grpc.StatusCode,
     return grpc.stream_stream_rpc_method_handler(abort_bidi, de, ser)
 
 
-class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
-    """Checks every call's bearer token against the tokens file's roles."""
+def _checked(handler: grpc.RpcMethodHandler,
+             check: Callable[[grpc.aio.ServicerContext[Any, Any]], None]
+             ) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as `handler` that runs `check(context)` first and aborts
+    with the status of the FleetError it raises."""
+    ser, de = handler.response_serializer, handler.request_deserializer
 
-    def __init__(self, tokens: dict[bytes, Principal]) -> None:
+    async def refuse(context: grpc.aio.ServicerContext[Any, Any], err: FleetError) -> None:
+        await context.abort(status_of(err), describe(err))
+
+    if handler.unary_unary is not None:
+        unary = handler.unary_unary
+
+        async def uu(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                check(context)
+            except FleetError as err:
+                await refuse(context, err)
+            return await unary(request, context)
+        return grpc.unary_unary_rpc_method_handler(uu, de, ser)
+    if handler.unary_stream is not None:
+        server_stream = handler.unary_stream
+
+        async def us(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                check(context)
+            except FleetError as err:
+                await refuse(context, err)
+            async for item in server_stream(request, context):
+                yield item
+        return grpc.unary_stream_rpc_method_handler(us, de, ser)
+    if handler.stream_unary is not None:
+        client_stream = handler.stream_unary
+
+        async def su(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+            try:
+                check(context)
+            except FleetError as err:
+                await refuse(context, err)
+            return await client_stream(requests, context)
+        return grpc.stream_unary_rpc_method_handler(su, de, ser)
+    bidi = handler.stream_stream
+
+    async def ss(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        try:
+            check(context)
+        except FleetError as err:
+            with contextlib.suppress(Exception):  # see `_denied`
+                await asyncio.wait_for(requests.__anext__(), 1.0)
+            await refuse(context, err)
+        async for item in bidi(requests, context):
+            yield item
+    return grpc.stream_stream_rpc_method_handler(ss, de, ser)
+
+
+FromCertificate = Callable[[bytes], "Principal | None"]
+"""The principal a verified client certificate (PEM) names (`fleet.api.certs`)."""
+
+
+class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
+    """Checks every call's bearer token against the tokens file's roles; with
+    `from_certificate` (mutual TLS), a call without a token by its client certificate."""
+
+    def __init__(self, tokens: dict[bytes, Principal],
+                 from_certificate: FromCertificate | None = None) -> None:
         self._tokens = tokens
+        self._from_certificate = from_certificate
+
+    def identify(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal | None:
+        """Who makes the call: its token's principal, else its client certificate's."""
+        who = self.principal(context.invocation_metadata())
+        if who is None and self._from_certificate is not None:
+            pems = context.auth_context().get("x509_pem_cert") or []
+            if pems:
+                who = self._from_certificate(pems[0])
+        return who
 
     def principal(self, metadata: Any) -> Principal | None:
         """The principal whose token the call's metadata carries, or None."""
@@ -244,6 +322,8 @@ class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
             raise UnauthenticatedError("authorization: a known access token is needed "
                                        "('authorization: Bearer <token>')",
                                        field="authorization", value=None)
+        if method.startswith(_ANY_ROLE_PREFIXES):
+            return
         allowed = roles_for(method)
         if "admin" not in who.roles and not (who.roles & allowed):
             log.warning("refused %s to %s (roles %s)", method, who.name, sorted(who.roles))
@@ -263,8 +343,14 @@ class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         handler = await continuation(details)
         if handler is None:
             return handler
+        who = self.principal(details.invocation_metadata)
+        if who is None and self._from_certificate is not None and \
+                not method.startswith(_OPEN_PREFIXES):
+            # The client certificate is known only to the call's context.
+            return _checked(handler, lambda context: self.authorize(self.identify(context),
+                                                                    method))
         try:
-            self.authorize(self.principal(details.invocation_metadata), method)
+            self.authorize(who, method)
         except FleetError as err:
             return _denied(handler, status_of(err), describe(err))
         return handler

@@ -6,7 +6,7 @@ import math
 
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from fleet.coordinator import MissionRecord, RobotRecord
+from fleet.coordinator import CapabilityGroup, MissionRecord, RobotRecord
 from fleet.floor import FloorMap
 from fleet.model import (
     ActionKind,
@@ -155,7 +155,15 @@ def state_from_wire(msg: robot_link_pb2.RobotState) -> RobotState:
         battery=battery, mode=mode, path_id=msg.path_id,
         waypoints_reached=msg.waypoints_reached, action_id=msg.action_id,
         action_status=status, action_progress=msg.action_progress, load_id=msg.load_id,
-        faults=tuple(msg.faults))
+        faults=tuple(msg.faults), seq=msg.seq)
+
+
+def capability_to_wire(group: CapabilityGroup) -> fleet_pb2.Capability:
+    """One group of `Fleet.ListCapabilities`."""
+    return fleet_pb2.Capability(
+        kind=_KIND_TO_WIRE[group.kind], max_payload_kg=group.max_payload_kg,
+        programs=group.programs, cell_station=group.cell_station, robot_ids=group.robot_ids,
+        declared_count=group.declared_count)
 
 
 def command_to_wire(seq: int, command: Command) -> robot_link_pb2.RobotCommand:

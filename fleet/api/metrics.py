@@ -11,7 +11,9 @@ Where each figure comes from:
   report that names it (`CommandLatency`), so it includes the robot's report period;
 - robot states accepted, by link (a robot's own stream or a gateway): counted where the
   servicer hands them to the runner;
-- gRPC calls by method and status code: a server interceptor (`CallCounter`).
+- gRPC calls by method and status code: a server interceptor (`CallCounter`);
+- robot reports refused as implausible, by reason: the coordinator's `Inbox`, read after
+  each step.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ import grpc
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 from fleet.api.snapshot import ViewState, counts
-from fleet.coordinator import Coordinator, CoordinatorRunner
+from fleet.coordinator import Coordinator, CoordinatorRunner, Implausible
 from fleet.model import EventKind, FollowPath, MissionEvent, MissionState, PerformAction, RobotState
 
 __all__ = ["CallCounter", "CommandLatency", "FleetMetrics"]
@@ -74,6 +76,12 @@ class FleetMetrics:
         self.gateway_states = self.states.labels("gateway")
         self.grpc_calls = Counter("fleet_grpc_calls", "gRPC calls by method and status code",
                                   ["method", "code"], registry=r)
+        self.implausible_reports = Counter(
+            "fleet_implausible_reports", "Robot state reports refused as implausible, by reason",
+            ["reason"], registry=r)
+        for reason in Implausible:
+            self.implausible_reports.labels(reason.value)
+        self._implausible_seen: dict[Implausible, int] = {}
         self.last_step_at: float | None = None
         """time.monotonic() when the last control step ended (None before the first)."""
 
@@ -91,6 +99,11 @@ class FleetMetrics:
             self.plan_seconds.observe(phases.pop("plan"))
         if "store_write" in phases:
             self.store_write_seconds.observe(phases.pop("store_write"))
+        for reason, total in c.inbox.implausible_counts().items():
+            new = total - self._implausible_seen.get(reason, 0)
+            if new > 0:
+                self.implausible_reports.labels(reason.value).inc(new)
+                self._implausible_seen[reason] = total
 
     def count_events(self, events: Iterable[MissionEvent]) -> None:
         """Count the task outcomes among delivered events."""

@@ -14,6 +14,7 @@ from collections.abc import AsyncGenerator
 from google.protobuf.timestamp_pb2 import Timestamp
 
 from fleet.api.convert import (
+    capability_to_wire,
     event_to_wire,
     floor_to_wire,
     mission_from_wire,
@@ -121,6 +122,12 @@ class Operations:
     async def floor_map(self, request: fleet_pb2.GetFloorMapRequest) -> fleet_pb2.FloorMap:
         """The floor the coordinator plans on (it never changes while it runs)."""
         return floor_to_wire(self.runner.coordinator.floor)
+
+    async def capabilities(self, request: fleet_pb2.ListCapabilitiesRequest
+                           ) -> fleet_pb2.ListCapabilitiesReply:
+        """What missions are checked against: the roster, then the declared fleet."""
+        return await self.runner.call(lambda c: fleet_pb2.ListCapabilitiesReply(
+            capabilities=[capability_to_wire(g) for g in c.capabilities()]))
 
     async def pause(self, request: fleet_pb2.PauseRobotRequest) -> fleet_pb2.RobotInfo:
         """An operator holds a robot."""

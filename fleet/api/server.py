@@ -14,10 +14,12 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 
 from fleet.api.auth import Principal, TokenAuth
+from fleet.api.certs import principal_of_certificate
 from fleet.api.metrics import CallCounter, FleetMetrics
 from fleet.api.operations import Operations
 from fleet.api.servicers import FleetService, MissionsService, RobotLinkService, SimClockService
 from fleet.coordinator import Coordinator, CoordinatorRunner, ManualClock
+from fleet.model import InvalidInputError
 from fleet.production import Catalog
 from fleet.v1 import (
     fleet_pb2,
@@ -136,32 +138,56 @@ class FleetServer:
         await self.server.wait_for_termination()
 
 
+def is_loopback(address: str) -> bool:
+    """True if `address` ("host:port") listens on this machine only."""
+    host = address.rsplit(":", 1)[0] if address.count(":") == 1 or "]" in address else address
+    if host in ("localhost", "[::1]", "::1"):
+        return True
+    parts = host.split(".")
+    return len(parts) == 4 and parts[0] == "127" and all(p.isdigit() for p in parts)
+
+
 def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
                   period_s: float = 0.05, *, tokens: dict[bytes, Principal] | None = None,
                   tls: tuple[bytes, bytes] | None = None,
-                  catalog: Catalog | None = None) -> FleetServer:
+                  catalog: Catalog | None = None, client_ca: bytes | None = None,
+                  insecure: bool = False) -> FleetServer:
     """Build the server (not started); ask for port 0 to get a free port.
 
     `tokens` (from `load_tokens`) turns on access control; `tls` is (certificate chain PEM,
     private key PEM) for TLS; `catalog` (a line's routings) serves `Missions.SubmitOrder`,
-    its stations checked against the coordinator's floor.
+    its stations checked against the coordinator's floor. `client_ca` (PEM, with `tls`)
+    turns on mutual TLS: every client presents a certificate this CA signed, and a call
+    without a token is identified by it (`fleet.api.certs`).
+
+    Secure by default: beyond loopback, a server without tokens or client certificates is
+    refused (InvalidInputError) unless `insecure`.
     """
     if catalog is not None:
         catalog.check_floor(coordinator.floor)
-    auth = TokenAuth(tokens) if tokens else None
+    if client_ca is not None and tls is None:
+        raise InvalidInputError("client certificates (--client-ca) need TLS (--tls-cert, "
+                                "--tls-key)", field="client_ca", value="set")
+    if not tokens and client_ca is None and not is_loopback(address) and not insecure:
+        raise InvalidInputError(
+            f"address {address[:80]!r} is beyond loopback: serving it without access tokens "
+            "would let anyone who reaches the port submit missions and command robots; give "
+            "--tokens (or --client-ca), or --insecure to serve it open anyway",
+            field="address", value=address[:80])
+    from_certificate = principal_of_certificate if client_ca is not None else None
+    auth = TokenAuth(tokens or {}, from_certificate) if tokens or client_ca else None
     metrics = FleetMetrics()
     interceptors: list[grpc.aio.ServerInterceptor] = [CallCounter(metrics)]
     if auth is not None:
         interceptors.append(auth)
-    if not tokens and not address.startswith(("127.", "localhost", "[::1]")):
-        log.warning("serving %s without access tokens: anyone who reaches the port can "
-                    "submit missions and command robots (fleet serve --tokens)", address)
+    if auth is None and not is_loopback(address):
+        log.warning("serving %r without access control (--insecure): anyone who reaches the "
+                    "port can submit missions and command robots", address)
     server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
     runner = CoordinatorRunner(coordinator)
     runner.step_observers.append(metrics.observe_step)
     state_arrived = asyncio.Event()
-    identify = None if auth is None else (
-        lambda context: auth.principal(context.invocation_metadata()))
+    identify = None if auth is None else auth.identify
     robot_link_pb2_grpc.add_RobotLinkServicer_to_server(
         RobotLinkService(runner, state_arrived, metrics, identify), server)
     operations = Operations(runner)
@@ -177,7 +203,10 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
          reflection.SERVICE_NAME), server)
     if tls is not None:
         chain, key = tls
-        port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, chain)]))
+        credentials = grpc.ssl_server_credentials(
+            [(key, chain)], root_certificates=client_ca,
+            require_client_auth=client_ca is not None)
+        port = server.add_secure_port(address, credentials)
     else:
         port = server.add_insecure_port(address)
     if port == 0:

@@ -395,6 +395,11 @@ class FleetService(fleet_pb2_grpc.FleetServicer):
                           context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.FloorMap:
         return await _answer(context, self.operations.floor_map(request))
 
+    async def ListCapabilities(self, request: fleet_pb2.ListCapabilitiesRequest,
+                               context: grpc.aio.ServicerContext[Any, Any]
+                               ) -> fleet_pb2.ListCapabilitiesReply:
+        return await _answer(context, self.operations.capabilities(request))
+
     async def PauseRobot(self, request: fleet_pb2.PauseRobotRequest,
                          context: grpc.aio.ServicerContext[Any, Any]) -> fleet_pb2.RobotInfo:
         return await _answer(context, self.operations.pause(request))

@@ -3,6 +3,8 @@
 from fleet.coordinator.clock import Clock, ManualClock, WallClock
 from fleet.coordinator.config import CoordinatorConfig
 from fleet.coordinator.core import Coordinator
+from fleet.coordinator.declared import CapabilityGroup, DeclaredRobot, load_fleet
+from fleet.coordinator.plausibility import Implausible, ImplausibleReportError, Tolerance
 from fleet.coordinator.robots import RobotRecord
 from fleet.coordinator.runner import Addressed, Channel, CoordinatorRunner
 from fleet.coordinator.state import FleetState
@@ -10,15 +12,21 @@ from fleet.model import MissionRecord, TaskRecord
 
 __all__ = [
     "Addressed",
+    "CapabilityGroup",
     "Channel",
     "Clock",
     "Coordinator",
     "CoordinatorConfig",
     "CoordinatorRunner",
+    "DeclaredRobot",
     "FleetState",
+    "Implausible",
+    "ImplausibleReportError",
     "ManualClock",
     "MissionRecord",
     "RobotRecord",
     "TaskRecord",
+    "Tolerance",
     "WallClock",
+    "load_fleet",
 ]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 
+from fleet.coordinator.plausibility import Tolerance
 from fleet.traffic import PathSearch
 
 __all__ = ["CoordinatorConfig"]
@@ -47,3 +48,9 @@ class CoordinatorConfig:
     only new assignments wait for the round)."""
     path_search: PathSearch = PathSearch.SIPP
     """How robots' paths are found (the compiled planner; the Python one for comparison)."""
+    report_tolerance: Tolerance = field(default_factory=Tolerance)
+    """How far a robot's reports may stray before they are refused as implausible (see
+    `fleet.coordinator.plausibility`)."""
+    registration_timeout_s: float = 60.0
+    """A robot that registers and does not open its stream within this long is forgotten
+    again: it releases its cell (a ROBOT_EXPIRED event)."""

@@ -25,23 +25,26 @@ import math
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import replace
 
 from fleet.coordinator.clock import Clock
 from fleet.coordinator.config import CoordinatorConfig
+from fleet.coordinator.declared import CapabilityGroup, DeclaredRobot, capability_groups
 from fleet.coordinator.dispatching import Dispatching
 from fleet.coordinator.estimates import Estimates
 from fleet.coordinator.execution import Execution
 from fleet.coordinator.failures import Failures
 from fleet.coordinator.journal import Journal, Outbox, Output
 from fleet.coordinator.places import Places
+from fleet.coordinator.plausibility import FloorCheck
 from fleet.coordinator.robots import RobotRecord
 from fleet.coordinator.sessions import Inbox, Sessions
 from fleet.coordinator.site import Site
 from fleet.coordinator.state import FleetState, replay
 from fleet.coordinator.validation import check_mission
-from fleet.dispatch import HOLDING_KINDS, Dispatcher, OptimalDispatcher
+from fleet.coordinator.work import Act
+from fleet.dispatch import HOLDING_KINDS, Candidate, Dispatcher, OptimalDispatcher
 from fleet.floor import FloorMap, OccupancyGrid
 from fleet.model import (
     AlreadyExistsError,
@@ -56,6 +59,7 @@ from fleet.model import (
     RobotKind,
     RobotSpec,
     RobotState,
+    TaskState,
 )
 from fleet.store import EventStore
 from fleet.traffic import Traffic, check_invariants
@@ -74,12 +78,15 @@ class Coordinator:
 
     def __init__(self, floor: FloorMap, store: EventStore, clock: Clock,
                  config: CoordinatorConfig | None = None,
-                 dispatcher: Dispatcher | None = None, *, incarnation: str = "") -> None:
+                 dispatcher: Dispatcher | None = None, *, incarnation: str = "",
+                 declared: Sequence[DeclaredRobot] = ()) -> None:
         self.config = config or CoordinatorConfig()
         self.store = store
         self.clock = clock
         self.dispatcher: Dispatcher = dispatcher or OptimalDispatcher()
         self.incarnation = incarnation or uuid.uuid4().hex[:8]
+        self.declared = tuple(declared)
+        """The declared fleet (a fleet file): missions may need robots not registered yet."""
         self.site = Site(floor, self.config.nominal_speed_mps)
         holding = frozenset(s.id for s in floor.stations.values() if s.kind in HOLDING_KINDS)
         self.state = FleetState(floor.stations, holding)
@@ -89,6 +96,8 @@ class Coordinator:
                                search=self.config.path_search,
                                one_way=self.site.grid.forbidden_moves)
         self.outbox = Outbox()
+        tolerance = self.config.report_tolerance
+        inbox = Inbox(FloorCheck(floor, tolerance.jitter_m), tolerance, clock.now)
         self.journal = Journal(self.state, store, self._on_change)
         self.estimates = Estimates(self.site, self.traffic, self.dispatcher.weights,
                                    self.config.nominal_speed_mps)
@@ -97,12 +106,12 @@ class Coordinator:
                                  self.estimates, self.config)
         self.execution = Execution(self.site, self.state, self.robots, self.traffic,
                                    self.journal, self.outbox, self.places, self.failures,
-                                   self.estimates, self.config)
+                                   self.estimates, self.config, inbox)
         self.dispatching = Dispatching(self.site, self.state, self.robots, self.traffic,
                                        self.journal, self.estimates, self.failures,
                                        self.dispatcher, self.incarnation)
         self.sessions = Sessions(self.site, self.state, self.robots, self.traffic, self.journal,
-                                 self.outbox, self.failures, store, self.config)
+                                 self.outbox, self.failures, store, self.config, inbox)
         self.step_times: deque[tuple[float, float]] = deque(maxlen=100_000)
         """(wall, CPU) seconds of the latest control steps, oldest first."""
         self.phase_times: dict[str, float] = {}
@@ -149,6 +158,12 @@ class Coordinator:
             self.robots[spec.id] = RobotRecord(spec=spec)
         replay(self.state, {m.id: m for m in self.store.missions()}, self.store.events())
         self._on_change(set(self.robots))
+        for rid, robot in self.robots.items():
+            work = robot.work
+            if (work is not None and work.key is not None and isinstance(work.current, Act)
+                    and self.state.task(work.key).state is TaskState.ACTIVE):
+                # The run before may have given this action: the robot's outcome of it counts.
+                self.sessions.inbox.give(rid, work.action_id())
         self._recovering = bool(self.robots)
         if self.state.missions:
             log.info("recovered %d missions (%d open) and %d robots from the store",
@@ -211,12 +226,18 @@ class Coordinator:
             while f"m-{n:06d}" in self.state.missions:
                 n += 1
             mission = replace(mission, id=f"m-{n:06d}")
-        check_mission(mission, self.site, self.robots)
+        check_mission(mission, self.site, self.robots,
+                      [d.candidate() for d in self.declared])
         if mission.id in self.state.missions:
             raise AlreadyExistsError(f"mission {mission.id!r} exists already",
                                      field="mission.mission_id", value=mission.id)
         mission = replace(mission, submitted_s=now)
         return self.journal.accept(mission, MissionEvent(EventKind.ACCEPTED, mission.id, now))
+
+    def capabilities(self) -> list[CapabilityGroup]:
+        """What missions are checked against: the roster's robots, then the declared fleet."""
+        return capability_groups((Candidate(r.spec, r.home_station)
+                                  for r in self.robots.values()), self.declared)
 
     def cancel(self, mission_id: str, reason: str) -> MissionRecord:
         """Cancel an unfinished mission; robots on its tasks stop after their released path.
@@ -274,10 +295,11 @@ class Coordinator:
     def _step(self, now: float) -> None:
         now_step = self._step_number(now)
         self.estimates.begin_step()
-        self.sessions.take_reports()
+        self.sessions.take_reports(now)
         if self._waiting_for_robots(now):
             return
         self.sessions.report_progress()
+        self.sessions.expire_registrations(now)
         self.failures.check_lost_robots(now)
         self.failures.untangle(now)
         started = time.perf_counter()

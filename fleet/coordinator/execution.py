@@ -12,13 +12,16 @@ from __future__ import annotations
 import logging
 import math
 from collections.abc import Mapping
+from dataclasses import replace
 
 from fleet.coordinator.config import CoordinatorConfig
 from fleet.coordinator.estimates import Estimates
 from fleet.coordinator.failures import Failures
 from fleet.coordinator.journal import Journal, Outbox
 from fleet.coordinator.places import Places
+from fleet.coordinator.plausibility import Implausible
 from fleet.coordinator.robots import RobotRecord
+from fleet.coordinator.sessions import Inbox
 from fleet.coordinator.site import Site
 from fleet.coordinator.state import FleetState
 from fleet.coordinator.work import Go, Work, steps_for
@@ -51,7 +54,8 @@ class Execution:
 
     def __init__(self, site: Site, state: FleetState, robots: Mapping[str, RobotRecord],
                  traffic: Traffic, journal: Journal, outbox: Outbox, places: Places,
-                 failures: Failures, estimates: Estimates, config: CoordinatorConfig) -> None:
+                 failures: Failures, estimates: Estimates, config: CoordinatorConfig,
+                 inbox: Inbox) -> None:
         self.site = site
         self.state = state
         self.robots = robots
@@ -62,6 +66,9 @@ class Execution:
         self.failures = failures
         self.estimates = estimates
         self.config = config
+        self.inbox = inbox
+        """Where the actions given to each robot are noted (a result is believed only for
+        an action given)."""
         self.inventory = Inventory(site.stations, state.contents)
 
     # -- the robot's current work follows its queue ---------------------------------------------
@@ -157,7 +164,25 @@ class Execution:
                 self._mark_started(robot, work, now)
                 action_id = work.action_id()
                 state = robot.state
-                if state.action_id == action_id:
+                given = self.inbox.was_given(rid, action_id)
+                if state.action_id == action_id and not given and state.action_status in (
+                        ActionStatus.SUCCEEDED, ActionStatus.FAILED):
+                    # A result for the action before it was given (in this run or, for a
+                    # task under way at a restart, the run before): never believed.
+                    self.inbox.count(Implausible.UNKNOWN_ACTION)
+                    log.warning("robot %s: refused an implausible report (%s): action %r was "
+                                "never given", rid, Implausible.UNKNOWN_ACTION.value, action_id)
+                    reason = (f"robot {rid} sent an implausible report "
+                              f"({Implausible.UNKNOWN_ACTION.value}): a result for action "
+                              f"{action_id} before it was given")
+                    # Nothing of the action was handled: the task goes back, and the robot
+                    # counts as in fault until it reports again.
+                    self.failures.give_back_queue(rid, now, reason)
+                    if work.key is not None:
+                        self.failures.give_back(rid, work.key, now, reason)
+                    robot.state = replace(state, mode=RobotMode.FAULT, faults=(reason,))
+                    return
+                if state.action_id == action_id and given:
                     if state.action_status is ActionStatus.FAILED:
                         why = ", ".join(state.faults) or "no reason given"
                         self.failures.action_failed(
@@ -172,6 +197,7 @@ class Execution:
                     self.outbox.send(rid, robot.stream, PerformAction(
                         action_id, step.kind, step.station_id, step.load_id, step.program,
                         duration))
+                    self.inbox.give(rid, action_id)
                     work.action_sent = True
                     return
                 else:

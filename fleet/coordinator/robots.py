@@ -27,6 +27,9 @@ class RobotRecord:
     state: RobotState | None = None
     """Its last state report (as of the control step that took it in)."""
     disconnected_at: float | None = None
+    registered_at: float | None = None
+    """When it registered, while it has not opened its stream since (the registration
+    expires after `CoordinatorConfig.registration_timeout_s`)."""
     work: Work | None = None
     """What it does now: the head of its queue, or an errand."""
     home_station: str = ""

@@ -8,13 +8,23 @@ of each robot at its start, so a step works on one consistent picture.
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import uuid
-from collections.abc import MutableMapping
+from collections import Counter
+from collections.abc import Callable, MutableMapping
 
 from fleet.coordinator.config import CoordinatorConfig
 from fleet.coordinator.failures import Failures
 from fleet.coordinator.journal import Journal, Outbox
+from fleet.coordinator.plausibility import (
+    Finding,
+    FloorCheck,
+    Implausible,
+    ImplausibleReportError,
+    Tolerance,
+    check_report,
+)
 from fleet.coordinator.robots import RobotRecord
 from fleet.coordinator.site import Site
 from fleet.coordinator.state import FleetState
@@ -41,23 +51,49 @@ __all__ = ["Inbox", "Sessions"]
 log = logging.getLogger(__name__)
 
 
+class _Watch:
+    """What the next report of one stream is checked against."""
+
+    __slots__ = ("believed", "carried", "first", "max_speed_mps", "opened_at")
+
+    def __init__(self, registered: RobotState, max_speed_mps: float, opened_at: float) -> None:
+        self.believed = registered
+        self.max_speed_mps = max_speed_mps
+        self.opened_at = opened_at
+        self.first = True
+        self.carried = ""
+
+
 class Inbox:
     """The open streams and the latest state report on each; safe to use from any thread.
 
     The coordinator opens and closes streams here as robots connect and disconnect, so that
-    `all_reported` sees exactly the robots the next control step will see.
+    `all_reported` sees exactly the robots the next control step will see. With a `floor`
+    check, every report is checked as it arrives (`fleet.coordinator.plausibility`): an
+    implausible one is refused (`ImplausibleReportError`), counted by reason and kept for the
+    next control step as a finding; the robot's state stays the last believed one.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, floor: FloorCheck | None = None, tolerance: Tolerance | None = None,
+                 now: Callable[[], float] = lambda: 0.0) -> None:
         self._lock = threading.Lock()
         self._streams: dict[str, int] = {}
         self._latest: dict[str, tuple[int, RobotState]] = {}
+        self._floor = floor
+        self._tolerance = tolerance or Tolerance()
+        self._now = now
+        self._watch: dict[str, _Watch] = {}
+        self._given: dict[str, set[str]] = {}
+        self._findings: list[tuple[str, int, Finding]] = []
+        self._counts: Counter[Implausible] = Counter()
 
-    def open(self, robot_id: str, stream: int, registered: RobotState) -> None:
+    def open(self, robot_id: str, stream: int, registered: RobotState,
+             max_speed_mps: float = math.inf) -> None:
         """A stream opened; until the robot reports, its state is the one it registered."""
         with self._lock:
             self._streams[robot_id] = stream
             self._latest[robot_id] = (stream, registered)
+            self._watch[robot_id] = _Watch(registered, max_speed_mps, self._now())
 
     def close(self, robot_id: str, stream: int) -> None:
         """A stream ended."""
@@ -65,15 +101,60 @@ class Inbox:
             if self._streams.get(robot_id) == stream:
                 del self._streams[robot_id]
 
+    def give(self, robot_id: str, action_id: str) -> None:
+        """The coordinator gave the robot this action (or may have, before a restart)."""
+        with self._lock:
+            self._given.setdefault(robot_id, set()).add(action_id)
+
+    def was_given(self, robot_id: str, action_id: str) -> bool:
+        """True if the robot was given this action (see `give`)."""
+        with self._lock:
+            return action_id in self._given.get(robot_id, ())
+
     def put(self, robot_id: str, stream: int, state: RobotState) -> None:
-        """Record a report that arrived on the robot's stream `stream`."""
+        """Record a report that arrived on the robot's stream `stream`; InvalidInputError
+        (`ImplausibleReportError`) if it names another robot or cannot be true."""
         if state.robot_id != robot_id:
             raise InvalidInputError(
                 f"state.robot_id {state.robot_id!r} does not match the stream's robot "
                 f"{robot_id!r}", field="state.robot_id", value=state.robot_id)
         with self._lock:
-            if self._streams.get(robot_id) == stream:
-                self._latest[robot_id] = (stream, state)
+            if self._streams.get(robot_id) != stream:
+                return
+            watch = self._watch.get(robot_id)
+            if self._floor is not None and watch is not None:
+                given = self._given.get(robot_id, set())
+                finding = check_report(
+                    watch.believed, state, max_speed_mps=watch.max_speed_mps,
+                    tolerance=self._tolerance, floor=self._floor,
+                    given=given.__contains__, first=watch.first,
+                    elapsed_s=self._now() - watch.opened_at, carried_action=watch.carried)
+                if finding is not None:
+                    self._counts[finding.reason] += 1
+                    self._findings.append((robot_id, stream, finding))
+                    log.warning("robot %s: refused an implausible report (%s): %s", robot_id,
+                                finding.reason.value, finding.message)
+                    raise ImplausibleReportError(robot_id, finding)
+                if watch.first:
+                    watch.first, watch.carried = False, state.action_id
+                watch.believed = state
+            self._latest[robot_id] = (stream, state)
+
+    def take_findings(self) -> list[tuple[str, int, Finding]]:
+        """Implausible reports since the last call: (robot id, stream, finding)."""
+        with self._lock:
+            out, self._findings = self._findings, []
+        return out
+
+    def count(self, reason: Implausible) -> None:
+        """Count a report found implausible elsewhere (an action result checked at a step)."""
+        with self._lock:
+            self._counts[reason] += 1
+
+    def implausible_counts(self) -> dict[Implausible, int]:
+        """Reports refused as implausible since the start, by reason."""
+        with self._lock:
+            return dict(self._counts)
 
     def latest(self, robot_id: str, stream: int) -> RobotState | None:
         """The robot's last report on that stream, if any."""
@@ -101,7 +182,7 @@ class Sessions:
 
     def __init__(self, site: Site, state: FleetState, robots: MutableMapping[str, RobotRecord],
                  traffic: Traffic, journal: Journal, outbox: Outbox, failures: Failures,
-                 store: EventStore, config: CoordinatorConfig) -> None:
+                 store: EventStore, config: CoordinatorConfig, inbox: Inbox) -> None:
         self.site = site
         self.state = state
         self.robots = robots
@@ -111,7 +192,7 @@ class Sessions:
         self.failures = failures
         self.store = store
         self.config = config
-        self.inbox = Inbox()
+        self.inbox = inbox
         self._streams = 0
 
     def robot(self, robot_id: str) -> RobotRecord:
@@ -146,7 +227,7 @@ class Sessions:
         record.spec, record.home_station, record.placed = spec, home, drives
         record.session_id = uuid.uuid4().hex
         record.state = RobotState(spec.id, now, pose)
-        record.disconnected_at = now
+        record.disconnected_at = record.registered_at = now
         if record.work is not None:
             record.work.path_id = ""
             record.work.action_sent = False
@@ -166,9 +247,9 @@ class Sessions:
                                      field="robot_id", value=robot_id)
         self._streams += 1
         record.stream = self._streams
-        record.disconnected_at = None
+        record.disconnected_at = record.registered_at = None
         assert record.state is not None
-        self.inbox.open(robot_id, record.stream, record.state)
+        self.inbox.open(robot_id, record.stream, record.state, record.spec.max_speed_mps)
         if record.hold:
             # A robot that restarted forgot the operator's hold: it comes first.
             self.outbox.send(robot_id, record.stream, StopAction("pause", record.hold))
@@ -186,8 +267,33 @@ class Sessions:
             self.traffic.hold(robot_id)
         log.info("robot %s disconnected", robot_id)
 
-    def take_reports(self) -> None:
-        """The latest report of each connected robot becomes its state for this step."""
+    def expire_registrations(self, now: float) -> None:
+        """A robot that registered and has not opened its stream within
+        `registration_timeout_s` is let go: its session ends, it releases its cell, and its
+        tasks go back by the rules of a lost robot (UNASSIGNED events, in the log)."""
+        timeout = self.config.registration_timeout_s
+        for rid in sorted(self.robots):
+            robot = self.robots[rid]
+            if robot.registered_at is None or robot.connected or \
+                    now - robot.registered_at < timeout:
+                continue
+            reason = (f"robot {rid} registered {now - robot.registered_at:.0f} s ago and never "
+                      "opened its stream: its registration expired")
+            self.failures.robot_lost(robot, now, reason)
+            robot.work = None
+            if robot.placed:
+                self.traffic.remove(rid)
+            robot.placed, robot.session_id, robot.registered_at = False, "", None
+            log.warning("%s; it releases its cell", reason)
+
+    def take_reports(self, now: float) -> None:
+        """The latest report of each connected robot becomes its state for this step; a
+        robot that sent an implausible report is in fault (`Failures.robot_lost`)."""
+        for rid, _, finding in self.inbox.take_findings():
+            robot = self.robots.get(rid)
+            if robot is not None:
+                self.failures.robot_lost(robot, now, f"robot {rid} sent an implausible report "
+                                         f"({finding.reason.value}): {finding.message}")
         for rid, (stream, state) in self.inbox.snapshot().items():
             robot = self.robots.get(rid)
             if robot is not None and robot.connected and robot.stream == stream:

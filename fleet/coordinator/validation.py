@@ -7,7 +7,7 @@ nothing is changed before every check has passed.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 from fleet.coordinator.robots import RobotRecord
 from fleet.coordinator.site import Site
@@ -24,16 +24,20 @@ from fleet.model import (
     RobotSpec,
     Task,
     TaskKind,
+    UnavailableError,
     check_id,
 )
 
-__all__ = ["MAX_REASON", "MAX_TASKS", "cell_at", "check_mission", "check_spec", "home_of"]
+__all__ = ["MAX_REASON", "MAX_TASKS", "RETRY_AFTER_S", "cell_at", "check_mission", "check_spec",
+           "home_of"]
 
 MAX_TASKS = 1000
 """Most tasks in one mission: a production order's routing has tens; a larger graph is
 refused rather than slowing every control step for every mission."""
 MAX_REASON = 200
 """Longest operator reason accepted (pause), in characters."""
+RETRY_AFTER_S = 5.0
+"""The retry hint of a mission refused only until robots of the roster register again."""
 
 _PICKUP_KINDS = {StationKind.PICKUP, StationKind.BUFFER, StationKind.WELD_CELL,
                  StationKind.DROPOFF}
@@ -103,9 +107,11 @@ def cell_at(site: Site, pose: Pose, tolerance: float) -> Cell:
     return cell
 
 
-def check_mission(mission: Mission, site: Site, robots: Mapping[str, RobotRecord]) -> None:
+def check_mission(mission: Mission, site: Site, robots: Mapping[str, RobotRecord],
+                  declared: Sequence[Candidate] = ()) -> None:
     """A mission the floor and the fleet can do: valid ids, known stations of the right kind,
-    dependencies on other tasks of the mission and without a cycle, a robot for each task."""
+    dependencies on other tasks of the mission and without a cycle, a robot for each task
+    among the roster (`robots`, every robot that ever registered) or the `declared` fleet."""
     check_id("mission.mission_id", mission.id)
     if not mission.tasks:
         raise InvalidInputError(f"mission {mission.id!r} has no tasks",
@@ -128,7 +134,7 @@ def check_mission(mission: Mission, site: Site, robots: Mapping[str, RobotRecord
             raise InvalidInputError(f"{where}.task_id {task.id!r} is used twice",
                                     field=f"{where}.task_id", value=task.id)
         ids.add(task.id)
-        _check_task(task, where, site, robots)
+        _check_task(task, where, site, robots, declared)
     for i, task in enumerate(mission.tasks):
         for dep in task.depends_on:
             if dep not in ids or dep == task.id:
@@ -162,8 +168,8 @@ def _check_acyclic(tasks: tuple[Task, ...]) -> None:
                                 field="mission.tasks.depends_on", value=shown)
 
 
-def _check_task(task: Task, where: str, site: Site,
-                robots: Mapping[str, RobotRecord]) -> None:
+def _check_task(task: Task, where: str, site: Site, robots: Mapping[str, RobotRecord],
+                declared: Sequence[Candidate]) -> None:
     if not (math.isfinite(task.delay_s) and task.delay_s >= 0):
         raise InvalidInputError(f"{where}.start_delay_s {task.delay_s} must be a "
                                 "non-negative number of seconds",
@@ -204,9 +210,39 @@ def _check_task(task: Task, where: str, site: Site,
                                     "positive", field=f"{where}.weld.duration_s",
                                     value=task.duration_s)
         needs = f"runs weld program {task.program!r} at {task.cell}"
-    if not any(capable(Candidate(r.spec, r.home_station), task) for r in robots.values()):
-        raise InfeasibleError(f"{where}: no robot of the fleet {needs}",
-                              field=f"{where}", value=task.id)
+    candidates = [*(Candidate(r.spec, r.home_station) for r in robots.values()), *declared]
+    if any(capable(c, task) for c in candidates):
+        return
+    if task.kind is TaskKind.WELD:
+        unplaced = sorted(r.spec.id for r in robots.values()
+                          if r.spec.kind is RobotKind.FIXED_WELDER and not r.home_station
+                          and r.spec.can_weld(task.program))
+        if unplaced:
+            raise UnavailableError(
+                f"{where}: fixed welder {', '.join(unplaced[:5])} runs weld program "
+                f"{task.program!r} but has not registered since the coordinator restarted, "
+                f"so its weld cell is not known yet; retry after {RETRY_AFTER_S:.0f} s",
+                field=where, value=task.id, retry_after_s=RETRY_AFTER_S)
+    raise InfeasibleError(f"{where}: no robot of the fleet {needs}; "
+                          f"{_what_there_is(task, candidates, bool(declared))}",
+                          field=f"{where}", value=task.id)
+
+
+def _what_there_is(task: Task, candidates: Sequence[Candidate], declared: bool) -> str:
+    """What the fleet has instead, for the message of a task nobody can do."""
+    fleet = "the roster and the declared fleet" if declared else \
+        "the roster (no fleet declared: fleet serve --fleet FILE)"
+    if not candidates:
+        return f"{fleet} has no robots yet"
+    if task.kind is TaskKind.TRANSPORT:
+        loads = [c.spec.transport.max_payload_kg for c in candidates
+                 if c.spec.transport is not None and c.spec.kind is not RobotKind.FIXED_WELDER]
+        return (f"{fleet} carries at most {max(loads)} kg" if loads
+                else f"{fleet} has no robot that transports")
+    programs = sorted({p for c in candidates if c.spec.weld is not None
+                       for p in c.spec.weld.programs})
+    shown = ", ".join(programs[:10]) or "none"
+    return f"weld programs {fleet} runs: {shown}"
 
 
 def _check_pinned(task: Task, where: str, site: Site,

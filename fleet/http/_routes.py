@@ -82,6 +82,10 @@ ROUTES: tuple[ApiRoute, ...] = (
     ApiRoute("GET", "/api/v1/floor", "/fleet.v1.Fleet/GetFloorMap",
              fleet_pb2.GetFloorMapRequest, fleet_pb2.FloorMap,
              lambda o, r: o.floor_map(r), "The floor map"),
+    ApiRoute("GET", "/api/v1/capabilities", "/fleet.v1.Fleet/ListCapabilities",
+             fleet_pb2.ListCapabilitiesRequest, fleet_pb2.ListCapabilitiesReply,
+             lambda o, r: o.capabilities(r),
+             "What missions are checked against: the roster, then the declared fleet"),
 )
 
 EVENTS_RPC = "/fleet.v1.Missions/WatchEvents"

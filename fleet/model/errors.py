@@ -48,8 +48,14 @@ class AlreadyExistsError(FleetError):
 
 
 class UnavailableError(FleetError):
-    """A part the service needs (its database) cannot be reached now; nothing was changed,
-    and the same request may be retried."""
+    """A part the service needs (its database, robots not back since a restart) is not there
+    now; nothing was changed, and the same request may be retried (after `retry_after_s`
+    seconds, if given)."""
+
+    def __init__(self, message: str, *, field: str = "", value: object = None,
+                 retry_after_s: float | None = None) -> None:
+        super().__init__(message, field=field, value=value)
+        self.retry_after_s = retry_after_s
 
 
 class UnauthenticatedError(FleetError):

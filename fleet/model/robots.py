@@ -100,3 +100,5 @@ class RobotState:
     load_id: str = ""
     """The load on board, empty when none."""
     faults: tuple[str, ...] = field(default=())
+    seq: int = 0
+    """The report's number on its stream, increasing by one; 0 if the robot does not count."""

@@ -26,6 +26,7 @@ PUBLIC = {
     "PathResult",
     "ScenFormatError",
     "ScenTask",
+    "Table",
     "astar",
     "cell_centers",
     "load_scen",
