@@ -17,6 +17,7 @@ from fleet.api.auth import Principal, TokenAuth
 from fleet.api.metrics import CallCounter, FleetMetrics
 from fleet.api.operations import Operations
 from fleet.api.servicers import FleetService, MissionsService, RobotLinkService, SimClockService
+from fleet.client import MESSAGE_SIZE_OPTIONS
 from fleet.coordinator import Coordinator, CoordinatorRunner, ManualClock
 from fleet.production import Catalog
 from fleet.v1 import (
@@ -156,7 +157,8 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
     if not tokens and not address.startswith(("127.", "localhost", "[::1]")):
         log.warning("serving %s without access tokens: anyone who reaches the port can "
                     "submit missions and command robots (fleet serve --tokens)", address)
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *MESSAGE_SIZE_OPTIONS],
+                             interceptors=interceptors)
     runner = CoordinatorRunner(coordinator)
     runner.step_observers.append(metrics.observe_step)
     state_arrived = asyncio.Event()
