@@ -177,11 +177,15 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server)
-    if tls is not None:
-        chain, key = tls
-        port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, chain)]))
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if tls is not None:
+            chain, key = tls
+            port = server.add_secure_port(address, grpc.ssl_server_credentials([(key, chain)]))
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError as err:  # grpc's "Failed to bind": the port is taken
+        raise OSError(f"cannot listen on {address}: the address is in use or not "
+                      "available here") from err
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     fleet_server = FleetServer(server, port, runner, period_s, health_servicer, metrics,
