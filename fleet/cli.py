@@ -71,9 +71,14 @@ def _int_range(text: str) -> list[int]:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="fleet", description=__doc__)
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
+    p.add_argument("--log-format", choices=("text", "json"), default="text",
+                   help="text lines, or one JSON object per line (default text); either way "
+                        "every message is escaped")
     # Also accepted after the subcommand.
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--log-level", default=argparse.SUPPRESS, help=argparse.SUPPRESS)
+    common.add_argument("--log-format", default=argparse.SUPPRESS, help=argparse.SUPPRESS,
+                        choices=("text", "json"))
     sub = p.add_subparsers(dest="command", required=True)
 
     s = sub.add_parser("serve", parents=[common], help="run the coordinator")
@@ -81,7 +86,8 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--db", default="fleet.db",
                    help="SQLite file, or a store URL: sqlite:///path.db, "
                         "postgresql://user@host/database[?schema=NAME] (needs fleet[postgres])")
-    s.add_argument("--address", default="127.0.0.1:50051")
+    s.add_argument("--address", default="127.0.0.1:50051",
+                   help="HOST:PORT to serve gRPC on (default 127.0.0.1:50051)")
     s.add_argument("--tokens", metavar="YAML",
                    help="access tokens with roles (see fleet/api/auth.py); without it the "
                         "server is open to anyone who reaches the port")
@@ -110,10 +116,10 @@ def _parser() -> argparse.ArgumentParser:
     _bridge_options(s)
 
     s = sub.add_parser("sim", parents=[common], help="simulate a fleet finishing missions")
-    s.add_argument("--map", default="plant")
-    s.add_argument("--robots", type=int, default=10)
-    s.add_argument("--missions", type=int, default=30)
-    s.add_argument("--seed", type=int, default=1)
+    s.add_argument("--map", default="plant", help="floor map YAML, or a shipped map name")
+    s.add_argument("--robots", type=int, default=10, help="robots in the simulated fleet")
+    s.add_argument("--missions", type=int, default=30, help="missions to generate")
+    s.add_argument("--seed", type=int, default=1, help="seed of the fleet and missions")
     s.add_argument("--log", help="write the trajectory log (JSON Lines) here")
     s.add_argument("--http", metavar="HOST:PORT", default="",
                    help="serve the control center here while the simulation runs (not with "
@@ -126,7 +132,7 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--db", help="store for the coordinator sim starts (default: temporary)")
     s.add_argument("--time-limit", type=float, default=6 * 3600.0,
                    help="stop after this many simulated seconds")
-    s.add_argument("--no-progress", action="store_true")
+    s.add_argument("--no-progress", action="store_true", help="no progress bar")
     s.add_argument("--ros", action="store_true",
                    help="robots are ROS 2 nodes' topics relayed by a bridge (needs fleet[ros]); "
                    "without --server the bridge runs in this process")
@@ -224,7 +230,8 @@ def _parser() -> argparse.ArgumentParser:
                    "serial_number, robot_id, kind, ...}])")
     s.add_argument("--no-discover", action="store_true",
                    help="relay only the vehicles of --vehicles, not those found by factsheet")
-    s.add_argument("--silence-timeout", type=float, default=5.0, metavar="SECONDS")
+    s.add_argument("--silence-timeout", type=float, default=5.0, metavar="SECONDS",
+                   help="end a vehicle's link after this long without a state")
 
     s = sub.add_parser("ros-bridge", help="relay ROS 2 robots to a coordinator (needs fleet[ros])")
     s.add_argument("--server", default="127.0.0.1:50051", help="the coordinator, HOST:PORT")
@@ -232,13 +239,13 @@ def _parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("view", parents=[common],
                        help="replay a trajectory log in the control center's page")
-    s.add_argument("log")
+    s.add_argument("log", help="trajectory log (JSON Lines) of fleet sim --log")
     s.add_argument("--map", help="floor YAML (default: the one the log names)")
     s.add_argument("--http", metavar="HOST:PORT", default="127.0.0.1:8080",
                    help="where to serve the page (default 127.0.0.1:8080)")
 
     s = sub.add_parser("check-log", parents=[common], help="check a trajectory log for collisions")
-    s.add_argument("log")
+    s.add_argument("log", help="trajectory log (JSON Lines) of fleet sim --log")
     s.add_argument("--map", help="floor YAML (default: the one the log names)")
 
     s = sub.add_parser("certs", parents=[common],
@@ -249,11 +256,12 @@ def _parser() -> argparse.ArgumentParser:
                    help="a name or address the server certificate is valid for (repeat; "
                         "default: localhost and 127.0.0.1)")
 
-    s = sub.add_parser("map", parents=[common], help="validate a floor map and show its stations")
-    s.add_argument("map")
+    s = sub.add_parser("map", parents=[common], help="validate a floor map and list its stations")
+    s.add_argument("map", help="floor map YAML, or a shipped map name (plant, small, warehouse)")
 
     client = argparse.ArgumentParser(add_help=False, parents=[common])
-    client.add_argument("--server", default="127.0.0.1:50051")
+    client.add_argument("--server", default="127.0.0.1:50051",
+                        help="the coordinator, HOST:PORT (default 127.0.0.1:50051)")
     client.add_argument("--token", default=None,
                         help="access token (default: $FLEET_TOKEN; see fleet serve --tokens)")
     client.add_argument("--tls-ca", default=None, metavar="PEM",
@@ -262,30 +270,37 @@ def _parser() -> argparse.ArgumentParser:
     for name, helptext in (("robots", "list robots"), ("missions", "list missions")):
         s = sub.add_parser(name, parents=[client], help=helptext)
     s = sub.add_parser("submit", parents=[client],
-                       help="submit a mission given as JSON (file or -)")
-    s.add_argument("file")
+                       help="submit missions: one JSON object, a JSON list, or JSON Lines")
+    s.add_argument("file", help="file of missions in the MissionSpec JSON, - for stdin")
+    s = sub.add_parser("get", parents=[client],
+                       help="show a mission: its tasks, robots, times and progress")
+    s.add_argument("mission_id", help="the mission")
     s = sub.add_parser("order", parents=[client],
                        help="submit a production order: COUNT units of MODEL by the routings "
                        "of the line the coordinator serves")
-    s.add_argument("model")
-    s.add_argument("--count", type=int, default=1)
+    s.add_argument("model", help="the model, as the line's routings name it")
+    s.add_argument("--count", type=int, default=1, help="units to build")
     s.add_argument("--order-id", default="", help="default: order-<time>")
     s.add_argument("--release", type=float, default=0.0,
                    help="release time, coordinator-clock s (default now)")
     s.add_argument("--deadline", type=float, default=0.0,
                    help="deadline of every unit, coordinator-clock s (default none)")
-    s.add_argument("--priority", type=int, default=0)
+    s.add_argument("--priority", type=int, default=0, help="higher runs first")
     s = sub.add_parser("cancel", parents=[client], help="cancel a mission")
-    s.add_argument("mission_id")
-    s.add_argument("--reason", default="cancelled from the CLI")
+    s.add_argument("mission_id", help="the mission")
+    s.add_argument("--reason", default="cancelled from the CLI",
+                   help="why, recorded in the event log")
     s = sub.add_parser("pause", parents=[client],
                        help="hold a robot where it is; its unstarted tasks go to others")
-    s.add_argument("robot_id")
-    s.add_argument("--reason", default="paused from the CLI")
+    s.add_argument("robot_id", help="the robot")
+    s.add_argument("--reason", default="paused from the CLI",
+                   help="why, shown to other operators (at most 200 characters)")
     s = sub.add_parser("resume", parents=[client], help="release a paused robot")
-    s.add_argument("robot_id")
+    s.add_argument("robot_id", help="the robot")
     s = sub.add_parser("watch", parents=[client], help="print mission events as they happen")
-    s.add_argument("--mission", default="")
+    s.add_argument("--mission", default="", help="only this mission's events (default: all)")
+    s.add_argument("--json", action="store_true",
+                   help="print each event as a JSON object instead of plain words")
 
     s = sub.add_parser("mapf", help="solve a MovingAI MAPF instance (LaCAM)")
     s.add_argument("--map", required=True, help="MovingAI .map file")
@@ -295,21 +310,36 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--time-limit", type=float, default=60.0, help="seconds (default 60)")
     s.add_argument("--refine-time", type=float, default=2.0,
                    help="seconds spent shortening the first solution (default 2)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the solver")
     s.add_argument("--check", action="store_true", help="verify with the independent checker")
 
     s = sub.add_parser("lifelong", help="run a League of Robot Runners problem")
     s.add_argument("--problem", required=True, help="LoRR problem .json")
-    s.add_argument("--steps", type=int, required=True)
+    s.add_argument("--steps", type=int, required=True, help="simulated steps to run")
     s.add_argument("--out", help="write the stats as JSON here")
     s.add_argument("--time-limit-per-step", type=float, default=1.0,
                    help="count steps whose planning took longer (seconds, default 1)")
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("--seed", type=int, default=0, help="seed of the planner and delays")
     s.add_argument("--no-delays", action="store_true", help="ignore the delay model")
     s.add_argument("--no-rotations", action="store_true",
                    help="agents move in any direction without turning first (LoRR's action "
                         "model has them turn a quarter per step to face their move)")
+    for action in p._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for parser in action.choices.values():
+                parser.formatter_class = _DefaultsHelp
     return p
+
+
+class _DefaultsHelp(argparse.HelpFormatter):
+    """Help that shows every option's default, unless its text says it already."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if ("default" not in text and action.option_strings
+                and action.default not in (None, False, "", [], argparse.SUPPRESS)):
+            text += " (default: %(default)s)"
+        return text
 
 
 def _robot_times(option: str, items: Sequence[str]) -> list[tuple[str, float]] | None:
@@ -366,8 +396,8 @@ def _bridge(args: argparse.Namespace, target: str,  # type: ignore[no-untyped-de
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fleet` console command."""
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(),
-                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    from fleet.logs import LogFormat, configure_logging
+    configure_logging(args.log_level, LogFormat(args.log_format))
     try:
         if args.command == "serve":
             return asyncio.run(_serve(args))
@@ -440,10 +470,12 @@ def _certs(args: argparse.Namespace) -> int:
 
 
 async def _serve(args: argparse.Namespace) -> int:
+    from fleet._cli_client import check_listen_address
     from fleet.api import create_server
     from fleet.api.auth import Principal, load_tokens
     from fleet.model import InvalidInputError
 
+    check_listen_address("--address", args.address)
     tokens = load_tokens(args.tokens) if args.tokens else None
     tls = None
     if bool(args.tls_cert) != bool(args.tls_key):
@@ -798,7 +830,8 @@ def _map(args: argparse.Namespace) -> int:
     print(f"{floor.name}: valid; {grid.shape[1]} x {grid.shape[0]} cells of "
           f"{floor.resolution_m} m, {int(grid.free.sum())} free")
     for kind, n in sorted(kinds.items()):
-        print(f"  {kind:10s} {n}")
+        ids = sorted(s.id for s in floor.stations.values() if s.kind.value == kind)
+        print(f"  {kind:10s} {n:3d}  {' '.join(ids)}")
     return 0
 
 
@@ -931,8 +964,16 @@ async def _client(args: argparse.Namespace) -> int:
     import grpc
     from google.protobuf import json_format
 
+    from fleet._cli_client import (
+        check_listen_address,
+        describe_event,
+        describe_mission,
+        read_missions,
+    )
     from fleet.client import open_channel
     from fleet.v1 import fleet_pb2, fleet_pb2_grpc, missions_pb2, missions_pb2_grpc
+
+    check_listen_address("--server", args.server, probe=False)
 
     async with open_channel(args.server, token=args.token, tls_ca=args.tls_ca) as channel:
         missions = missions_pb2_grpc.MissionsStub(channel)
@@ -954,10 +995,20 @@ async def _client(args: argparse.Namespace) -> int:
                     print(f"{m.mission_id:16s} {state:10s} {m.reason}")
             elif args.command == "submit":
                 text = sys.stdin.read() if args.file == "-" else Path(args.file).read_text()
-                spec = json_format.Parse(text, missions_pb2.MissionSpec())
-                status = await missions.Submit(missions_pb2.SubmitMissionRequest(mission=spec),
-                                               timeout=10)
-                print(status.mission_id)
+                specs = read_missions(text, "stdin" if args.file == "-" else args.file)
+                for k, spec in enumerate(specs, start=1):
+                    try:
+                        status = await missions.Submit(
+                            missions_pb2.SubmitMissionRequest(mission=spec), timeout=10)
+                    except grpc.aio.AioRpcError as err:
+                        which = f"mission {k} of {len(specs)}: " if len(specs) > 1 else ""
+                        print(f"fleet: {which}{err.code().name}: {err.details()}",
+                              file=sys.stderr)
+                        return 2
+                    print(status.mission_id, flush=True)
+            elif args.command == "get":
+                print(describe_mission(await missions.Get(missions_pb2.GetMissionRequest(
+                    mission_id=args.mission_id), timeout=10)))
             elif args.command == "order":
                 import time
                 reply = await missions.SubmitOrder(missions_pb2.SubmitOrderRequest(
@@ -982,7 +1033,8 @@ async def _client(args: argparse.Namespace) -> int:
             elif args.command == "watch":
                 async for e in missions.WatchEvents(missions_pb2.WatchEventsRequest(
                         mission_id=args.mission, after_seq=0)):
-                    print(json.dumps(json_format.MessageToDict(e)), flush=True)
+                    print(json.dumps(json_format.MessageToDict(e)) if args.json
+                          else describe_event(e), flush=True)
         except grpc.aio.AioRpcError as err:
             print(f"fleet: {err.code().name}: {err.details()}", file=sys.stderr)
             return 2

@@ -18,10 +18,21 @@ import grpc
 
 from fleet.model import InvalidInputError
 
-__all__ = ["ENV_TLS_CA", "ENV_TOKEN", "open_channel"]
+__all__ = ["ENV_TLS_CA", "ENV_TOKEN", "MAX_MESSAGE_BYTES", "MESSAGE_SIZE_OPTIONS", "open_channel"]
 
 ENV_TOKEN = "FLEET_TOKEN"
 ENV_TLS_CA = "FLEET_TLS_CA"
+
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
+"""Largest gRPC message a coordinator and its clients send or take: 4 MiB (gRPC's default
+receive size, set on both sides on purpose). A mission at its limits (1,000 tasks) is about
+150 KB, a large floor map well under 1 MB; anything bigger is refused as RESOURCE_EXHAUSTED
+before it is parsed."""
+MESSAGE_SIZE_OPTIONS: tuple[tuple[str, int], ...] = (
+    ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+    ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+)
+"""The channel and server options that set those sizes."""
 
 
 class _Token:
@@ -71,6 +82,7 @@ def open_channel(target: str, *, token: str | None = None, tls_ca: str | None = 
     """
     token = os.environ.get(ENV_TOKEN, "") if token is None else token
     ca = os.environ.get(ENV_TLS_CA, "") if tls_ca is None else tls_ca
+    options = [*MESSAGE_SIZE_OPTIONS, *options]
     interceptors = ([kind(token) for kind in (_UnaryUnary, _UnaryStream, _StreamUnary,
                                               _StreamStream)] if token else None)
     if not ca:

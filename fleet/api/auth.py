@@ -48,7 +48,7 @@ from typing import Any
 import grpc
 import yaml
 
-from fleet.api.errors import describe, status_of
+from fleet.api.errors import abort as fail
 from fleet.model import (
     FleetError,
     InvalidInputError,
@@ -180,14 +180,13 @@ def load_tokens(path: str | Path) -> dict[bytes, Principal]:
     return out
 
 
-def _denied(handler: grpc.RpcMethodHandler, code: grpc.StatusCode,
-            message: str) -> grpc.RpcMethodHandler:
-    """A handler of the same shape as `handler` that only aborts with `code`."""
+def _denied(handler: grpc.RpcMethodHandler, error: FleetError) -> grpc.RpcMethodHandler:
+    """A handler of the same shape as `handler` that only aborts with `error`'s status."""
     async def abort(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(code, message)
+        await fail(context, error)
 
     async def abort_stream(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
-        await context.abort(code, message)
+        await fail(context, error)
         yield  # pragma: no cover - makes this an async generator
 
     async def first(requests: Any) -> None:
@@ -200,11 +199,11 @@ def _denied(handler: grpc.RpcMethodHandler, code: grpc.StatusCode,
     async def abort_client_stream(requests: Any,
                                   context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await first(requests)
-        await context.abort(code, message)
+        await fail(context, error)
 
     async def abort_bidi(requests: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
         await first(requests)
-        await context.abort(code, message)
+        await fail(context, error)
         yield  # pragma: no cover - makes this an async generator
 
     ser, de = handler.response_serializer, handler.request_deserializer
@@ -225,7 +224,7 @@ def _checked(handler: grpc.RpcMethodHandler,
     ser, de = handler.response_serializer, handler.request_deserializer
 
     async def refuse(context: grpc.aio.ServicerContext[Any, Any], err: FleetError) -> None:
-        await context.abort(status_of(err), describe(err))
+        await fail(context, err)
 
     if handler.unary_unary is not None:
         unary = handler.unary_unary
@@ -352,5 +351,5 @@ class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         try:
             self.authorize(who, method)
         except FleetError as err:
-            return _denied(handler, status_of(err), describe(err))
+            return _denied(handler, err)
         return handler

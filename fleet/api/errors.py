@@ -8,8 +8,11 @@ outcome; the HTTP error body carries the gRPC code's name as well.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any, NoReturn
 
 import grpc
+from google.rpc import error_details_pb2, status_pb2
+from grpc_status import rpc_status
 
 from fleet.model import (
     AlreadyExistsError,
@@ -20,9 +23,11 @@ from fleet.model import (
     PermissionDeniedError,
     UnauthenticatedError,
     UnavailableError,
+    escape,
 )
 
-__all__ = ["ERRORS", "STATUS_OF", "Status", "describe", "http_status_of", "status_of"]
+__all__ = ["ERRORS", "ERROR_DOMAIN", "MAX_MESSAGE_CHARS", "STATUS_OF", "Status", "abort",
+           "describe", "error_body", "http_status_of", "rich_status", "status_of"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,8 +71,60 @@ def http_status_of(error: FleetError) -> int:
     return _status(error).http
 
 
+MAX_MESSAGE_CHARS = 1024
+"""Longest status message: a backstop behind the checks, which never echo more than a short
+prefix of a value (`fleet.model.shorten`)."""
+
+
 def describe(error: FleetError) -> str:
-    """The status message: the error's own, led by the field it concerns if it does not say."""
-    if error.field and error.field not in error.message:
-        return f"{error.field}: {error.message}"
-    return error.message
+    """The status message: the error's own, led by the field it concerns if it does not say,
+    escaped and cut at MAX_MESSAGE_CHARS."""
+    message = error.message
+    if error.field and error.field not in message:
+        message = f"{error.field}: {message}"
+    message = escape(message)
+    if len(message) > MAX_MESSAGE_CHARS:
+        message = f"{message[:MAX_MESSAGE_CHARS]}…({len(message)} chars)"
+    return message
+
+
+ERROR_DOMAIN = "fleet.v1"
+"""`google.rpc.ErrorInfo.domain` of every error fleet sends."""
+
+
+def rich_status(error: FleetError) -> status_pb2.Status:
+    """The error as a `google.rpc.Status`: code, message, an `ErrorInfo` with the stable reason
+    code and, when fields are at fault, a `BadRequest` listing every violation (bounded)."""
+    code = status_of(error)
+    info = error_details_pb2.ErrorInfo(reason=error.reason.value, domain=ERROR_DOMAIN)
+    if error.field:
+        info.metadata["field"] = error.field
+    violations = error.field_violations()
+    if violations:
+        info.metadata["violations"] = str(error.found)
+    out = status_pb2.Status(code=code.value[0], message=describe(error))
+    out.details.add().Pack(info)
+    if violations:
+        bad = error_details_pb2.BadRequest()
+        for v in violations:
+            bad.field_violations.add(field=v.field, description=v.description,
+                                     reason=v.reason.value)
+        out.details.add().Pack(bad)
+    return out
+
+
+async def abort(context: grpc.aio.ServicerContext[Any, Any], error: FleetError) -> NoReturn:
+    """End a call with the error's status and rich details (the one way servicers fail)."""
+    await context.abort_with_status(rpc_status.to_status(rich_status(error)))
+    raise AssertionError("unreachable: abort raises")
+
+
+def error_body(error: FleetError) -> dict[str, object]:
+    """The error as the HTTP API's JSON body says it: the same code, reason and violations
+    as the gRPC status's details."""
+    return {"error": {
+        "code": status_of(error).name, "reason": error.reason.value, "field": error.field,
+        "message": describe(error),
+        "violations": [{"field": v.field, "description": v.description,
+                        "reason": v.reason.value} for v in error.field_violations()],
+        "violations_found": error.found or len(error.field_violations())}}

@@ -22,6 +22,7 @@ from fleet.api.convert import (
     mission_to_wire,
     robot_to_wire,
 )
+from fleet.api.limits import check
 from fleet.coordinator import Coordinator, CoordinatorRunner
 from fleet.model import InvalidInputError, MissionEvent, check_id
 from fleet.v1 import fleet_pb2, missions_pb2
@@ -42,6 +43,7 @@ class Operations:
     async def submit(self, request: missions_pb2.SubmitMissionRequest
                      ) -> missions_pb2.MissionStatus:
         """Validate and durably accept a mission."""
+        check(request)
         if not request.HasField("mission"):
             raise InvalidInputError("mission is required", field="mission", value=None)
         mission = mission_from_wire(request.mission)
@@ -50,18 +52,21 @@ class Operations:
     async def cancel(self, request: missions_pb2.CancelMissionRequest
                      ) -> missions_pb2.MissionStatus:
         """Cancel an unfinished mission."""
+        check(request)
         mission_id = check_id("mission_id", request.mission_id)
         return await self.runner.call(lambda c: mission_to_wire(c.cancel(mission_id,
                                                                          request.reason)))
 
     async def get(self, request: missions_pb2.GetMissionRequest) -> missions_pb2.MissionStatus:
         """One mission's status."""
+        check(request)
         mission_id = check_id("mission_id", request.mission_id)
         return await self.runner.call(lambda c: mission_to_wire(c.get(mission_id)))
 
     async def list_missions(self, request: missions_pb2.ListMissionsRequest
                             ) -> missions_pb2.ListMissionsReply:
         """A page of missions in submission order, filtered by state and labels."""
+        check(request)
         size = request.page_size or 100
         if not 0 < size <= MAX_PAGE_SIZE:
             raise InvalidInputError(f"page_size {size} is outside 1..{MAX_PAGE_SIZE}",
@@ -88,6 +93,7 @@ class Operations:
                            ) -> AsyncGenerator[missions_pb2.MissionEventMessage, None]:
         """Mission events: those after `after_seq` from the store (none if negative), then
         each as it is written; only one mission's with `mission_id`."""
+        check(request)
         mission_id = request.mission_id
         if mission_id:
             check_id("mission_id", mission_id)
@@ -115,12 +121,14 @@ class Operations:
     async def list_robots(self, request: fleet_pb2.ListRobotsRequest
                           ) -> fleet_pb2.ListRobotsReply:
         """Every robot the coordinator knows (only connected ones with `connected_only`)."""
+        check(request)
         return await self.runner.call(lambda c: fleet_pb2.ListRobotsReply(robots=[
             robot_to_wire(r, c.latest_state(rid)) for rid, r in sorted(c.robots.items())
             if r.connected or not request.connected_only]))
 
     async def floor_map(self, request: fleet_pb2.GetFloorMapRequest) -> fleet_pb2.FloorMap:
         """The floor the coordinator plans on (it never changes while it runs)."""
+        check(request)
         return floor_to_wire(self.runner.coordinator.floor)
 
     async def capabilities(self, request: fleet_pb2.ListCapabilitiesRequest
@@ -131,12 +139,14 @@ class Operations:
 
     async def pause(self, request: fleet_pb2.PauseRobotRequest) -> fleet_pb2.RobotInfo:
         """An operator holds a robot."""
+        check(request)
         robot_id = check_id("robot_id", request.robot_id)
         return await self.runner.call(lambda c: robot_to_wire(
             c.pause(robot_id, request.reason), c.latest_state(robot_id)))
 
     async def resume(self, request: fleet_pb2.ResumeRobotRequest) -> fleet_pb2.RobotInfo:
         """Release an operator's hold."""
+        check(request)
         robot_id = check_id("robot_id", request.robot_id)
         return await self.runner.call(lambda c: robot_to_wire(c.resume(robot_id),
                                                               c.latest_state(robot_id)))

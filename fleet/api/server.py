@@ -18,6 +18,7 @@ from fleet.api.certs import principal_of_certificate
 from fleet.api.metrics import CallCounter, FleetMetrics
 from fleet.api.operations import Operations
 from fleet.api.servicers import FleetService, MissionsService, RobotLinkService, SimClockService
+from fleet.client import MESSAGE_SIZE_OPTIONS
 from fleet.coordinator import Coordinator, CoordinatorRunner, ManualClock
 from fleet.model import InvalidInputError
 from fleet.production import Catalog
@@ -183,7 +184,8 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
     if auth is None and not is_loopback(address):
         log.warning("serving %r without access control (--insecure): anyone who reaches the "
                     "port can submit missions and command robots", address)
-    server = grpc.aio.server(options=[("grpc.so_reuseport", 0)], interceptors=interceptors)
+    server = grpc.aio.server(options=[("grpc.so_reuseport", 0), *MESSAGE_SIZE_OPTIONS],
+                             interceptors=interceptors)
     runner = CoordinatorRunner(coordinator)
     runner.step_observers.append(metrics.observe_step)
     state_arrived = asyncio.Event()
@@ -201,14 +203,18 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
     reflection.enable_server_reflection(
         (*SERVICE_NAMES, health_pb2.DESCRIPTOR.services_by_name["Health"].full_name,
          reflection.SERVICE_NAME), server)
-    if tls is not None:
-        chain, key = tls
-        credentials = grpc.ssl_server_credentials(
-            [(key, chain)], root_certificates=client_ca,
-            require_client_auth=client_ca is not None)
-        port = server.add_secure_port(address, credentials)
-    else:
-        port = server.add_insecure_port(address)
+    try:
+        if tls is not None:
+            chain, key = tls
+            credentials = grpc.ssl_server_credentials(
+                [(key, chain)], root_certificates=client_ca,
+                require_client_auth=client_ca is not None)
+            port = server.add_secure_port(address, credentials)
+        else:
+            port = server.add_insecure_port(address)
+    except RuntimeError as err:  # grpc's "Failed to bind": the port is taken
+        raise OSError(f"cannot listen on {address}: the address is in use or not "
+                      "available here") from err
     if port == 0:
         raise OSError(f"cannot listen on {address}")
     fleet_server = FleetServer(server, port, runner, period_s, health_servicer, metrics,

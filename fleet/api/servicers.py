@@ -17,12 +17,13 @@ from fleet.api.convert import (
     spec_from_wire,
     state_from_wire,
 )
-from fleet.api.errors import describe, status_of
+from fleet.api.errors import abort, describe, status_of
+from fleet.api.limits import check
 from fleet.api.metrics import CommandLatency, FleetMetrics
 from fleet.api.operations import Operations
 from fleet.api.orders import submit_order
 from fleet.coordinator import Addressed, Channel, Coordinator, CoordinatorRunner, ManualClock
-from fleet.model import FleetError, InfeasibleError, InvalidInputError, RobotState
+from fleet.model import FleetError, InfeasibleError, InvalidInputError, Reason, RobotState
 from fleet.production import Catalog
 from fleet.v1 import (
     fleet_pb2,
@@ -48,7 +49,7 @@ async def _call(context: grpc.aio.ServicerContext[Any, Any], runner: Coordinator
     try:
         return await runner.call(fn)
     except FleetError as err:
-        await context.abort(status_of(err), describe(err))
+        await abort(context, err)
         raise  # unreachable: abort raises
 
 
@@ -57,7 +58,7 @@ async def _answer(context: grpc.aio.ServicerContext[Any, Any], reply: Awaitable[
     try:
         return await reply
     except FleetError as err:
-        await context.abort(status_of(err), describe(err))
+        await abort(context, err)
         raise  # unreachable: abort raises
 
 
@@ -69,6 +70,7 @@ def _registration(request: robot_link_pb2.RegisterRequest
                   ) -> Callable[[Coordinator], tuple[robot_link_pb2.RegisterReply, str]]:
     """Validate a registration; the returned call registers the robot on the worker and
     returns the reply and the session id (InvalidInputError here if the request is bad)."""
+    check(request)
     spec, pose = spec_from_wire(request)
 
     def run(c: Coordinator) -> tuple[robot_link_pb2.RegisterReply, str]:
@@ -108,7 +110,7 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
             run = _registration(request)
             reply, _ = await self.runner.register(run, request.robot_id)
         except FleetError as err:
-            await context.abort(status_of(err), describe(err))
+            await abort(context, err)
             raise
         self.state_arrived.set()
         return reply
@@ -121,20 +123,22 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
         except StopAsyncIteration:
             return
         if first.WhichOneof("body") != "hello":
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                "the first message of a stream must be a hello")
+            await abort(context, InvalidInputError(
+                "the first message of a stream must be a hello", field="hello",
+                reason=Reason.REQUIRED))
         robot_id, session_id = first.hello.robot_id, first.hello.session_id
         try:
+            check(first.hello)
             self._check_robot(context, robot_id)
         except FleetError as err:
-            await context.abort(status_of(err), describe(err))
+            await abort(context, err)
         # gRPC tells at once when the call ends (a robot that hangs up and registers again
         # right away must not find itself still connected).
         context.add_done_callback(lambda _: self.runner.stream_ended(robot_id, session_id))
         try:
             channel = await self.runner.connect(robot_id, session_id)
         except FleetError as err:
-            await context.abort(status_of(err), describe(err))
+            await abort(context, err)
             raise
         failure: list[FleetError] = []
         latency = CommandLatency(self.metrics.command_latency_seconds)
@@ -146,6 +150,7 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
                     if update.WhichOneof("body") != "state":
                         raise InvalidInputError("only state messages may follow the hello",
                                                 field="body", value=update.WhichOneof("body"))
+                    check(update.state)
                     state = state_from_wire(update.state)
                     self.runner.report(robot_id, channel, state)
                     self.metrics.stream_states.inc()
@@ -174,7 +179,7 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
             self.runner.disconnect(robot_id, channel)
             self.state_arrived.set()
         if failure:
-            await context.abort(status_of(failure[0]), describe(failure[0]))
+            await abort(context, failure[0])
 
     async def Gateway(self, request_iterator: AsyncIterator[robot_link_pb2.GatewayUpdate],
                       context: grpc.aio.ServicerContext[Any, Any]
@@ -192,7 +197,7 @@ class RobotLinkService(robot_link_pb2_grpc.RobotLinkServicer):
             reader.cancel()
             link.end()
         if link.failure is not None:
-            await context.abort(status_of(link.failure), describe(link.failure))
+            await abort(context, link.failure)
 
 
 _Item = Addressed | robot_link_pb2.JoinResult | robot_link_pb2.LinkEnded | None
@@ -218,6 +223,7 @@ class _GatewayStream:
         """Take the gateway's messages until its side ends."""
         try:
             async for update in updates:
+                check(update)
                 if update.join:
                     await self._join(update.join)
                 for wire in update.states:
@@ -276,6 +282,7 @@ class _GatewayStream:
                 raise InfeasibleError(f"robot_id {robot_id!r} has not joined this gateway's "
                                       "stream: join it first", field="states.robot_id",
                                       value=robot_id)
+            check(wire)
             state: RobotState = state_from_wire(wire)
             self.runner.report(robot_id, channel, state)
             self.service.metrics.gateway_states.inc()
@@ -341,9 +348,10 @@ class MissionsService(missions_pb2_grpc.MissionsServicer):
                           context: grpc.aio.ServicerContext[Any, Any]
                           ) -> missions_pb2.SubmitOrderReply:
         try:
+            check(request)
             order = order_from_wire(request)
         except FleetError as err:
-            await context.abort(status_of(err), describe(err))
+            await abort(context, err)
             raise
         catalog = self.catalog
         return await _call(context, self.operations.runner,
@@ -377,7 +385,7 @@ class MissionsService(missions_pb2_grpc.MissionsServicer):
             async for event in self.operations.watch_events(request):
                 yield event
         except FleetError as err:
-            await context.abort(status_of(err), describe(err))
+            await abort(context, err)
 
 
 class FleetService(fleet_pb2_grpc.FleetServicer):
@@ -426,10 +434,14 @@ class SimClockService(simulation_pb2_grpc.SimClockServicer):
                                 "this coordinator runs on the wall clock; start it with "
                                 "--sim-clock to drive it from a simulator")
             raise AssertionError("unreachable")
+        try:
+            check(request)
+        except FleetError as err:
+            await abort(context, err)
         if request.time_s < clock.now() - 1e-9:
-            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
-                                f"time_s {request.time_s} is before the clock's "
-                                f"{clock.now()}")
+            await abort(context, InvalidInputError(
+                f"time_s {request.time_s} is before the clock's {clock.now()}",
+                field="time_s", reason=Reason.OUT_OF_RANGE))
         async with self._lock:
             # Step once every connected robot has reported this tick (or the wait is over);
             # the last check and the step are one call on the worker, so a robot that
@@ -452,7 +464,7 @@ class SimClockService(simulation_pb2_grpc.SimClockServicer):
                     if await self.runner.step(reported):
                         break
                 except FleetError as err:
-                    await context.abort(status_of(err), describe(err))
+                    await abort(context, err)
             open_missions = await _call(context, self.runner, lambda c: c.open_missions())
             return simulation_pb2.AdvanceReply(
                 time_s=clock.now(), last_command_seq=self.runner.last_command_seq(),

@@ -74,7 +74,7 @@ class ImplausibleReportError(InvalidInputError):
     def __init__(self, robot_id: str, finding: Finding) -> None:
         super().__init__(f"robot {robot_id!r}: implausible report ({finding.reason.value}): "
                          f"{finding.message}", field=finding.field, value=finding.reason.value)
-        self.reason = finding.reason
+        self.finding = finding.reason
 
 
 class FloorCheck:

@@ -15,17 +15,21 @@ from fleet.dispatch import PINNED_KINDS, Candidate, capable
 from fleet.floor import Station, StationKind
 from fleet.model import (
     Cell,
+    FleetError,
     InfeasibleError,
     InvalidInputError,
     Mission,
     NotFoundError,
     Pose,
+    Reason,
     RobotKind,
     RobotSpec,
     Task,
     TaskKind,
     UnavailableError,
+    Violations,
     check_id,
+    shorten,
 )
 
 __all__ = ["MAX_REASON", "MAX_TASKS", "RETRY_AFTER_S", "cell_at", "check_mission", "check_spec",
@@ -51,24 +55,26 @@ def check_spec(spec: RobotSpec, resolution_m: float) -> None:
         raise InvalidInputError(
             f"footprint_radius_m {spec.radius_m} must be above 0 and at most {limit:.3f} m "
             f"(robots must fit in 90 % of a {resolution_m} m planning cell)",
-            field="footprint_radius_m", value=spec.radius_m)
+            field="footprint_radius_m", value=spec.radius_m, reason=Reason.OUT_OF_RANGE)
     if not (0 < spec.max_speed_mps < 20):
         raise InvalidInputError(f"max_speed_mps {spec.max_speed_mps} must be in (0, 20)",
-                                field="max_speed_mps", value=spec.max_speed_mps)
+                                field="max_speed_mps", value=spec.max_speed_mps,
+                                reason=Reason.OUT_OF_RANGE)
     if spec.kind is RobotKind.AGV and spec.transport is None:
         raise InvalidInputError("an AGV must declare its transport capability",
-                                field="transport", value=None)
+                                field="transport", value=None, reason=Reason.REQUIRED)
     if spec.kind is not RobotKind.AGV and spec.weld is None:
         raise InvalidInputError(f"a {spec.kind.value} must declare its weld programs",
-                                field="weld", value=None)
+                                field="weld", value=None, reason=Reason.REQUIRED)
     if spec.transport is not None and not (spec.transport.max_payload_kg > 0):
         raise InvalidInputError(
             f"transport.max_payload_kg {spec.transport.max_payload_kg} must be positive",
-            field="transport.max_payload_kg", value=spec.transport.max_payload_kg)
+            field="transport.max_payload_kg", value=spec.transport.max_payload_kg,
+            reason=Reason.OUT_OF_RANGE)
     if spec.weld is not None:
         if not spec.weld.programs:
             raise InvalidInputError("weld.programs must name at least one program",
-                                    field="weld.programs", value=[])
+                                    field="weld.programs", value=[], reason=Reason.REQUIRED)
         for program in sorted(spec.weld.programs):
             check_id("weld.programs", program)
 
@@ -115,33 +121,48 @@ def check_mission(mission: Mission, site: Site, robots: Mapping[str, RobotRecord
     check_id("mission.mission_id", mission.id)
     if not mission.tasks:
         raise InvalidInputError(f"mission {mission.id!r} has no tasks",
-                                field="mission.tasks", value=[])
+                                field="mission.tasks", value=[], reason=Reason.REQUIRED)
     if len(mission.tasks) > MAX_TASKS:
         raise InvalidInputError(f"mission {mission.id!r} has {len(mission.tasks)} tasks; at "
                                 f"most {MAX_TASKS} are allowed in one mission (split it)",
-                                field="mission.tasks", value=len(mission.tasks))
+                                field="mission.tasks", value=len(mission.tasks),
+                                reason=Reason.TOO_MANY)
     if mission.deadline_s is not None and not (mission.deadline_s >= 0):
         raise InvalidInputError(f"mission.deadline_s {mission.deadline_s} is negative",
-                                field="mission.deadline_s", value=mission.deadline_s)
+                                field="mission.deadline_s", value=mission.deadline_s,
+                                reason=Reason.OUT_OF_RANGE)
     if mission.release_s is not None and not (mission.release_s >= 0):
         raise InvalidInputError(f"mission.release_s {mission.release_s} is negative",
-                                field="mission.release_s", value=mission.release_s)
+                                field="mission.release_s", value=mission.release_s,
+                                reason=Reason.OUT_OF_RANGE)
+    # Every malformed field is reported together; a missing station or robot (another
+    # status) only when nothing is malformed.
+    invalid = Violations()
+    other: FleetError | None = None
     ids: set[str] = set()
     for i, task in enumerate(mission.tasks):
         where = f"mission.tasks[{i}]"
-        check_id(f"{where}.task_id", task.id)
-        if task.id in ids:
-            raise InvalidInputError(f"{where}.task_id {task.id!r} is used twice",
-                                    field=f"{where}.task_id", value=task.id)
-        ids.add(task.id)
-        _check_task(task, where, site, robots, declared)
+        try:
+            check_id(f"{where}.task_id", task.id)
+            if task.id in ids:
+                raise InvalidInputError(f"{where}.task_id {task.id!r} is used twice",
+                                        field=f"{where}.task_id", value=task.id,
+                                        reason=Reason.DUPLICATE)
+            ids.add(task.id)
+            _check_task(task, where, site, robots, declared)
+        except InvalidInputError as err:
+            invalid.take(err)
+        except FleetError as err:
+            other = other or err
     for i, task in enumerate(mission.tasks):
         for dep in task.depends_on:
             if dep not in ids or dep == task.id:
-                raise InvalidInputError(
-                    f"mission.tasks[{i}].depends_on names {dep!r}, which is not another "
-                    "task of this mission", field=f"mission.tasks[{i}].depends_on",
-                    value=dep)
+                invalid.add(f"mission.tasks[{i}].depends_on",
+                            f"mission.tasks[{i}].depends_on names {shorten(dep)}, which is not "
+                            "another task of this mission", Reason.BAD_REFERENCE)
+    invalid.raise_if_any()
+    if other is not None:
+        raise other
     _check_acyclic(mission.tasks)
 
 
@@ -165,7 +186,8 @@ def _check_acyclic(tasks: tuple[Task, ...]) -> None:
         cyclic = sorted(t for t, n in indegree.items() if n > 0)
         shown = cyclic if len(cyclic) <= 10 else [*cyclic[:10], f"... {len(cyclic) - 10} more"]
         raise InvalidInputError(f"mission.tasks depend on each other in a cycle: {shown}",
-                                field="mission.tasks.depends_on", value=shown)
+                                field="mission.tasks.depends_on", value=shown,
+                                reason=Reason.CYCLE)
 
 
 def _check_task(task: Task, where: str, site: Site, robots: Mapping[str, RobotRecord],
@@ -173,7 +195,8 @@ def _check_task(task: Task, where: str, site: Site, robots: Mapping[str, RobotRe
     if not (math.isfinite(task.delay_s) and task.delay_s >= 0):
         raise InvalidInputError(f"{where}.start_delay_s {task.delay_s} must be a "
                                 "non-negative number of seconds",
-                                field=f"{where}.start_delay_s", value=task.delay_s)
+                                field=f"{where}.start_delay_s", value=task.delay_s,
+                                reason=Reason.OUT_OF_RANGE)
     if task.kind in PINNED_KINDS:
         _check_pinned(task, where, site, robots)
         return
@@ -185,30 +208,32 @@ def _check_task(task: Task, where: str, site: Site, robots: Mapping[str, RobotRe
                 raise InvalidInputError(
                     f"{where}.transport.{name} {station_id!r} is a {station.kind.value}, "
                     "not a place loads are handled", field=f"{where}.transport.{name}",
-                    value=station_id)
+                    value=station_id, reason=Reason.WRONG_STATION_KIND)
         if task.pickup == task.dropoff:
             raise InvalidInputError(f"{where}.transport: pickup and dropoff are both "
                                     f"{task.pickup!r}", field=f"{where}.transport",
-                                    value=task.pickup)
+                                    value=task.pickup, reason=Reason.INCONSISTENT)
         check_id(f"{where}.transport.load_id", task.load_id)
         if not (math.isfinite(task.mass_kg) and task.mass_kg >= 0):
             raise InvalidInputError(f"{where}.transport.mass_kg {task.mass_kg} must be a "
                                     "non-negative number of kilograms",
-                                    field=f"{where}.transport.mass_kg", value=task.mass_kg)
+                                    field=f"{where}.transport.mass_kg", value=task.mass_kg,
+                                    reason=Reason.OUT_OF_RANGE)
         needs = f"carries {task.mass_kg} kg"
     else:
         station = _station(site, f"{where}.weld.cell_station", task.cell)
         if station.kind is not StationKind.WELD_CELL:
             raise InvalidInputError(f"{where}.weld.cell_station {task.cell!r} is a "
                                     f"{station.kind.value}, not a weld cell",
-                                    field=f"{where}.weld.cell_station", value=task.cell)
+                                    field=f"{where}.weld.cell_station", value=task.cell,
+                                    reason=Reason.WRONG_STATION_KIND)
         check_id(f"{where}.weld.program", task.program)
         if task.load_id:
             check_id(f"{where}.weld.part_load_id", task.load_id)
         if not (math.isfinite(task.duration_s) and task.duration_s > 0):
             raise InvalidInputError(f"{where}.weld.duration_s {task.duration_s} must be "
                                     "positive", field=f"{where}.weld.duration_s",
-                                    value=task.duration_s)
+                                    value=task.duration_s, reason=Reason.OUT_OF_RANGE)
         needs = f"runs weld program {task.program!r} at {task.cell}"
     candidates = [*(Candidate(r.spec, r.home_station) for r in robots.values()), *declared]
     if any(capable(c, task) for c in candidates):
@@ -256,7 +281,7 @@ def _check_pinned(task: Task, where: str, site: Site,
     if station.kind not in allowed:
         raise InvalidInputError(f"{field} {task.cell!r} is a {station.kind.value}, not a "
                                 f"{' or '.join(sorted(k.value for k in allowed))}",
-                                field=field, value=task.cell)
+                                field=field, value=task.cell, reason=Reason.WRONG_STATION_KIND)
     check_id(f"{where}.{what}.robot_id", task.robot)
     robot = robots.get(task.robot)
     if robot is None:
@@ -270,7 +295,8 @@ def _check_pinned(task: Task, where: str, site: Site,
 
 def _station(site: Site, field: str, station_id: str) -> Station:
     if not station_id:
-        raise InvalidInputError(f"{field} is empty", field=field, value=station_id)
+        raise InvalidInputError(f"{field} is empty", field=field, value=station_id,
+                                reason=Reason.REQUIRED)
     station = site.stations.get(station_id)
     if station is None:
         raise NotFoundError(f"{field} {station_id!r}: no such station on floor "

@@ -29,7 +29,7 @@ class MapFormatError(InvalidInputError):
         super().__init__(f"{where}: {reason}", field="map", value=path)
         self.path = path
         self.line = line
-        self.reason = reason
+        self.problem = reason
 
 
 def _header_int(lines: list[str], index: int, key: str, source: str) -> int:

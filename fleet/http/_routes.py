@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 
 from fleet.api import FleetServer
-from fleet.api.errors import describe, http_status_of, status_of
+from fleet.api.errors import error_body, http_status_of
 from fleet.api.operations import Operations
 from fleet.http._wire import decode_json, parse_request, to_json
 from fleet.model import FleetError
@@ -93,9 +93,7 @@ EVENTS_RPC = "/fleet.v1.Missions/WatchEvents"
 
 def error_response(err: FleetError) -> JSONResponse:
     """An error as the HTTP status of the one table, with the message naming the field."""
-    return JSONResponse({"error": {"code": status_of(err).name, "field": err.field,
-                                   "message": describe(err)}},
-                        status_code=http_status_of(err))
+    return JSONResponse(error_body(err), status_code=http_status_of(err))
 
 
 def authorize(server: FleetServer, request: Request, rpc: str) -> None:
@@ -179,7 +177,7 @@ def events_endpoint(server: FleetServer) -> Callable[[Request], Awaitable[Respon
                 async for e in events:
                     yield sse_line("mission", to_json(e))
             except FleetError as err:
-                yield sse_line("error", {"message": describe(err), "field": err.field})
+                yield sse_line("error", error_body(err)["error"])
             finally:
                 await events.aclose()
         return StreamingResponse(with_keepalive(stream()), media_type="text/event-stream",

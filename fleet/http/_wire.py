@@ -17,7 +17,7 @@ from google.protobuf import json_format
 from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
-from fleet.model import InvalidInputError
+from fleet.model import InvalidInputError, Reason, shorten
 
 __all__ = ["decode_json", "parse_request", "to_json"]
 
@@ -47,10 +47,11 @@ def decode_json(body: bytes) -> dict[str, Any]:
     try:
         doc = json.loads(body)
     except (UnicodeDecodeError, json.JSONDecodeError) as err:
-        raise InvalidInputError(f"body is not JSON: {err}", field="body", value=None) from err
+        raise InvalidInputError(f"body is not JSON: {err}", field="body", value=None,
+                                reason=Reason.MALFORMED) from err
     if not isinstance(doc, dict):
         raise InvalidInputError("body must be a JSON object", field="body",
-                                value=type(doc).__name__)
+                                value=type(doc).__name__, reason=Reason.MALFORMED)
     return doc
 
 
@@ -89,12 +90,12 @@ def parse_request(message_type: type[M], *, body: Mapping[str, Any] | None = Non
         if field is None:
             raise InvalidInputError(f"query parameter {key!r} is not one of "
                                     f"{', '.join(sorted(descriptor.fields_by_name))}",
-                                    field=key, value=text)
+                                    field=key, value=shorten(text), reason=Reason.MALFORMED)
         if field.message_type is not None and field.message_type.GetOptions().map_entry:
             name, sep, value = text.partition(":")
             if not sep:
-                raise InvalidInputError(f"{key} {text!r} must be key:value", field=key,
-                                        value=text)
+                raise InvalidInputError(f"{key} {shorten(text)} must be key:value", field=key,
+                                        value=shorten(text), reason=Reason.MALFORMED)
             doc.setdefault(key, {})[name] = value
         elif field.is_repeated:
             doc.setdefault(key, []).append(_query_value(field, text))
@@ -112,7 +113,8 @@ def parse_request(message_type: type[M], *, body: Mapping[str, Any] | None = Non
     except json_format.ParseError as err:
         text = str(err)
         name = _field_in(text, body_field or "body")
-        raise InvalidInputError(f"{name}: {text}", field=name, value=None) from err
+        raise InvalidInputError(f"{name}: {text}", field=name, value=None,
+                                reason=Reason.MALFORMED) from err
     return message
 
 

@@ -10,14 +10,18 @@ from fleet.model.commands import (
 )
 from fleet.model.energy import BatteryModel, battery_model
 from fleet.model.errors import (
+    MAX_VIOLATIONS,
     AlreadyExistsError,
+    FieldViolation,
     FleetError,
     InfeasibleError,
     InvalidInputError,
     NotFoundError,
     PermissionDeniedError,
+    Reason,
     UnauthenticatedError,
     UnavailableError,
+    Violations,
 )
 from fleet.model.geometry import Cell, Pose
 from fleet.model.ids import check_id
@@ -40,8 +44,10 @@ from fleet.model.robots import (
     TransportCapability,
     WeldCapability,
 )
+from fleet.model.text import escape, shorten
 
 __all__ = [
+    "MAX_VIOLATIONS",
     "ActionKind",
     "ActionStatus",
     "AlreadyExistsError",
@@ -49,6 +55,7 @@ __all__ = [
     "Cell",
     "Command",
     "EventKind",
+    "FieldViolation",
     "FleetError",
     "FollowPath",
     "InfeasibleError",
@@ -61,6 +68,7 @@ __all__ = [
     "PerformAction",
     "PermissionDeniedError",
     "Pose",
+    "Reason",
     "RobotKind",
     "RobotMode",
     "RobotSpec",
@@ -76,7 +84,10 @@ __all__ = [
     "TransportStep",
     "UnauthenticatedError",
     "UnavailableError",
+    "Violations",
     "WeldCapability",
     "battery_model",
     "check_id",
+    "escape",
+    "shorten",
 ]

@@ -25,7 +25,7 @@ class InvalidCellError(InvalidInputError):
     def __init__(self, field: str, cell: Cell, reason: str) -> None:
         super().__init__(f"{field} cell {cell} {reason}", field=field, value=cell)
         self.cell = cell
-        self.reason = reason
+        self.problem = reason
 
 
 class CellOffMapError(InvalidCellError):
@@ -66,4 +66,4 @@ class ScenFormatError(InvalidInputError):
         super().__init__(f"{where}: {reason}", field="scen", value=path)
         self.path = path
         self.line = line
-        self.reason = reason
+        self.problem = reason

@@ -12,6 +12,8 @@ import grpc
 import httpx
 import pytest
 from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
 
 from fleet.api.auth import load_tokens
 from fleet.api.errors import ERRORS
@@ -157,6 +159,16 @@ def test_a_bad_mission_gets_the_status_and_field_grpc_gives(
             missions_pb2.SubmitMissionRequest(mission=spec), timeout=10)
     assert err.value.code().name == error["code"]
     assert err.value.details() == error["message"]
+    # ... and the same reason code and field violations as the gRPC status's details.
+    status_details = rpc_status.from_call(err.value)  # type: ignore[arg-type]
+    assert status_details is not None
+    info, bad = error_details_pb2.ErrorInfo(), error_details_pb2.BadRequest()
+    status_details.details[0].Unpack(info)
+    assert info.reason == error["reason"]
+    if len(status_details.details) > 1:
+        status_details.details[1].Unpack(bad)
+    assert [(v.field, v.reason) for v in bad.field_violations] == [
+        (v["field"], v["reason"]) for v in error["violations"]]
     assert any(s.grpc == err.value.code() and s.http == status for s in ERRORS.values())
 
 

@@ -87,7 +87,7 @@ def test_bad_orders_are_rejected_naming_field_and_nothing_is_lost(line_server: S
     expect(stub, order(model="EX999"), missing, "order.model", "EX999")
     expect(stub, order(count=1001), invalid, "order.count", "1001")
     expect(stub, order(order_id="no spaces"), invalid, "order.order_id", "no spaces")
-    expect(stub, order(order_id=""), invalid, "order.order_id", "''")
+    expect(stub, order(order_id=""), invalid, "order.order_id", "is empty")
     expect(stub, order(release_s=math.nan), invalid, "order.release_s", "nan")
     expect(stub, order(release_s=100, deadline_s=90), invalid, "order.deadline_s", "90")
     # Another model under an id whose units exist already.

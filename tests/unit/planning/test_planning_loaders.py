@@ -43,7 +43,7 @@ def test_malformed_map_names_file_line_and_reason(name: str, line: int, reason: 
         load_map(DATA / name)
     assert isinstance(caught.value, InvalidInputError)
     assert caught.value.line == line
-    assert reason in caught.value.reason
+    assert reason in caught.value.problem
     assert name in str(caught.value)
 
 
@@ -116,7 +116,7 @@ def test_malformed_scen_names_line_and_reason(name: str, reason: str) -> None:
         load_scen(DATA / name)
     assert isinstance(caught.value, InvalidInputError)
     assert caught.value.line == 2
-    assert reason in caught.value.reason
+    assert reason in caught.value.problem
 
 
 @pytest.mark.parametrize(
@@ -263,7 +263,7 @@ def test_malformed_ros_map_is_refused(name: str, reason: str) -> None:
     with pytest.raises(MapFormatError) as caught:
         load_ros_map(DATA / name)
     assert isinstance(caught.value, InvalidInputError)
-    assert reason in caught.value.reason
+    assert reason in caught.value.problem
 
 
 @pytest.mark.parametrize(
@@ -288,7 +288,7 @@ def test_bad_ros_yaml_values_are_refused(
     (tmp_path / "map.yaml").write_text(text.replace(replace, by))
     with pytest.raises(MapFormatError) as caught:
         load_ros_map(tmp_path / "map.yaml")
-    assert reason in caught.value.reason
+    assert reason in caught.value.problem
 
 
 def test_yaml_that_is_not_a_mapping_is_refused(tmp_path: Path) -> None:

@@ -78,7 +78,7 @@ def test_consecutive_welds_stay_in_one_cell() -> None:
 @pytest.mark.parametrize(("order", "field", "value"), [
     (Order("o", "BKT-1", count=0), "order.count", 0),
     (Order("o", "BKT-1", count=1001), "order.count", 1001),
-    (Order("bad id", "BKT-1"), "order.order_id", "bad id"),
+    (Order("bad id", "BKT-1"), "order.order_id", "'bad id'"),
     (Order("o" * 60, "BKT-1"), "order.order_id", "o" * 60),
     (Order("o", "BKT-1", release_s=-1.0), "order.release_s", -1.0),
     (Order("o", "BKT-1", release_s=50.0, deadline_s=40.0), "order.deadline_s", 40.0),
