@@ -8,6 +8,7 @@ outcome; the HTTP error body carries the gRPC code's name as well.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any, NoReturn
 
 import grpc
@@ -94,7 +95,9 @@ ERROR_DOMAIN = "fleet.v1"
 
 def rich_status(error: FleetError) -> status_pb2.Status:
     """The error as a `google.rpc.Status`: code, message, an `ErrorInfo` with the stable reason
-    code and, when fields are at fault, a `BadRequest` listing every violation (bounded)."""
+    code and, when fields are at fault, a `BadRequest` listing every violation (bounded); a
+    retryable refusal with a known delay (`UnavailableError.retry_after_s`) adds a
+    `RetryInfo`."""
     code = status_of(error)
     info = error_details_pb2.ErrorInfo(reason=error.reason.value, domain=ERROR_DOMAIN)
     if error.field:
@@ -110,6 +113,10 @@ def rich_status(error: FleetError) -> status_pb2.Status:
             bad.field_violations.add(field=v.field, description=v.description,
                                      reason=v.reason.value)
         out.details.add().Pack(bad)
+    if isinstance(error, UnavailableError) and error.retry_after_s is not None:
+        retry = error_details_pb2.RetryInfo()
+        retry.retry_delay.FromTimedelta(timedelta(seconds=error.retry_after_s))
+        out.details.add().Pack(retry)
     return out
 
 

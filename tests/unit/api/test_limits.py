@@ -48,3 +48,22 @@ def test_values_are_shortened_and_escaped() -> None:
     assert shorten("x" * 1000) == "'" + "x" * 64 + "'…(1000 chars)"
     assert escape("a\nb\x1b[0m\x00\u2028") == "a\\nb\\x1b[0m\\x00\\u2028"
     assert re.fullmatch(r"[ -~…()]+", shorten("\x00" * 500))
+
+
+def test_a_retryable_refusal_carries_its_delay_as_retry_info() -> None:
+    from google.rpc import error_details_pb2
+
+    from fleet.api.errors import rich_status
+    from fleet.model import UnavailableError
+
+    def retry_infos(error: UnavailableError) -> list[float]:
+        out = []
+        for detail in rich_status(error).details:
+            if detail.Is(error_details_pb2.RetryInfo.DESCRIPTOR):
+                info = error_details_pb2.RetryInfo()
+                detail.Unpack(info)
+                out.append(info.retry_delay.ToTimedelta().total_seconds())
+        return out
+
+    assert retry_infos(UnavailableError("welder not back yet", retry_after_s=5.0)) == [5.0]
+    assert retry_infos(UnavailableError("store down")) == []
