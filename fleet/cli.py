@@ -69,7 +69,10 @@ def _int_range(text: str) -> list[int]:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="fleet", description=__doc__)
+    # No abbreviations: argparse matches prefixes against the top-level options before it
+    # hands the rest to the subcommand, so `fleet sim --log FILE` would be "ambiguous"
+    # between the global --log-level and --log-format.
+    p = argparse.ArgumentParser(prog="fleet", description=__doc__, allow_abbrev=False)
     p.add_argument("--log-level", default="WARNING", help="logging level (default WARNING)")
     p.add_argument("--log-format", choices=("text", "json"), default="text",
                    help="text lines, or one JSON object per line (default text); either way "
