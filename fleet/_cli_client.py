@@ -39,6 +39,9 @@ def check_listen_address(option: str, address: str, *, probe: bool = True) -> st
     if probe and port:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         with socket.socket(family, socket.SOCK_STREAM) as sock:
+            # As gRPC binds: connections of a killed server still in TIME_WAIT do not make
+            # the port busy (a restart on the same port must work), a listener does.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             try:
                 sock.bind((host, port))
             except OSError as err:
