@@ -31,10 +31,8 @@ import argparse
 import asyncio
 import contextlib
 import json
-import os
 import random
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -47,6 +45,8 @@ import grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from prometheus_client.parser import text_string_to_metric_families
 
+from bench._proc import cpu_s as _cpu_s
+from bench._proc import free_port as _free_port
 from fleet.floor import load_floor
 from fleet.v1 import missions_pb2, missions_pb2_grpc
 
@@ -54,18 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 FLOOR = ROOT / "maps" / "warehouse.yaml"
 MISSIONS_PER_ROBOT_HOUR = 8.0
 """The same offered load as `bench.fleet_scale`."""
-_CLK = os.sysconf("SC_CLK_TCK")
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def _cpu_s(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _CLK
 
 
 def _peak_rss_mb(pid: int) -> float:
