@@ -82,6 +82,10 @@ class FleetMetrics:
         for reason in Implausible:
             self.implausible_reports.labels(reason.value)
         self._implausible_seen: dict[Implausible, int] = {}
+        self.expired_registrations = Counter(
+            "fleet_expired_registrations", "Robot registrations let go because the robot never "
+            "opened its stream", registry=r)
+        self._expired_seen = 0
         self.last_step_at: float | None = None
         """time.monotonic() when the last control step ended (None before the first)."""
 
@@ -104,6 +108,10 @@ class FleetMetrics:
             if new > 0:
                 self.implausible_reports.labels(reason.value).inc(new)
                 self._implausible_seen[reason] = total
+        expired = c.expired_registrations
+        if expired > self._expired_seen:
+            self.expired_registrations.inc(expired - self._expired_seen)
+            self._expired_seen = expired
 
     def count_events(self, events: Iterable[MissionEvent]) -> None:
         """Count the task outcomes among delivered events."""

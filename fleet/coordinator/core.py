@@ -149,6 +149,11 @@ class Coordinator:
         """Where robots' state reports land (safe from any thread)."""
         return self.sessions.inbox
 
+    @property
+    def expired_registrations(self) -> int:
+        """Registrations let go since the start because the robot never opened its stream."""
+        return self.sessions.expired
+
     # -- restart -------------------------------------------------------------------------------
     def _recover(self) -> None:
         """Rebuild the state from the store: the roster, then every event in order."""

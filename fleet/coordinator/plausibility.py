@@ -11,6 +11,11 @@ pose the robot registered at). It is implausible, and never believed, if:
   `jitter_m` (a robot's centre is never inside one while its footprint clears it);
 - its stamp is earlier than the last believed one's, or its `seq` is not above the last
   believed one's (a `seq` of 0 throughout means the robot does not number its reports);
+- its stamp runs ahead: it advanced more since the last believed report than the
+  coordinator's clock did, plus `stamp_lead_s` (reports bunched by the network, a robot's
+  clock a little fast). Without this a robot could stamp one report far in the future and
+  so be "allowed" any jump: the time a move is checked against is never more than the
+  coordinator's time plus that lead;
 - it reports a result (running, succeeded, failed) for an action the coordinator never
   gave the robot. The first report of a stream may carry the outcome of an action from
   before (a robot keeps it across reconnections); it is accepted as that, but acted on only
@@ -42,6 +47,7 @@ class Implausible(enum.Enum):
     TOO_FAST = "too_fast"
     IN_OBSTACLE = "in_obstacle"
     STAMP_BACKWARDS = "stamp_backwards"
+    STAMP_AHEAD = "stamp_ahead"
     SEQ_BACKWARDS = "seq_backwards"
     UNKNOWN_ACTION = "unknown_action"
 
@@ -57,6 +63,9 @@ class Tolerance:
     """Fraction above the robot's declared top speed still believed."""
     stamp_slack_s: float = 1e-6
     """A stamp this much earlier than the last one still counts as not going backwards."""
+    stamp_lead_s: float = 1.0
+    """How much more a robot's stamps may advance between two reports than the
+    coordinator's clock did (network bunching, clock rate)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,9 +115,10 @@ def check_report(before: RobotState, report: RobotState, *, max_speed_mps: float
                  carried_action: str = "") -> Finding | None:
     """Why `report` cannot be true after `before` (the last believed state), or None.
 
-    `first`: the stream's first report, `before` being the registered state; then `elapsed_s`
-    (coordinator seconds since the registration) is the time the robot had to move, and the
-    stamp and sequence checks start with this report. `given(action_id)`: the coordinator
+    `elapsed_s`: the coordinator's seconds since `before` was believed (the first report:
+    since the registration). `first`: the stream's first report, `before` being the
+    registered state; then `elapsed_s` is the time the robot had to move, and the stamp and
+    sequence checks start with this report. `given(action_id)`: the coordinator
     gave the robot that action. `carried_action`: the action id of the stream's first
     report, accepted as an outcome carried over.
     """
@@ -124,6 +134,12 @@ def check_report(before: RobotState, report: RobotState, *, max_speed_mps: float
         if (report.seq or before.seq) and report.seq <= before.seq:
             return Finding(Implausible.SEQ_BACKWARDS, "state.seq",
                            f"seq {report.seq} does not follow the last report's {before.seq}")
+        advanced = report.stamp_s - before.stamp_s
+        if not advanced <= elapsed_s + tolerance.stamp_lead_s:
+            return Finding(Implausible.STAMP_AHEAD, "state.stamp_s",
+                           f"stamp_s {report.stamp_s} is {advanced:.3f} s after the last "
+                           f"report's, but only {elapsed_s:.3f} s passed on the "
+                           f"coordinator's clock")
     dt = max(elapsed_s if first else report.stamp_s - before.stamp_s, 0.0)
     moved = math.hypot(x - before.pose.x, y - before.pose.y)
     allowed = max_speed_mps * (1.0 + tolerance.speed_margin) * dt + tolerance.jitter_m

@@ -13,6 +13,7 @@ import threading
 import uuid
 from collections import Counter
 from collections.abc import Callable, MutableMapping
+from dataclasses import replace
 
 from fleet.coordinator.config import CoordinatorConfig
 from fleet.coordinator.failures import Failures
@@ -54,12 +55,12 @@ log = logging.getLogger(__name__)
 class _Watch:
     """What the next report of one stream is checked against."""
 
-    __slots__ = ("believed", "carried", "first", "max_speed_mps", "opened_at")
+    __slots__ = ("believed", "carried", "first", "max_speed_mps", "believed_at")
 
-    def __init__(self, registered: RobotState, max_speed_mps: float, opened_at: float) -> None:
+    def __init__(self, registered: RobotState, max_speed_mps: float, believed_at: float) -> None:
         self.believed = registered
         self.max_speed_mps = max_speed_mps
-        self.opened_at = opened_at
+        self.believed_at = believed_at
         self.first = True
         self.carried = ""
 
@@ -123,12 +124,13 @@ class Inbox:
                 return
             watch = self._watch.get(robot_id)
             if self._floor is not None and watch is not None:
+                now = self._now()
                 given = self._given.get(robot_id, set())
                 finding = check_report(
                     watch.believed, state, max_speed_mps=watch.max_speed_mps,
                     tolerance=self._tolerance, floor=self._floor,
                     given=given.__contains__, first=watch.first,
-                    elapsed_s=self._now() - watch.opened_at, carried_action=watch.carried)
+                    elapsed_s=now - watch.believed_at, carried_action=watch.carried)
                 if finding is not None:
                     self._counts[finding.reason] += 1
                     self._findings.append((robot_id, stream, finding))
@@ -137,7 +139,7 @@ class Inbox:
                     raise ImplausibleReportError(robot_id, finding)
                 if watch.first:
                     watch.first, watch.carried = False, state.action_id
-                watch.believed = state
+                watch.believed, watch.believed_at = state, now
             self._latest[robot_id] = (stream, state)
 
     def take_findings(self) -> list[tuple[str, int, Finding]]:
@@ -193,6 +195,8 @@ class Sessions:
         self.store = store
         self.config = config
         self.inbox = inbox
+        self.expired = 0
+        """Registrations let go because their stream never opened, since the start."""
         self._streams = 0
 
     def robot(self, robot_id: str) -> RobotRecord:
@@ -284,6 +288,9 @@ class Sessions:
             if robot.placed:
                 self.traffic.remove(rid)
             robot.placed, robot.session_id, robot.registered_at = False, "", None
+            if robot.state is not None:  # shown as the robot's last fault
+                robot.state = replace(robot.state, faults=(reason,))
+            self.expired += 1
             log.warning("%s; it releases its cell", reason)
 
     def take_reports(self, now: float) -> None:

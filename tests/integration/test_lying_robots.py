@@ -47,6 +47,7 @@ def lies(req: robot_link_pb2.RegisterRequest) -> dict[str, robot_link_pb2.RobotS
         "too_fast": state(req, 1.1, 3, pose=common_pb2.Pose(x=x + 8.0, y=y)),
         "in_obstacle": state(req, 60.0, 3, pose=common_pb2.Pose(x=9.0, y=10.0)),
         "stamp_backwards": state(req, 0.5, 3),
+        "stamp_ahead": state(req, 1e6, 3, pose=common_pb2.Pose(x=x + 8.0, y=y)),
         "seq_backwards": state(req, 1.1, 2),
         "unknown_action": state(req, 1.1, 3, action_id="job-1/move/1/1",
                                 action_status=SUCCEEDED),
@@ -67,7 +68,7 @@ def shown_pose(served: Served, robot_id: str) -> tuple[float, float]:
 
 
 @pytest.mark.parametrize("reason", ["too_fast", "in_obstacle", "stamp_backwards",
-                                    "seq_backwards", "unknown_action"])
+                                    "stamp_ahead", "seq_backwards", "unknown_action"])
 def test_a_robot_that_lies_on_its_stream_is_refused_counted_and_loses_its_task(
         small_server: Served, reason: str) -> None:
     req = agv(small_server, "agv-1")

@@ -8,7 +8,14 @@ import grpc
 import pytest
 
 from fleet.coordinator import CoordinatorConfig
-from fleet.v1 import robot_link_pb2, robot_link_pb2_grpc, simulation_pb2, simulation_pb2_grpc
+from fleet.v1 import (
+    fleet_pb2,
+    fleet_pb2_grpc,
+    robot_link_pb2,
+    robot_link_pb2_grpc,
+    simulation_pb2,
+    simulation_pb2_grpc,
+)
 from tests.conftest import SMALL_MAP, Served
 from tests.integration.test_api_bad_input import agv
 
@@ -43,6 +50,14 @@ def test_a_registration_that_never_connects_expires_and_releases_its_cell(
     assert "register first" in err.value.details()
     robot = small_server.call(lambda: small_server.coordinator.robots["agv-1"])  # type: ignore[attr-defined]
     assert (robot.placed, robot.session_id) == (False, "")
+    # Counted, and the robot shows why it was let go.
+    expired = small_server.server.metrics.registry.get_sample_value(  # type: ignore[attr-defined]
+        "fleet_expired_registrations_total")
+    assert expired == 1
+    shown = fleet_pb2_grpc.FleetStub(small_server.channel).ListRobots(
+        fleet_pb2.ListRobotsRequest(), timeout=10)
+    agv1, = (r for r in shown.robots if r.robot_id == "agv-1")
+    assert any("registration expired" in f for f in agv1.faults)
 
 
 def test_an_expired_registration_gives_its_tasks_back_in_the_log_and_replay_agrees(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from dataclasses import replace
 
 import pytest
@@ -16,11 +17,13 @@ BEFORE = RobotState("agv-1", 10.0, Pose(7.5, 3.5), seq=5)
 GIVEN = {"m-1/move/1/1"}
 
 
-def check(report: RobotState, *, first: bool = False, elapsed_s: float = 0.0,
+def check(report: RobotState, *, first: bool = False, elapsed_s: float | None = None,
           carried: str = "") -> Implausible | None:
+    """`elapsed_s`: the coordinator's time since BEFORE; by default what the stamps say."""
+    since = report.stamp_s - BEFORE.stamp_s if elapsed_s is None else elapsed_s
     found = check_report(BEFORE, report, max_speed_mps=1.0, tolerance=Tolerance(),
                          floor=FLOOR, given=GIVEN.__contains__, first=first,
-                         elapsed_s=elapsed_s, carried_action=carried)
+                         elapsed_s=since, carried_action=carried)
     return None if found is None else found.reason
 
 
@@ -60,6 +63,22 @@ def test_stamps_and_sequence_numbers_must_not_go_backwards() -> None:
     unnumbered = replace(BEFORE, seq=0)
     assert check_report(unnumbered, replace(after(0.1), seq=0), max_speed_mps=1.0,
                         tolerance=Tolerance(), floor=FLOOR, given=GIVEN.__contains__) is None
+
+
+def test_stamps_may_not_run_ahead_of_the_coordinators_clock() -> None:
+    lead = Tolerance().stamp_lead_s
+    # bunched by the network: stamps 0.5 s apart arriving together are believed
+    assert check(after(0.5), elapsed_s=0.0) is None
+    assert check(after(lead), elapsed_s=0.0) is None
+    # a stamp far in the future is refused, whatever the pose
+    assert check(after(1e9), elapsed_s=0.1) is Implausible.STAMP_AHEAD
+    assert check(after(0.2 + 1.01 * lead), elapsed_s=0.2) is Implausible.STAMP_AHEAD
+    assert check(after(math.nan), elapsed_s=0.1) is Implausible.STAMP_AHEAD
+    # a robot that stamps a report far ahead to cover a jump is refused either way
+    assert check(after(100.0, 8.0), elapsed_s=0.1) is Implausible.STAMP_AHEAD
+    # within the lead, the move is checked against the stamps (1 m/s: 1.1 * 2 + 0.3 m)
+    assert check(after(2.0, 2.4), elapsed_s=1.0) is None
+    assert check(after(2.0, 2.6), elapsed_s=1.0) is Implausible.TOO_FAST
 
 
 def test_a_result_for_an_action_never_given_is_refused() -> None:
