@@ -157,10 +157,12 @@ class Coordinator:
     # -- restart -------------------------------------------------------------------------------
     def _recover(self) -> None:
         """Rebuild the state from the store: the roster, then every event in order."""
-        for spec in self.store.robots():
-            # A fixed welder's cell is known again once it registers where it stands.
-            self.state.register(spec)
-            self.robots[spec.id] = RobotRecord(spec=spec)
+        for entry in self.store.robots():
+            # A fixed welder's cell is stored with it: missions for its cell are accepted
+            # before it registers again.
+            self.state.register(entry.spec)
+            self.robots[entry.spec.id] = RobotRecord(spec=entry.spec,
+                                                     home_station=entry.home_station)
         replay(self.state, {m.id: m for m in self.store.missions()}, self.store.events())
         self._on_change(set(self.robots))
         for rid, robot in self.robots.items():

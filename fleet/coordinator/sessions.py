@@ -55,7 +55,7 @@ log = logging.getLogger(__name__)
 class _Watch:
     """What the next report of one stream is checked against."""
 
-    __slots__ = ("believed", "carried", "first", "max_speed_mps", "believed_at")
+    __slots__ = ("believed", "believed_at", "carried", "first", "max_speed_mps")
 
     def __init__(self, registered: RobotState, max_speed_mps: float, believed_at: float) -> None:
         self.believed = registered
@@ -219,7 +219,7 @@ class Sessions:
         cell = cell_at(self.site, pose, self.config.cell_tolerance) if drives else None
         if cell is not None:
             self.traffic.check_place(spec.id, cell)
-        self.store.put_robot(spec)
+        self.store.put_robot(spec, home)
         # Durable: from here on nothing can fail.
         self.state.register(spec)
         if cell is not None:

@@ -37,6 +37,7 @@ from fleet.model.missions import (
 from fleet.model.progress import MissionRecord, TaskKey, TaskRecord, TransportStep
 from fleet.model.robots import (
     ActionStatus,
+    Registration,
     RobotKind,
     RobotMode,
     RobotSpec,
@@ -69,6 +70,7 @@ __all__ = [
     "PermissionDeniedError",
     "Pose",
     "Reason",
+    "Registration",
     "RobotKind",
     "RobotMode",
     "RobotSpec",

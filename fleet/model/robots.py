@@ -9,6 +9,7 @@ from fleet.model.geometry import Pose
 
 __all__ = [
     "ActionStatus",
+    "Registration",
     "RobotKind",
     "RobotMode",
     "RobotSpec",
@@ -78,6 +79,16 @@ class RobotSpec:
     def can_weld(self, program: str) -> bool:
         """True if the robot runs this weld program."""
         return self.weld is not None and program in self.weld.programs
+
+
+@dataclass(frozen=True, slots=True)
+class Registration:
+    """A robot of the roster as the store keeps it: its spec, and for a fixed welder the weld
+    cell it stands at (so that missions for that cell are checked right after a restart,
+    before the welder has registered again); "" for a robot that drives."""
+
+    spec: RobotSpec
+    home_station: str = ""
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol, runtime_checkable
 
-from fleet.model import InvalidInputError, Mission, MissionEvent, RobotSpec
+from fleet.model import InvalidInputError, Mission, MissionEvent, Registration, RobotSpec
 from fleet.store.sqlite import SqliteStore
 
 __all__ = ["EventStore", "SqliteStore", "open_store"]
@@ -39,12 +39,12 @@ class EventStore(Protocol):
         """Events after `after_seq` (of one mission if given), ordered by seq."""
         ...
 
-    def put_robot(self, spec: RobotSpec) -> None:
-        """Insert or replace a robot's registration."""
+    def put_robot(self, spec: RobotSpec, home_station: str = "") -> None:
+        """Insert or replace a robot's registration (`home_station`: a fixed welder's cell)."""
         ...
 
-    def robots(self) -> list[RobotSpec]:
-        """Every registered robot."""
+    def robots(self) -> list[Registration]:
+        """Every registered robot, ordered by id."""
         ...
 
     def close(self) -> None:

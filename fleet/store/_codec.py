@@ -15,6 +15,7 @@ from typing import Any
 from fleet.model import (
     InvalidInputError,
     Mission,
+    Registration,
     RobotKind,
     RobotSpec,
     Task,
@@ -25,6 +26,7 @@ from fleet.model import (
 
 __all__ = [
     "decode_mission",
+    "decode_registration",
     "decode_robot",
     "encode_mission",
     "encode_robot",
@@ -71,9 +73,10 @@ def decode_mission(text: str) -> Mission:
         ) from error
 
 
-def encode_robot(spec: RobotSpec) -> str:
-    """The robot's registration as one JSON document."""
-    document = {
+def encode_robot(spec: RobotSpec, home_station: str = "") -> str:
+    """The robot's registration as one JSON document (`home` only for a fixed welder's cell,
+    so that documents written before it existed read the same)."""
+    document: dict[str, Any] = {
         "v": _FORMAT_VERSION,
         "id": spec.id,
         "kind": spec.kind.value,
@@ -84,16 +87,24 @@ def encode_robot(spec: RobotSpec) -> str:
         ),
         "weld": None if spec.weld is None else {"programs": sorted(spec.weld.programs)},
     }
+    if home_station:
+        document["home"] = home_station
     return json.dumps(document, separators=(",", ":"))
 
 
 def decode_robot(text: str) -> RobotSpec:
     """The robot `encode_robot` wrote; `InvalidInputError(field="robot")` if damaged."""
+    return decode_registration(text).spec
+
+
+def decode_registration(text: str) -> Registration:
+    """The robot and its home station as `encode_robot` wrote them;
+    `InvalidInputError(field="robot")` if damaged."""
     document = _load(text, "robot")
     try:
         transport = document["transport"]
         weld = document["weld"]
-        return RobotSpec(
+        spec = RobotSpec(
             id=_str(document["id"], "id"),
             kind=RobotKind(document["kind"]),
             radius_m=_float(document["radius_m"], "radius_m"),
@@ -117,6 +128,7 @@ def decode_robot(text: str) -> RobotSpec:
                 )
             ),
         )
+        return Registration(spec, _str(document.get("home", ""), "home"))
     except (KeyError, TypeError, ValueError) as error:
         raise InvalidInputError(
             f"stored robot is damaged: {error!r}", field="robot", value=text

@@ -27,10 +27,16 @@ from fleet.model import (
     InvalidInputError,
     Mission,
     MissionEvent,
+    Registration,
     RobotSpec,
     UnavailableError,
 )
-from fleet.store._codec import decode_mission, decode_robot, encode_mission, encode_robot
+from fleet.store._codec import (
+    decode_mission,
+    decode_registration,
+    encode_mission,
+    encode_robot,
+)
 from fleet.store._rules import (
     EVENT_COLUMNS,
     SCHEMA,
@@ -140,16 +146,16 @@ class PostgresStore:
         rows: list[EventRow] = self._read(query + " ORDER BY seq", parameters)
         return [event_from_row(row) for row in rows]
 
-    def put_robot(self, spec: RobotSpec) -> None:
+    def put_robot(self, spec: RobotSpec, home_station: str = "") -> None:
         """Insert or replace the robot's registration (keyed by `spec.id`)."""
         with self._transaction() as cur:
             cur.execute("INSERT INTO robots (id, spec) VALUES (%s, %s) "
                         "ON CONFLICT (id) DO UPDATE SET spec = excluded.spec",
-                        (spec.id, encode_robot(spec)))
+                        (spec.id, encode_robot(spec, home_station)))
 
-    def robots(self) -> list[RobotSpec]:
+    def robots(self) -> list[Registration]:
         """Every registered robot, ordered by id."""
-        return [decode_robot(spec) for (spec,) in self._read(
+        return [decode_registration(spec) for (spec,) in self._read(
             "SELECT spec FROM robots ORDER BY id", ())]
 
     def close(self) -> None:

@@ -27,9 +27,15 @@ from fleet.model import (
     Mission,
     MissionEvent,
     NotFoundError,
+    Registration,
     RobotSpec,
 )
-from fleet.store._codec import decode_mission, decode_robot, encode_mission, encode_robot
+from fleet.store._codec import (
+    decode_mission,
+    decode_registration,
+    encode_mission,
+    encode_robot,
+)
 from fleet.store._rules import (
     EVENT_COLUMNS,
     SCHEMA,
@@ -161,20 +167,20 @@ class SqliteStore:
             rows: list[EventRow] = self._connection.execute(query, parameters).fetchall()
         return [event_from_row(row) for row in rows]
 
-    def put_robot(self, spec: RobotSpec) -> None:
+    def put_robot(self, spec: RobotSpec, home_station: str = "") -> None:
         """Insert or replace the robot's registration (keyed by `spec.id`)."""
         with self._transaction() as connection:
             connection.execute(
                 "INSERT INTO robots (id, spec) VALUES (?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET spec = excluded.spec",
-                (spec.id, encode_robot(spec)),
+                (spec.id, encode_robot(spec, home_station)),
             )
 
-    def robots(self) -> list[RobotSpec]:
+    def robots(self) -> list[Registration]:
         """Every registered robot, ordered by id."""
         with self._lock:
             rows = self._connection.execute("SELECT spec FROM robots ORDER BY id").fetchall()
-        return [decode_robot(spec) for (spec,) in rows]
+        return [decode_registration(spec) for (spec,) in rows]
 
     def close(self) -> None:
         """Close the database; later calls raise `sqlite3.ProgrammingError`. Idempotent."""

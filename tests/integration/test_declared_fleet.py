@@ -12,7 +12,8 @@ import pytest
 
 from fleet.coordinator import load_fleet
 from fleet.floor import load_floor
-from fleet.model import InvalidInputError
+from fleet.model import InvalidInputError, RobotKind, RobotSpec, WeldCapability
+from fleet.store import SqliteStore
 from fleet.v1 import (
     common_pb2,
     fleet_pb2,
@@ -55,31 +56,52 @@ def capabilities(served: Served) -> list[fleet_pb2.Capability]:
         fleet_pb2.ListCapabilitiesRequest(), timeout=10).capabilities)
 
 
-def test_after_a_restart_missions_are_checked_against_the_roster_in_the_store(
-        tmp_path: Path) -> None:
-    db = str(tmp_path / "fleet.db")
-    fixed = robot_link_pb2.RegisterRequest(
+def fixed_welder() -> robot_link_pb2.RegisterRequest:
+    return robot_link_pb2.RegisterRequest(
         robot_id="fixed-1", kind=common_pb2.ROBOT_KIND_FIXED_WELDER, footprint_radius_m=0.4,
         max_speed_mps=1.0, pose=common_pb2.Pose(x=3.5, y=6.5),
         weld=robot_link_pb2.WeldCapability(programs=["BOOM-A"]))
+
+
+def test_after_a_restart_missions_are_checked_against_the_roster_in_the_store(
+        tmp_path: Path) -> None:
+    db = str(tmp_path / "fleet.db")
     for served in serve(SMALL_MAP, db):
         link = robot_link_pb2_grpc.RobotLinkStub(served.channel)
         link.Register(agv(served, "agv-1"), timeout=10)
-        link.Register(fixed, timeout=10)
+        link.Register(fixed_welder(), timeout=10)
     for served in serve(SMALL_MAP, db):
         # Nobody has registered since the restart: the roster's AGV carries 100 kg.
         assert submit(served, move("after-restart", "in-1", "out-1")).mission_id
         heavy = refusal(served, move("too-heavy", "in-1", "out-1", mass=5000.0))
         assert heavy.code() == grpc.StatusCode.FAILED_PRECONDITION
         assert "carries at most 1000.0 kg" in heavy.details()
-        # The fixed welder's cell is known again only once it registers: retry later.
-        later = refusal(served, weld("weld-early"))
-        assert later.code() == grpc.StatusCode.UNAVAILABLE
-        assert "fixed-1" in later.details() and "retry after 5 s" in later.details()
+        # The fixed welder's cell is stored with it: its cell's welds are accepted at once,
+        # another cell's are refused for good.
+        assert submit(served, weld("weld-early")).mission_id
+        other = refusal(served, weld("weld-elsewhere", cell="weld-2"))
+        assert other.code() == grpc.StatusCode.FAILED_PRECONDITION
+        assert "weld-2" in other.details()
         kinds = {(c.kind, tuple(c.robot_ids)) for c in capabilities(served)}
         assert kinds == {(common_pb2.ROBOT_KIND_AGV, ("agv-1",)),
                          (common_pb2.ROBOT_KIND_FIXED_WELDER, ("fixed-1",))}
-        robot_link_pb2_grpc.RobotLinkStub(served.channel).Register(fixed, timeout=10)
+        robot_link_pb2_grpc.RobotLinkStub(served.channel).Register(fixed_welder(), timeout=10)
+        assert submit(served, weld("weld-now")).mission_id
+
+
+def test_a_fixed_welder_stored_without_its_cell_makes_welds_retry_until_it_registers(
+        tmp_path: Path) -> None:
+    """A roster written before cells were stored (or by hand) says only "a fixed welder":
+    its welds cannot be checked until it registers where it stands."""
+    db = tmp_path / "fleet.db"
+    with SqliteStore(db) as store:
+        store.put_robot(RobotSpec("fixed-1", RobotKind.FIXED_WELDER, 0.4, 1.0,
+                                  weld=WeldCapability(frozenset({"BOOM-A"}))))
+    for served in serve(SMALL_MAP, str(db)):
+        later = refusal(served, weld("weld-early"))
+        assert later.code() == grpc.StatusCode.UNAVAILABLE
+        assert "fixed-1" in later.details() and "retry after 5 s" in later.details()
+        robot_link_pb2_grpc.RobotLinkStub(served.channel).Register(fixed_welder(), timeout=10)
         assert submit(served, weld("weld-now")).mission_id
 
 

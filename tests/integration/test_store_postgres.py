@@ -13,6 +13,7 @@ from fleet.model import (
     EventKind,
     Mission,
     MissionEvent,
+    Registration,
     RobotKind,
     RobotSpec,
     Task,
@@ -53,7 +54,7 @@ def test_what_was_written_is_there_after_reopening(url: str) -> None:
         assert again.missions() == [mission("m1")]
         assert [(e.seq, e.kind) for e in again.events()] == [(1, EventKind.ACCEPTED),
                                                              (2, EventKind.ASSIGNED)]
-        assert again.robots() == [robot]
+        assert again.robots() == [Registration(robot)]
 
 
 def test_concurrent_writers_get_distinct_increasing_seqs(url: str) -> None:

@@ -20,6 +20,7 @@ from fleet.model import (
     InfeasibleError,
     Mission,
     MissionEvent,
+    Registration,
     RobotKind,
     RobotSpec,
     Task,
@@ -65,7 +66,7 @@ def test_reopening_the_file_shows_everything_and_seq_continues(tmp_path: Path) -
     try:
         assert reopened.missions() == missions
         assert reopened.events() == written
-        assert reopened.robots() == [robot]
+        assert reopened.robots() == [Registration(robot)]
         (later,) = reopened.append([started("m1")])
         assert later.seq == written[-1].seq + 1
     finally:

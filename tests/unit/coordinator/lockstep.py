@@ -21,6 +21,7 @@ from fleet.model import (
     MissionEvent,
     MissionState,
     Pose,
+    Registration,
     RobotKind,
     RobotSpec,
     Task,
@@ -195,9 +196,9 @@ class FailingStore:
         self._check()
         return self.inner.append(events)
 
-    def put_robot(self, spec: RobotSpec) -> None:
+    def put_robot(self, spec: RobotSpec, home_station: str = "") -> None:
         self._check()
-        self.inner.put_robot(spec)
+        self.inner.put_robot(spec, home_station)
 
     def missions(self) -> list[Mission]:
         return self.inner.missions()
@@ -205,7 +206,7 @@ class FailingStore:
     def events(self, after_seq: int = 0, mission_id: str | None = None) -> list[MissionEvent]:
         return self.inner.events(after_seq, mission_id)
 
-    def robots(self) -> list[RobotSpec]:
+    def robots(self) -> list[Registration]:
         return self.inner.robots()
 
     def close(self) -> None:

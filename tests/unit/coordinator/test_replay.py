@@ -26,8 +26,8 @@ from tests.unit.coordinator.lockstep import Lockstep
 def fresh_state(run: Lockstep) -> FleetState:
     holding = frozenset(s.id for s in run.floor.stations.values() if s.kind in HOLDING_KINDS)
     state = FleetState(run.floor.stations, holding)
-    for spec in run.store.robots():
-        state.register(spec)
+    for entry in run.store.robots():
+        state.register(entry.spec)
     return state
 
 

@@ -15,6 +15,7 @@ from fleet.model import (
     Mission,
     MissionEvent,
     NotFoundError,
+    Registration,
     RobotKind,
     RobotSpec,
     Task,
@@ -204,7 +205,14 @@ def test_put_robot_upserts_the_roster(store: EventStore) -> None:
     store.put_robot(welder)
     faster = RobotSpec(id="agv-2", kind=RobotKind.AGV, radius_m=0.45, max_speed_mps=2.0)
     store.put_robot(faster)
-    assert store.robots() == [welder, faster]
+    assert store.robots() == [Registration(welder), Registration(faster)]
+    # a fixed welder's cell is kept with it, and replaced with it
+    fixed = RobotSpec(id="fw-1", kind=RobotKind.FIXED_WELDER, radius_m=0.5, max_speed_mps=0.0,
+                      weld=WeldCapability(programs=frozenset({"seam-a"})))
+    store.put_robot(fixed, "weld-1")
+    assert store.robots()[-1] == Registration(fixed, "weld-1")
+    store.put_robot(fixed, "weld-2")
+    assert store.robots()[-1] == Registration(fixed, "weld-2")
 
 
 def test_closed_store_refuses_calls() -> None:

@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from fleet.model import (
     InvalidInputError,
     Mission,
+    Registration,
     RobotKind,
     RobotSpec,
     Task,
@@ -18,7 +19,13 @@ from fleet.model import (
     TransportCapability,
     WeldCapability,
 )
-from fleet.store._codec import decode_mission, decode_robot, encode_mission, encode_robot
+from fleet.store._codec import (
+    decode_mission,
+    decode_registration,
+    decode_robot,
+    encode_mission,
+    encode_robot,
+)
 
 names = st.text(min_size=0, max_size=12)
 ids = st.text(min_size=1, max_size=12)
@@ -65,9 +72,20 @@ def test_mission_round_trips(mission: Mission) -> None:
     assert decode_mission(encode_mission(mission)) == mission
 
 
-@given(robots)
-def test_robot_round_trips(spec: RobotSpec) -> None:
-    assert decode_robot(encode_robot(spec)) == spec
+@given(robots, st.sampled_from(["", "weld-1"]))
+def test_robot_round_trips(spec: RobotSpec, home: str) -> None:
+    assert decode_robot(encode_robot(spec, home)) == spec
+    assert decode_registration(encode_robot(spec, home)) == Registration(spec, home)
+
+
+def test_a_robot_written_without_a_home_reads_as_one_without() -> None:
+    spec = RobotSpec(id="r", kind=RobotKind.AGV, radius_m=0.5, max_speed_mps=1.0)
+    assert "home" not in json.loads(encode_robot(spec))
+    document = json.loads(encode_robot(spec, "weld-1"))
+    assert document["home"] == "weld-1"
+    document["home"] = 7
+    with pytest.raises(InvalidInputError):
+        decode_registration(json.dumps(document))
 
 
 def test_mission_keeps_enum_deadline_labels_and_dependency_order() -> None:
