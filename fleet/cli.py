@@ -104,7 +104,8 @@ def _parser() -> argparse.ArgumentParser:
                         "(refused otherwise)")
     s.add_argument("--http", metavar="HOST:PORT", default="",
                    help="also serve the control center (web page, HTTP/JSON API, /metrics) "
-                        "here, e.g. 127.0.0.1:8080")
+                        "here, e.g. 127.0.0.1:8080; HTTPS with --tls-cert; beyond loopback "
+                        "it needs --tokens (or --insecure)")
     s.add_argument("--sim-clock", action="store_true",
                    help="let a simulator drive the clock (SimClock.Advance)")
     s.add_argument("--fleet", metavar="YAML", default="",
@@ -126,7 +127,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--log", help="write the trajectory log (JSON Lines) here")
     s.add_argument("--http", metavar="HOST:PORT", default="",
                    help="serve the control center here while the simulation runs (not with "
-                        "--server: open that coordinator's own)")
+                        "--server: open that coordinator's own); beyond loopback only with "
+                        "--insecure")
+    s.add_argument("--insecure", action="store_true",
+                   help="let --http listen beyond loopback, open to anyone who reaches it")
     s.add_argument("--pace", type=float, default=0.0, metavar="FACTOR",
                    help="simulated seconds per wall second, to watch it live (default: as "
                         "fast as it goes)")
@@ -514,7 +518,10 @@ async def _serve(args: argparse.Namespace) -> int:
     # cost what the live fleet allocates (a full pass over it all stops every thread).
     gc.freeze()
     await server.start()
-    http = await _start_http(server, args.http) if args.http else None
+    https = (args.tls_cert, args.tls_key) if args.tls_cert else None
+    if args.http:
+        _check_http(server, args.http, args.insecure)
+    http = await _start_http(server, args.http, https) if args.http else None
     bridge = None
     if args.ros:
         if tokens is not None:
@@ -593,6 +600,7 @@ async def _sim(args: argparse.Namespace) -> int:
             return 2
         print(f"fleet: coordinator on port {server.port}", flush=True)
         try:
+            _check_http(server, args.http, insecure=args.insecure)
             http = await _start_http(server, args.http)
         except BaseException:
             await server.stop(0.5)
@@ -778,11 +786,19 @@ async def _sim_robots(args: argparse.Namespace) -> int:
     return 0
 
 
-async def _start_http(server: Any, address: str) -> Any:
-    """The control center beside a started gRPC server, on the same loop."""
+def _check_http(server: Any, address: str, insecure: bool) -> None:
+    """Refuse an HTTP listener less secure than the gRPC server, before either listens."""
+    from fleet.http import check_exposure
+
+    check_exposure(server, address, insecure=insecure)
+
+
+async def _start_http(server: Any, address: str, tls: tuple[str, str] | None = None) -> Any:
+    """The control center beside a started gRPC server, on the same loop (HTTPS with the
+    gRPC server's certificate if it has one)."""
     from fleet.http import HttpServer, create_app
 
-    http = HttpServer(create_app(server), address)
+    http = HttpServer(create_app(server), address, tls)
     await http.start()
     print(f"fleet: control center at {http.url}", flush=True)
     return http

@@ -45,9 +45,10 @@ def serve(map_path: Path, db: str | object, *, sim_clock: bool = True,
           tls: tuple[bytes, bytes] | None = None, dispatcher: object = None,
           period_s: float = 0.05, catalog: object = None,
           http: bool = False, declared: tuple[object, ...] = (),
-          client_ca: bytes | None = None, insecure: bool = False) -> Iterator[Served]:
+          client_ca: bytes | None = None, insecure: bool = False,
+          http_tls: tuple[str, str] | None = None) -> Iterator[Served]:
     """Start a coordinator + server in a thread; yield; stop it. `db` is a store URL or an
-    open store."""
+    open store; `http_tls` (certificate and key files) serves the control center as HTTPS."""
     from fleet.api import create_server
     from fleet.coordinator import Coordinator, ManualClock, WallClock
     from fleet.floor import load_floor
@@ -69,7 +70,7 @@ def serve(map_path: Path, db: str | object, *, sim_clock: bool = True,
         web = None
         if http:
             from fleet.http import HttpServer, create_app
-            web = HttpServer(create_app(server))  # type: ignore[arg-type]
+            web = HttpServer(create_app(server), tls=http_tls)  # type: ignore[arg-type]
             await web.start()
         ready.set_result((coordinator, server, web))
 
@@ -81,7 +82,7 @@ def serve(map_path: Path, db: str | object, *, sim_clock: bool = True,
     try:
         yield Served(f"127.0.0.1:{server.port}", coordinator, loop, channel,  # type: ignore[attr-defined]
                      server.runner,  # type: ignore[attr-defined]
-                     f"http://127.0.0.1:{web.port}" if web else "", server)  # type: ignore[attr-defined]
+                     web.url.rstrip("/") if web else "", server)  # type: ignore[attr-defined]
     finally:
         channel.close()
         if web is not None:

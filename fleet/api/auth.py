@@ -284,6 +284,11 @@ class TokenAuth(grpc.aio.ServerInterceptor):  # type: ignore[misc]
         self._tokens = tokens
         self._from_certificate = from_certificate
 
+    @property
+    def has_tokens(self) -> bool:
+        """True if some caller can authenticate by token (not only by client certificate)."""
+        return bool(self._tokens)
+
     def identify(self, context: grpc.aio.ServicerContext[Any, Any]) -> Principal | None:
         """Who makes the call: its token's principal, else its client certificate's."""
         who = self.principal(context.invocation_metadata())

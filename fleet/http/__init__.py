@@ -6,9 +6,15 @@ uvicorn on the same asyncio loop as the gRPC server. `create_replay_app` serves 
 over a recorded trajectory log (`fleet view run.jsonl`).
 """
 
-from fleet.http._app import HttpServer, create_app, create_replay_app, parse_address
+from fleet.http._app import (
+    HttpServer,
+    check_exposure,
+    create_app,
+    create_replay_app,
+    parse_address,
+)
 from fleet.http._routes import ROUTES, ApiRoute
 from fleet.http._view import FrameFeed, load_replay
 
-__all__ = ["ROUTES", "ApiRoute", "FrameFeed", "HttpServer", "create_app", "create_replay_app",
-           "load_replay", "parse_address"]
+__all__ = ["ROUTES", "ApiRoute", "FrameFeed", "HttpServer", "check_exposure", "create_app",
+           "create_replay_app", "load_replay", "parse_address"]

@@ -19,6 +19,7 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from fleet.api import FleetServer
+from fleet.api.server import is_loopback
 from fleet.api.convert import event_to_wire
 from fleet.http._openapi import openapi_document
 from fleet.http._routes import (
@@ -35,7 +36,7 @@ from fleet.http._view import FrameFeed
 from fleet.http._wire import to_json
 from fleet.model import FleetError, InvalidInputError
 
-__all__ = ["HttpServer", "create_app", "create_replay_app", "parse_address"]
+__all__ = ["HttpServer", "check_exposure", "create_app", "create_replay_app", "parse_address"]
 
 log = logging.getLogger(__name__)
 
@@ -164,11 +165,36 @@ class _InLoopServer(uvicorn.Server):
         pass
 
 
+def check_exposure(server: FleetServer, address: str, *, insecure: bool = False) -> None:
+    """Refuse (InvalidInputError, field "http") an HTTP listener that would be less secure
+    than the gRPC server beside it, before anything listens.
+
+    The HTTP API authenticates by bearer token only: under mutual TLS without tokens nobody
+    could use it, so it is refused with the reason; beyond loopback without tokens it would
+    be open to the network, so it is refused unless `insecure`, as gRPC is."""
+    auth = server.tokens
+    if auth is not None and not auth.has_tokens:
+        raise InvalidInputError(
+            f"--http {address[:80]}: the HTTP API checks bearer tokens only (client "
+            "certificates are checked on gRPC); give --tokens for its users",
+            field="http", value=address[:80])
+    if auth is None and not is_loopback(address) and not insecure:
+        raise InvalidInputError(
+            f"--http {address[:80]} is beyond loopback: serving the HTTP API without access "
+            "tokens would let anyone who reaches the port submit missions and command "
+            "robots; give --tokens, or --insecure to serve it open anyway",
+            field="http", value=address[:80])
+
+
 class HttpServer:
     """uvicorn serving an app on the running loop (beside grpc.aio), on a socket bound at
-    construction, so `port` is known before it starts (ask for port 0 in tests)."""
+    construction, so `port` is known before it starts (ask for port 0 in tests).
 
-    def __init__(self, app: Starlette, address: str = "127.0.0.1:0") -> None:
+    `tls`: (certificate chain file, private key file) to serve HTTPS, as the gRPC server
+    does with the same files."""
+
+    def __init__(self, app: Starlette, address: str = "127.0.0.1:0",
+                 tls: tuple[str, str] | None = None) -> None:
         host, port = parse_address(address)
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.socket = socket.socket(family, socket.SOCK_STREAM)
@@ -183,7 +209,10 @@ class HttpServer:
         self.host = host
         self.port: int = self.socket.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", access_log=False, lifespan="off",
-                                timeout_graceful_shutdown=1)
+                                timeout_graceful_shutdown=1,
+                                ssl_certfile=tls[0] if tls else None,
+                                ssl_keyfile=tls[1] if tls else None)
+        self.scheme = "https" if tls else "http"
         self.app = app
         self._server = _InLoopServer(config)
         self._task: asyncio.Task[None] | None = None
@@ -192,7 +221,7 @@ class HttpServer:
     def url(self) -> str:
         """The page's address."""
         host = f"[{self.host}]" if ":" in self.host else self.host
-        return f"http://{host}:{self.port}/"
+        return f"{self.scheme}://{host}:{self.port}/"
 
     async def start(self) -> None:
         """Start serving on the running loop; returns once it accepts connections."""

@@ -76,6 +76,12 @@ def test_serve_on_a_busy_port_says_so(tmp_path) -> None:  # type: ignore[no-unty
                              "--address", f"127.0.0.1:{port}"), "cannot listen", str(port))
 
 
+def test_serve_refuses_an_open_http_api_beyond_loopback(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    one_line_error(fleet("serve", "--map", "small", "--db", str(tmp_path / "f.db"),
+                         "--address", "127.0.0.1:0", "--http", "0.0.0.0:0"),
+                   "--http 0.0.0.0:0", "beyond loopback", "--tokens")
+
+
 def test_every_option_shows_its_default_in_help() -> None:
     import argparse
 

@@ -6,10 +6,12 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import ssl
 from collections.abc import Iterator
 from pathlib import Path
 
 import grpc
+import httpx
 import pytest
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
@@ -20,6 +22,7 @@ from fleet.api.certs import ClientCert, write_dev_pki
 from fleet.cli import main
 from fleet.coordinator import Coordinator, ManualClock
 from fleet.floor import load_floor
+from fleet.http import check_exposure
 from fleet.model import InvalidInputError
 from fleet.store import open_store
 from fleet.v1 import (
@@ -233,6 +236,42 @@ def test_mutual_tls_maps_client_certificates_to_robot_ids_and_roles(
             assert health_pb2_grpc.HealthStub(channel).Check(
                 health_pb2.HealthCheckRequest(), timeout=10).status == \
                 health_pb2.HealthCheckResponse.SERVING
+
+
+def test_the_http_api_is_never_less_secure_than_grpc_beside_it(
+        tmp_path: Path, pki: tuple[Path, Path]) -> None:
+    plant, _ = pki
+    tokens = load_tokens(tokens_file(tmp_path))
+    for served in serve(SMALL_MAP, str(tmp_path / "open.db")):
+        server = served.server
+        check_exposure(server, "127.0.0.1:8080")  # type: ignore[arg-type]
+        # open beyond loopback only when told
+        with pytest.raises(InvalidInputError) as err:
+            check_exposure(server, "0.0.0.0:8080")  # type: ignore[arg-type]
+        assert err.value.field == "http" and "--tokens" in err.value.message
+        assert "--insecure" in err.value.message
+        check_exposure(server, "0.0.0.0:8080", insecure=True)  # type: ignore[arg-type]
+    tls = ((plant / "server.pem").read_bytes(), (plant / "server.key").read_bytes())
+    for served in serve(SMALL_MAP, str(tmp_path / "mtls.db"), tls=tls,
+                        client_ca=(plant / "ca.pem").read_bytes()):
+        # client certificates are checked on gRPC only: HTTP would admit nobody
+        for address in ("127.0.0.1:8080", "0.0.0.0:8080"):
+            with pytest.raises(InvalidInputError) as err:
+                check_exposure(served.server, address, insecure=True)  # type: ignore[arg-type]
+            assert err.value.field == "http" and "bearer tokens only" in err.value.message
+    # with tokens and the gRPC server's certificate: HTTPS, tokens checked as on gRPC
+    files = (str(plant / "server.pem"), str(plant / "server.key"))
+    for served in serve(SMALL_MAP, str(tmp_path / "tls.db"), tls=tls, tokens=tokens,  # type: ignore[arg-type]
+                        http=True, http_tls=files):
+        check_exposure(served.server, "0.0.0.0:8080")  # type: ignore[arg-type]
+        assert served.http_url.startswith("https://")
+        with httpx.Client(verify=ssl.create_default_context(cafile=str(plant / "ca.pem"))) as web:
+            assert web.get(f"{served.http_url}/api/v1/robots").status_code == 401
+            ok = web.get(f"{served.http_url}/api/v1/robots",
+                         headers={"authorization": f"Bearer {SECRETS['operator']}"})
+            assert ok.status_code == 200
+        with httpx.Client() as plain, pytest.raises(httpx.HTTPError):
+            plain.get(served.http_url.replace("https://", "http://") + "/api/v1/robots")
 
 
 @pytest.mark.parametrize(("address", "loopback"), [
