@@ -210,6 +210,8 @@ def test_tokens_and_roles_are_those_of_grpc(secured: Served) -> None:
             reply = http.get("/api/v1/robots", headers=headers)
             assert reply.status_code == 401
             assert error_of(reply)["code"] == "UNAUTHENTICATED"
+            assert error_of(reply)["reason"] == "UNAUTHENTICATED"
+            assert error_of(reply)["field"] == "authorization"
         assert http.get("/api/v1/view/stream").status_code == 401
         assert http.get("/api/v1/events").status_code == 401
         # A viewer reads but neither submits nor pauses; the message names the roles needed.
@@ -217,6 +219,7 @@ def test_tokens_and_roles_are_those_of_grpc(secured: Served) -> None:
         assert http.get("/api/v1/floor", headers=bearer("robot")).status_code == 200
         refused = http.post("/api/v1/missions", json=spec_json("job"), headers=bearer("viewer"))
         assert refused.status_code == 403
+        assert error_of(refused)["reason"] == "PERMISSION_DENIED"
         assert "viewer-app" in error_of(refused)["message"]
         assert "planner" in error_of(refused)["message"]
         assert http.post("/api/v1/robots/agv-1/pause",

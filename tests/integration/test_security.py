@@ -36,6 +36,7 @@ from fleet.v1 import (
 )
 from tests.conftest import SMALL_MAP, Served, serve
 from tests.integration.test_api_bad_input import agv
+from tests.integration.test_bad_input_catalogue import details_of
 from tests.integration.test_dispatch_flow import move
 
 SECRETS = {role: f"{role}-secret-0123456789abcdef" for role in ROLES}
@@ -80,8 +81,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
                      tokens=load_tokens(tokens_file(tmp)))  # type: ignore[arg-type]
 
 
-def code_of(channel: grpc.Channel, method: str, metadata: list[tuple[str, str]]
-            ) -> grpc.StatusCode:
+def refusal_of(channel: grpc.Channel, method: str, metadata: list[tuple[str, str]]
+               ) -> grpc.RpcError | None:
+    """The error the call ends with, None if it passes."""
     request, kind = RPCS[method]
     ser = type(request).SerializeToString  # type: ignore[attr-defined]
     try:
@@ -95,10 +97,16 @@ def code_of(channel: grpc.Channel, method: str, metadata: list[tuple[str, str]]
             next(iter(channel.stream_stream(method, request_serializer=ser)(
                 iter([request]), timeout=0.5, metadata=metadata)))
     except grpc.RpcError as err:
-        return err.code()  # type: ignore[no-any-return]
+        return err
     except StopIteration:  # a stream that ended without a message
         pass
-    return grpc.StatusCode.OK
+    return None
+
+
+def code_of(channel: grpc.Channel, method: str, metadata: list[tuple[str, str]]
+            ) -> grpc.StatusCode:
+    err = refusal_of(channel, method, metadata)
+    return grpc.StatusCode.OK if err is None else err.code()  # type: ignore[no-any-return]
 
 
 def bearer(secret: str) -> list[tuple[str, str]]:
@@ -115,6 +123,22 @@ def test_no_token_and_a_wrong_token_are_unauthenticated_on_every_rpc(
     assert code_of(secured.channel, method, []) == grpc.StatusCode.UNAUTHENTICATED
     assert code_of(secured.channel, method, bearer("wrong-secret-0123456789")) == \
         grpc.StatusCode.UNAUTHENTICATED
+
+
+@pytest.mark.parametrize("method", sorted(RPCS))
+def test_auth_refusals_carry_their_reason_code_and_field(secured: Served, method: str) -> None:
+    for metadata in ([], bearer("wrong-secret-0123456789")):
+        err = refusal_of(secured.channel, method, metadata)
+        assert err is not None
+        info, _ = details_of(err)
+        assert info.reason == "UNAUTHENTICATED"
+        assert info.metadata["field"] == "authorization"
+    denied = next(r for r in ROLES if r != "admin" and r not in roles_for(method))
+    err = refusal_of(secured.channel, method, bearer(SECRETS[denied]))
+    assert err is not None and err.code() == grpc.StatusCode.PERMISSION_DENIED
+    info, _ = details_of(err)
+    assert info.reason == "PERMISSION_DENIED"
+    assert f"{denied}-app" in err.details()
 
 
 @pytest.mark.parametrize(("role", "method"), list(itertools.product(ROLES, sorted(RPCS))))
