@@ -19,8 +19,8 @@ from starlette.routing import BaseRoute, Mount, Route
 from starlette.staticfiles import StaticFiles
 
 from fleet.api import FleetServer
-from fleet.api.server import is_loopback
 from fleet.api.convert import event_to_wire
+from fleet.api.server import is_loopback
 from fleet.http._openapi import openapi_document
 from fleet.http._routes import (
     EVENTS_RPC,
