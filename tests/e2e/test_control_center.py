@@ -16,6 +16,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,9 @@ def start(args: list[str], wait_for: str, timeout_s: float = 300.0
             break
         lines.append(line)
         if wait_for in line:
+            # Keep reading, so that a chatty process never blocks on a full pipe.
+            threading.Thread(target=lambda: proc.stdout and proc.stdout.read(),
+                             daemon=True).start()
             return proc, lines
     proc.kill()
     raise AssertionError(f"{args[0]} did not print {wait_for!r}:\n{''.join(lines)}")
@@ -221,3 +225,90 @@ def test_replay_plays_a_recorded_log(browser: Any, tmp_path: Path) -> None:
         browser.save_screenshot(str(ARTIFACTS / "control-center-replay.png"))
     finally:
         stop(proc)
+
+
+def test_serve_http_shows_a_missions_graph_events_in_plain_words_and_hovered_robots(
+        browser: Any, tmp_path: Path) -> None:
+    """The page beside `fleet serve` on the wall clock, robots in a process of their own:
+    a mission's dependency graph with each task's state, the event feed with the
+    dispatcher's reasons in plain words, a robot's summary on hover."""
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    grpc_port, http_port = free_port(), free_port()
+    server, _ = start(["serve", "--map", "small", "--db", str(tmp_path / "fleet.db"),
+                       "--address", f"127.0.0.1:{grpc_port}",
+                       "--http", f"127.0.0.1:{http_port}"], "control center at")
+    robots, _ = start(["sim-robots", "--server", f"127.0.0.1:{grpc_port}", "--map", "small",
+                       "--robots", "4", "--seed", "1"], "connected")
+    base = f"http://127.0.0.1:{http_port}"
+    try:
+        cell, part = "weld-1", "m-1-part"
+        mission = {"mission_id": "m-1", "tasks": [
+            {"task_id": "bring", "transport": {"pickup_station": "in-1", "dropoff_station": cell,
+                                               "load_id": part, "mass_kg": 100}},
+            {"task_id": "weld", "depends_on": ["bring"], "weld": {
+                "cell_station": cell, "program": "BOOM-A", "duration_s": 5}},
+            {"task_id": "take", "depends_on": ["weld"], "transport": {
+                "pickup_station": cell, "dropoff_station": "out-1", "load_id": part,
+                "mass_kg": 100}}]}
+        assert httpx.post(f"{base}/api/v1/missions", json=mission,
+                          timeout=10).status_code == 201
+        browser.get(base + "/")
+        wait_until(browser, "window.fleetView && window.fleetView.ready && "
+                            "window.fleetView.frames >= 3")
+        # The dispatcher's reason, in plain words, as it gives the first task out.
+        wait_until(browser, "document.getElementById('events').textContent"
+                            ".includes('task bring of m-1 given to ')", timeout_s=60)
+        feed = browser.find_element(By.ID, "events").text
+        given = next(line for line in feed.splitlines() if "task bring of m-1 given to" in line)
+        assert "cost" in given and "approach" in given, given
+        assert "mission m-1 accepted" in feed
+        # Once the part is on its way, stop the mission: its tasks' states are final.
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            doc = httpx.get(f"{base}/api/v1/missions/m-1", timeout=10).json()
+            if any(t["state"] in ("TASK_STATE_ACTIVE", "TASK_STATE_DONE") for t in doc["tasks"]):
+                break
+            time.sleep(0.5)
+        assert httpx.post(f"{base}/api/v1/missions/m-1/cancel", json={"reason": "line stop"},
+                          timeout=10).status_code == 200
+        wait_until(browser, "document.getElementById('events').textContent"
+                            ".includes('mission m-1 cancelled: line stop')")
+        final = {t["spec"]["task_id"]: t["state"].removeprefix("TASK_STATE_").lower()
+                 for t in httpx.get(f"{base}/api/v1/missions/m-1", timeout=10).json()["tasks"]}
+        # The mission's row opens its graph: a box per task with its state, an arrow per
+        # dependency.
+        wait_until(browser, "[...document.querySelectorAll('#missions tbody tr')].some("
+                            "tr => tr.textContent.includes('m-1') && "
+                            "tr.textContent.includes('cancelled'))")
+        row = next(tr for tr in browser.find_elements(By.CSS_SELECTOR, "#missions tbody tr")
+                   if "m-1" in tr.text)
+        row.click()
+        wait_until(browser, "document.querySelectorAll('#mission-detail svg rect').length")
+        boxes = browser.execute_script(
+            "return [...document.querySelectorAll('#mission-detail svg text')]"
+            ".map(t => t.textContent);")
+        assert len(boxes) == 3
+        for task_id, state in final.items():
+            assert any(b.startswith(f"{task_id} {state}") for b in boxes), (task_id, state, boxes)
+        assert browser.execute_script(
+            "return document.querySelectorAll('#mission-detail svg line').length;") == 2
+        # Hovering a robot shows its summary beside the pointer.
+        canvas = browser.find_element(By.ID, "floor")
+        target = browser.execute_script("return window.fleetView.lastFrame.robots[0].id;")
+        for _ in range(5):
+            x, y = browser.execute_script(f"return window.fleetView.screenOf({target!r});")
+            size = canvas.size
+            ActionChains(browser).move_to_element_with_offset(
+                canvas, int(x - size["width"] / 2), int(y - size["height"] / 2)).perform()
+            if browser.execute_script("return window.fleetView.hovered;") == target:
+                break
+        tip = browser.find_element(By.ID, "robot-tip")
+        assert tip.is_displayed()
+        assert tip.text.startswith(f"{target}: ") and "battery" in tip.text
+        ARTIFACTS.mkdir(exist_ok=True)
+        browser.save_screenshot(str(ARTIFACTS / "control-center-serve.png"))
+    finally:
+        stop(robots)
+        stop(server)

@@ -17,7 +17,7 @@ PINNED = {
         "TimedWaypoint", "TransportCapability", "UnavailableError", "WeldCapability",
         "battery_model", "check_id", "MissionRecord", "TaskKey", "TaskRecord", "TransportStep",
         "UnauthenticatedError", "MAX_VIOLATIONS", "FieldViolation", "Reason", "Violations",
-        "escape", "shorten"},
+        "escape", "shorten", "Registration"},
     "fleet.traffic": {"FOREVER", "PathSearch", "Release", "ReservationTable", "Traffic", "Visit",
                       "check_invariants"},
     "fleet.dispatch": {"DETOUR", "Assignment", "Candidate", "ChargeOrder", "CostTerms",
@@ -37,7 +37,7 @@ PINNED = {
     "fleet.production": {"MAX_UNITS", "Catalog", "Center", "FleetPlan", "Line", "Operation",
                          "Order", "Process", "Routing", "expand_order", "load_line",
                          "parse_catalog", "parse_line", "queued_work", "unit_ids"},
-    "fleet.http": {"ROUTES", "ApiRoute", "FrameFeed", "HttpServer", "create_app",
+    "fleet.http": {"ROUTES", "ApiRoute", "FrameFeed", "HttpServer", "check_exposure", "create_app",
                    "create_replay_app", "load_replay", "parse_address"},
 }
 

@@ -7,7 +7,7 @@ import { FloorView, STATE_COLOURS } from "./floor.js";
 const $ = (id) => document.getElementById(id);
 const view = (window.fleetView = {
   mode: "", ready: false, frames: 0, lastFrame: null, floor: null, stats: null,
-  events: 0, errors: [], selected: null,
+  events: 0, errors: [], selected: null, hovered: null,
 });
 
 const EXAMPLE = {
@@ -111,6 +111,25 @@ function addEvent(text, t) {
 // -- the robot panel -----------------------------------------------------------------------
 let floorView = null;
 let robotsById = new Map();
+
+// Hovering a robot shows its summary beside the pointer.
+function showTip(robot, e) {
+  const tip = $("robot-tip");
+  view.hovered = robot ? robot.id : null;
+  if (!robot) { tip.hidden = true; return; }
+  const r = robotsById.get(robot.id) || robot;
+  const parts = [`${r.id}: ${r.state}${r.hold ? ` (held: ${r.hold})` : ""}`];
+  if (r.battery !== undefined) parts.push(`battery ${(100 * r.battery).toFixed(0)} %`);
+  if (r.task) parts.push(`task ${r.task}`);
+  if (r.load_id) parts.push(`load ${r.load_id}`);
+  const fault = (r.faults || []).slice(-1)[0];
+  if (fault) parts.push(`last fault: ${fault}`);
+  tip.textContent = parts.join(" · ");
+  const pane = $("floor-pane").getBoundingClientRect();
+  tip.style.left = `${e.clientX - pane.left + 14}px`;
+  tip.style.top = `${e.clientY - pane.top + 14}px`;
+  tip.hidden = false;
+}
 
 function showRobot(id) {
   view.selected = id;
@@ -438,6 +457,7 @@ async function main() {
   $("floor-name").textContent = floor.name;
   floorView = new FloorView($("floor"), floor);
   floorView.onSelect = showRobot;
+  floorView.onHover = showTip;
   floorView.draw();
   // Select a robot as a click on it would (for scripts taking pictures).
   view.select = (id) => { floorView.selected = id; showRobot(id); floorView.draw(); };

@@ -32,6 +32,7 @@ export class FloorView {
     this.robots = [];
     this.selected = null;
     this.onSelect = () => {};
+    this.onHover = () => {};
     const xs = this.outline.map((p) => p[0]), ys = this.outline.map((p) => p[1]);
     this.bounds = [Math.min(...xs), Math.min(...ys), Math.max(...xs), Math.max(...ys)];
     this.scale = 1; this.ox = 0; this.oy = 0;
@@ -65,6 +66,10 @@ export class FloorView {
     this.canvas.addEventListener("mousedown", (e) => {
       drag = { x: e.clientX, y: e.clientY, ox: this.ox, oy: this.oy, moved: false };
     });
+    this.canvas.addEventListener("mousemove", (e) => {
+      if (!drag) this.onHover(this.robotAt(e), e);
+    });
+    this.canvas.addEventListener("mouseleave", (e) => this.onHover(null, e));
     window.addEventListener("mousemove", (e) => {
       if (!drag) return;
       const dx = (e.clientX - drag.x) * this.dpr, dy = (e.clientY - drag.y) * this.dpr;
@@ -87,7 +92,9 @@ export class FloorView {
     }, { passive: false });
   }
 
-  click(e) {
+  // The robot drawn under the pointer, or null: the nearest within its footprint (or 8
+  // pixels, when drawn small).
+  robotAt(e) {
     const r = this.canvas.getBoundingClientRect();
     const [x, y] = this.toWorld((e.clientX - r.left) * this.dpr, (e.clientY - r.top) * this.dpr);
     let best = null, bestD = Infinity;
@@ -95,6 +102,11 @@ export class FloorView {
       const d = Math.hypot(robot.x - x, robot.y - y);
       if (d < Math.max(robot.radius_m * 1.5, 8 / this.scale) && d < bestD) { best = robot; bestD = d; }
     }
+    return best;
+  }
+
+  click(e) {
+    const best = this.robotAt(e);
     this.selected = best ? best.id : null;
     this.onSelect(this.selected);
     this.draw();
