@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -21,7 +22,10 @@ from fleet.coordinator.core import Coordinator
 from fleet.coordinator.journal import Output
 from fleet.model import Command, FleetError, MissionEvent, RobotState
 
-__all__ = ["Addressed", "Channel", "CoordinatorRunner"]
+__all__ = ["RECENT_EVENTS", "Addressed", "Channel", "CoordinatorRunner"]
+
+RECENT_EVENTS = 200
+"""Events a newly opened view is shown from before it opened."""
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -95,6 +99,7 @@ class CoordinatorRunner:
         self.serving = True
         self.reason = ""
         self._watchers: list[asyncio.Queue[MissionEvent]] = []
+        self._recent: deque[MissionEvent] = deque(maxlen=RECENT_EVENTS)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="fleet-coordinator")
         self._failed_steps = 0
         self._ended: set[tuple[str, str]] = set()
@@ -291,6 +296,11 @@ class CoordinatorRunner:
         self._watchers.append(queue)
         return queue
 
+    def watch_recent(self) -> tuple[list[MissionEvent], asyncio.Queue[MissionEvent]]:
+        """The last `RECENT_EVENTS` events written since the start, and a queue of those
+        written from now on (none missed, none twice); `unwatch` it when done."""
+        return list(self._recent), self.watch()
+
     def unwatch(self, queue: asyncio.Queue[MissionEvent]) -> None:
         """Stop delivering events to a queue."""
         if queue in self._watchers:
@@ -301,6 +311,7 @@ class CoordinatorRunner:
             channel = self.channels.get(rid)
             if channel is not None and channel.stream == stream and not channel.closed:
                 channel.send(command)
+        self._recent.extend(output.events)
         for queue in self._watchers:
             for event in output.events:
                 queue.put_nowait(event)

@@ -108,22 +108,24 @@ async def _view_events(server: FleetServer, feed: FrameFeed) -> AsyncIterator[by
         async for event in feed.pages():
             await out.put(event)
 
+    # A page opened late shows what happened just before, then each event as it comes.
+    recent, queue = server.runner.watch_recent()
+    for e in recent:
+        out.put_nowait(sse_line("mission", to_json(event_to_wire(e))))
+
     async def missions() -> None:
-        queue = server.runner.watch()
-        try:
-            while True:
-                e = await queue.get()
-                if out.full():
-                    continue  # a page that does not read loses events, not the server
-                out.put_nowait(sse_line("mission", to_json(event_to_wire(e))))
-        finally:
-            server.runner.unwatch(queue)
+        while True:
+            e = await queue.get()
+            if out.full():
+                continue  # a page that does not read loses events, not the server
+            out.put_nowait(sse_line("mission", to_json(event_to_wire(e))))
     tasks = [asyncio.create_task(frames()), asyncio.create_task(missions())]
     try:
         yield b": stream open\n\n"
         while True:
             yield await out.get()
     finally:
+        server.runner.unwatch(queue)
         for task in tasks:
             task.cancel()
         for task in tasks:

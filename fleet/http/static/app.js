@@ -97,10 +97,18 @@ export function eventWords(e) {
   }
 }
 
+// Coordinator time as a person reads it: seconds since the start of a simulation, or the
+// time of day when the coordinator runs on the wall clock (Unix seconds).
+function when(t) {
+  const s = Number(t);
+  if (s > 1e9) return new Date(s * 1000).toLocaleTimeString([], { hour12: false });
+  return `${s.toFixed(1)} s`;
+}
+
 function addEvent(text, t) {
   const li = document.createElement("li");
   const time = document.createElement("time");
-  time.textContent = t === undefined ? "" : `${Number(t).toFixed(1)} s`;
+  time.textContent = t === undefined ? "" : when(t);
   li.append(time, text);
   const list = $("events");
   list.prepend(li);
@@ -264,7 +272,7 @@ function showMission(id) {
     columns.get(d).push(t);
   }
   const pos = new Map();
-  const w = 120, h = 28;
+  const w = 150, h = 28;
   let rowsMax = 0;
   for (const [d, list] of columns) {
     list.forEach((t, i) => pos.set(t.spec.task_id, [10 + d * (w + 30), 8 + i * (h + 10)]));
@@ -388,7 +396,7 @@ function live() {
       view.frames += 1; view.lastFrame = data; nowS = data.t;
       robotsById = new Map(data.robots.map((r) => [r.id, r]));
       floorView.setRobots(data.robots);
-      $("clock").textContent = `t = ${data.t.toFixed(1)} s`;
+      $("clock").textContent = `t = ${when(data.t)}`;
       if (view.selected) showRobot(view.selected);
       view.stats = floorView.stats;
     } else if (kind === "mission") {
@@ -418,7 +426,7 @@ async function replay() {
     view.lastFrame = { t: f.t, robots };
     floorView.setRobots(robots);
     $("replay-time").textContent = `${f.t.toFixed(1)} / ${frames[frames.length - 1].t.toFixed(1)} s`;
-    $("clock").textContent = `t = ${f.t.toFixed(1)} s`;
+    $("clock").textContent = `t = ${when(f.t)}`;
     if (view.selected) showRobot(view.selected);
     view.stats = floorView.stats;
   };
