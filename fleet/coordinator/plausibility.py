@@ -11,11 +11,13 @@ pose the robot registered at). It is implausible, and never believed, if:
   `jitter_m` (a robot's centre is never inside one while its footprint clears it);
 - its stamp is earlier than the last believed one's, or its `seq` is not above the last
   believed one's (a `seq` of 0 throughout means the robot does not number its reports);
-- its stamp runs ahead: it advanced more since the last believed report than the
-  coordinator's clock did, plus `stamp_lead_s` (reports bunched by the network, a robot's
-  clock a little fast). Without this a robot could stamp one report far in the future and
-  so be "allowed" any jump: the time a move is checked against is never more than the
-  coordinator's time plus that lead;
+- its stamp runs ahead of the coordinator's clock: each report's lag (the coordinator's
+  time at arrival minus the stamp) is compared with the smallest lag of the stream so far,
+  the best estimate of the two clocks' offset plus the quickest delivery. A report whose lag
+  is smaller by more than `stamp_lead_s`, plus `clock_drift` of the time since that
+  smallest lag was seen, claims more time passed than did. A late delivery only makes a lag
+  larger, so it never counts against a robot, however seldom it reports. Without this a
+  robot could stamp one report far in the future and so be "allowed" any jump;
 - it reports a result (running, succeeded, failed) for an action the coordinator never
   gave the robot. The first report of a stream may carry the outcome of an action from
   before (a robot keeps it across reconnections); it is accepted as that, but acted on only
@@ -64,8 +66,11 @@ class Tolerance:
     stamp_slack_s: float = 1e-6
     """A stamp this much earlier than the last one still counts as not going backwards."""
     stamp_lead_s: float = 1.0
-    """How much more a robot's stamps may advance between two reports than the
-    coordinator's clock did (network bunching, clock rate)."""
+    """How much further ahead of the coordinator's clock a stamp may be than the stream's
+    least-ahead report was (a robot's clock stepped by its time sync)."""
+    clock_drift: float = 1e-3
+    """The fraction a robot's clock may gain on the coordinator's (0.1 %: far more than a
+    crystal's, so an unsynchronized robot is not refused after hours)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,14 +116,15 @@ _RESULTS = frozenset({ActionStatus.RUNNING, ActionStatus.SUCCEEDED, ActionStatus
 
 def check_report(before: RobotState, report: RobotState, *, max_speed_mps: float,
                  tolerance: Tolerance, floor: FloorCheck, given: Callable[[str], bool],
-                 first: bool = False, elapsed_s: float = 0.0,
-                 carried_action: str = "") -> Finding | None:
+                 first: bool = False, elapsed_s: float = 0.0, ahead_s: float = 0.0,
+                 since_lag_s: float = 0.0, carried_action: str = "") -> Finding | None:
     """Why `report` cannot be true after `before` (the last believed state), or None.
 
-    `elapsed_s`: the coordinator's seconds since `before` was believed (the first report:
-    since the registration). `first`: the stream's first report, `before` being the
-    registered state; then `elapsed_s` is the time the robot had to move, and the stamp and
-    sequence checks start with this report. `given(action_id)`: the coordinator
+    `first`: the stream's first report, `before` being the registered state; then
+    `elapsed_s` (coordinator seconds since the registration) is the time the robot had to
+    move, and the stamp and sequence checks start with this report. `ahead_s`: how much
+    smaller this report's lag (coordinator time at arrival minus stamp) is than the stream's
+    smallest so far, seen `since_lag_s` coordinator seconds ago. `given(action_id)`: the coordinator
     gave the robot that action. `carried_action`: the action id of the stream's first
     report, accepted as an outcome carried over.
     """
@@ -134,12 +140,12 @@ def check_report(before: RobotState, report: RobotState, *, max_speed_mps: float
         if (report.seq or before.seq) and report.seq <= before.seq:
             return Finding(Implausible.SEQ_BACKWARDS, "state.seq",
                            f"seq {report.seq} does not follow the last report's {before.seq}")
-        advanced = report.stamp_s - before.stamp_s
-        if not advanced <= elapsed_s + tolerance.stamp_lead_s:
+        allowed_ahead = tolerance.stamp_lead_s + tolerance.clock_drift * since_lag_s
+        if not ahead_s <= allowed_ahead:
             return Finding(Implausible.STAMP_AHEAD, "state.stamp_s",
-                           f"stamp_s {report.stamp_s} is {advanced:.3f} s after the last "
-                           f"report's, but only {elapsed_s:.3f} s passed on the "
-                           f"coordinator's clock")
+                           f"stamp_s {report.stamp_s} runs {ahead_s:.3f} s further ahead of "
+                           f"the coordinator's clock than the stream's earlier reports "
+                           f"(at most {allowed_ahead:.3f} s)")
     dt = max(elapsed_s if first else report.stamp_s - before.stamp_s, 0.0)
     moved = math.hypot(x - before.pose.x, y - before.pose.y)
     allowed = max_speed_mps * (1.0 + tolerance.speed_margin) * dt + tolerance.jitter_m

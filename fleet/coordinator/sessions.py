@@ -55,14 +55,17 @@ log = logging.getLogger(__name__)
 class _Watch:
     """What the next report of one stream is checked against."""
 
-    __slots__ = ("believed", "believed_at", "carried", "first", "max_speed_mps")
+    __slots__ = ("believed", "carried", "first", "lag", "lag_at", "max_speed_mps", "opened_at")
 
-    def __init__(self, registered: RobotState, max_speed_mps: float, believed_at: float) -> None:
+    def __init__(self, registered: RobotState, max_speed_mps: float, opened_at: float) -> None:
         self.believed = registered
         self.max_speed_mps = max_speed_mps
-        self.believed_at = believed_at
+        self.opened_at = opened_at
         self.first = True
         self.carried = ""
+        self.lag = math.inf
+        """The smallest (coordinator time at arrival - stamp) of the believed reports."""
+        self.lag_at = opened_at
 
 
 class Inbox:
@@ -126,11 +129,13 @@ class Inbox:
             if self._floor is not None and watch is not None:
                 now = self._now()
                 given = self._given.get(robot_id, set())
+                lag = now - state.stamp_s
                 finding = check_report(
                     watch.believed, state, max_speed_mps=watch.max_speed_mps,
                     tolerance=self._tolerance, floor=self._floor,
                     given=given.__contains__, first=watch.first,
-                    elapsed_s=now - watch.believed_at, carried_action=watch.carried)
+                    elapsed_s=now - watch.opened_at, ahead_s=watch.lag - lag,
+                    since_lag_s=now - watch.lag_at, carried_action=watch.carried)
                 if finding is not None:
                     self._counts[finding.reason] += 1
                     self._findings.append((robot_id, stream, finding))
@@ -139,7 +144,9 @@ class Inbox:
                     raise ImplausibleReportError(robot_id, finding)
                 if watch.first:
                     watch.first, watch.carried = False, state.action_id
-                watch.believed, watch.believed_at = state, now
+                watch.believed = state
+                if lag < watch.lag:
+                    watch.lag, watch.lag_at = lag, now
             self._latest[robot_id] = (stream, state)
 
     def take_findings(self) -> list[tuple[str, int, Finding]]:

@@ -7,7 +7,14 @@ from dataclasses import replace
 
 import pytest
 
-from fleet.coordinator.plausibility import FloorCheck, Implausible, Tolerance, check_report
+from fleet.coordinator.plausibility import (
+    FloorCheck,
+    Implausible,
+    ImplausibleReportError,
+    Tolerance,
+    check_report,
+)
+from fleet.coordinator.sessions import Inbox
 from fleet.floor import load_floor
 from fleet.model import ActionStatus, Pose, RobotState
 from tests.conftest import SMALL_MAP
@@ -17,13 +24,13 @@ BEFORE = RobotState("agv-1", 10.0, Pose(7.5, 3.5), seq=5)
 GIVEN = {"m-1/move/1/1"}
 
 
-def check(report: RobotState, *, first: bool = False, elapsed_s: float | None = None,
+def check(report: RobotState, *, first: bool = False, elapsed_s: float = 0.0,
+          ahead_s: float = 0.0, since_lag_s: float = 0.0,
           carried: str = "") -> Implausible | None:
-    """`elapsed_s`: the coordinator's time since BEFORE; by default what the stamps say."""
-    since = report.stamp_s - BEFORE.stamp_s if elapsed_s is None else elapsed_s
     found = check_report(BEFORE, report, max_speed_mps=1.0, tolerance=Tolerance(),
                          floor=FLOOR, given=GIVEN.__contains__, first=first,
-                         elapsed_s=since, carried_action=carried)
+                         elapsed_s=elapsed_s, ahead_s=ahead_s, since_lag_s=since_lag_s,
+                         carried_action=carried)
     return None if found is None else found.reason
 
 
@@ -66,19 +73,22 @@ def test_stamps_and_sequence_numbers_must_not_go_backwards() -> None:
 
 
 def test_stamps_may_not_run_ahead_of_the_coordinators_clock() -> None:
-    lead = Tolerance().stamp_lead_s
-    # bunched by the network: stamps 0.5 s apart arriving together are believed
-    assert check(after(0.5), elapsed_s=0.0) is None
-    assert check(after(lead), elapsed_s=0.0) is None
-    # a stamp far in the future is refused, whatever the pose
-    assert check(after(1e9), elapsed_s=0.1) is Implausible.STAMP_AHEAD
-    assert check(after(0.2 + 1.01 * lead), elapsed_s=0.2) is Implausible.STAMP_AHEAD
-    assert check(after(math.nan), elapsed_s=0.1) is Implausible.STAMP_AHEAD
-    # a robot that stamps a report far ahead to cover a jump is refused either way
-    assert check(after(100.0, 8.0), elapsed_s=0.1) is Implausible.STAMP_AHEAD
-    # within the lead, the move is checked against the stamps (1 m/s: 1.1 * 2 + 0.3 m)
-    assert check(after(2.0, 2.4), elapsed_s=1.0) is None
-    assert check(after(2.0, 2.6), elapsed_s=1.0) is Implausible.TOO_FAST
+    lead, drift = Tolerance().stamp_lead_s, Tolerance().clock_drift
+    # as far ahead as the least-ahead report, or behind it (a late delivery): believed
+    assert check(after(0.5)) is None
+    assert check(after(30.0), ahead_s=-2.0) is None
+    assert check(after(0.5), ahead_s=lead) is None
+    # further ahead than the lead: refused, whatever the pose
+    assert check(after(1e9), ahead_s=1e9) is Implausible.STAMP_AHEAD
+    assert check(after(0.1), ahead_s=1.01 * lead) is Implausible.STAMP_AHEAD
+    assert check(after(0.1), ahead_s=math.nan) is Implausible.STAMP_AHEAD
+    # a clock that gains a little over hours is not a lie
+    hours = 8 * 3600.0
+    assert check(after(0.1), ahead_s=lead + 0.5 * drift * hours, since_lag_s=hours) is None
+    assert check(after(0.1), ahead_s=lead + 2 * drift * hours,
+                 since_lag_s=hours) is Implausible.STAMP_AHEAD
+    # the first report of a stream starts the count
+    assert check(after(0.1), first=True, elapsed_s=1.0, ahead_s=1e9) is None
 
 
 def test_a_result_for_an_action_never_given_is_refused() -> None:
@@ -131,3 +141,21 @@ def test_a_result_for_the_current_action_before_it_was_given_is_not_believed() -
     assert back and "implausible report (unknown_action)" in back[-1].detail
     assert c.robots["fixed-1"].state.mode is RobotMode.FAULT  # type: ignore[union-attr]
     assert c.inbox.implausible_counts() == {Implausible.UNKNOWN_ACTION: 1}
+
+
+def test_a_robot_that_reports_seldom_and_is_delivered_late_is_believed() -> None:
+    """The inbox's lag bookkeeping: a vehicle that reports every 30 s, with its clock 1000 s
+    off the coordinator's, one report delivered 5 s late; then one stamped in the future."""
+    now = [0.0]
+    inbox = Inbox(FLOOR, Tolerance(), lambda: now[0])
+    start = RobotState("agv-1", 1000.0, Pose(7.5, 3.5), seq=0)
+    inbox.open("agv-1", 1, start, max_speed_mps=1.0)
+    for n, (arrival, stamp) in enumerate([(0.1, 1000.0), (35.0, 1030.0), (60.1, 1060.0),
+                                          (90.2, 1090.0)], start=1):
+        now[0] = arrival
+        inbox.put("agv-1", 1, replace(start, stamp_s=stamp, seq=n))
+    now[0] = 120.0
+    with pytest.raises(ImplausibleReportError) as err:
+        inbox.put("agv-1", 1, replace(start, stamp_s=1200.0, seq=9, pose=Pose(9.5, 3.5)))
+    assert err.value.finding is Implausible.STAMP_AHEAD
+    assert inbox.implausible_counts() == {Implausible.STAMP_AHEAD: 1}
