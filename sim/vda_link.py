@@ -181,6 +181,10 @@ class VdaLink:
         self.order_id = ""
         self.update_id = 0
         self.nodes: dict[int, _Node] = {}
+        self.horizon: list[_Node] = []
+        """The order's planned, unreleased nodes (never driven; replaced by each update)."""
+        self.updates: list[tuple[str, int, int, int]] = []
+        """(orderId, orderUpdateId, base nodes, horizon nodes) of each order taken."""
         self.base_end = 0
         self.last_node = ("", 0)
         self.actions: list[_ActionState] = []
@@ -357,10 +361,19 @@ class VdaLink:
                     self._error("orderError", f"unsupported action {a['actionType']}",
                                 [*refs, ("actionId", a["actionId"])])
                     return
-        if not nodes or any(not n["released"] for n in nodes):
-            # This vehicle takes no horizon (fleet sends none): a horizon node is an error.
-            self._error("orderError", "no nodes, or horizon nodes", refs)
+        base_nodes = [n for n in nodes if n["released"]]
+        edge_seqs = sorted((e["sequenceId"], e["released"]) for e in doc["edges"])
+        if not base_nodes or base_nodes != nodes[:len(base_nodes)] or any(
+                released and not before for (_, before), (_, released)
+                in zip(edge_seqs, edge_seqs[1:], strict=False)):
+            # The base comes first, the horizon after it; never a released node after one
+            # that is not.
+            self._error("validationError", "no released node, or a released node or edge "
+                        "after the horizon", refs)
             return
+        horizon = [_Node(n["nodeId"], n["sequenceId"], n["nodePosition"]["x"],
+                         n["nodePosition"]["y"]) for n in nodes[len(base_nodes):]]
+        released_edges = [e for e in doc["edges"] if e["released"]]
         if doc["orderId"] == self.order_id:
             if doc["orderUpdateId"] == self.update_id:
                 return  # the same update again (a resend): nothing to do
@@ -375,7 +388,9 @@ class VdaLink:
                             f"ends at {end.node_id}", refs)
                 return
             self.update_id = doc["orderUpdateId"]
-            self._extend(nodes[1:], doc["edges"], extend=True)
+            self._extend(base_nodes[1:], released_edges, extend=True)
+            self.horizon = horizon  # the new horizon replaces the old one
+            self.updates.append((self.order_id, self.update_id, len(base_nodes), len(horizon)))
             self.errors = []
             return
         # A new order: only with nothing left to do, standing at its first node.
@@ -401,7 +416,9 @@ class VdaLink:
         self._queue_actions(0, nodes[0]["actions"])
         self.robot.apply(robot_link_pb2.RobotCommand(follow_path=robot_link_pb2.FollowPath(
             path_id=self.order_id, first_index=1)))
-        self._extend(nodes[1:], doc["edges"], extend=False)
+        self._extend(base_nodes[1:], released_edges, extend=False)
+        self.horizon = horizon
+        self.updates.append((self.order_id, self.update_id, len(base_nodes), len(horizon)))
 
     def _extend(self, nodes: list[dict[str, Any]], edges: list[dict[str, Any]],
                 extend: bool) -> None:
@@ -483,7 +500,8 @@ class VdaLink:
             self.robot.apply(robot_link_pb2.RobotCommand(cancel=robot_link_pb2.Cancel(
                 reason=kind)))
             if kind == "cancelOrder":
-                # Stop at the next node: the rest of the base is dropped.
+                # Stop at the next node: the rest of the base and the horizon are dropped.
+                self.horizon = []
                 keep = self.robot.reached + 1
                 for index in [i for i in self.robot.waypoints if i > keep]:
                     del self.robot.waypoints[index]
@@ -518,6 +536,12 @@ class VdaLink:
                        for i, n in sorted(self.nodes.items()) if i > reached]
         edge_states = [{"edgeId": f"e{i}", "sequenceId": n.sequence_id - 1, "released": True}
                        for i, n in sorted(self.nodes.items()) if i > reached]
+        if self.order_id:
+            node_states += [{"nodeId": n.node_id, "sequenceId": n.sequence_id,
+                             "released": False} for n in self.horizon]
+            edge_states += [{"edgeId": f"e{n.sequence_id // 2 - self._base}",
+                             "sequenceId": n.sequence_id - 1, "released": False}
+                            for n in self.horizon]
         charging = self._charging_action() is not None
         errors = list(self.errors)
         for fault in robot.faults:

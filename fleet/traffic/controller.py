@@ -54,6 +54,10 @@ class Release:
     steps: tuple[int, ...]
     """Planned arrival step of each released cell."""
     complete: bool
+    planned: tuple[Cell, ...] = ()
+    """The plan's cells after the released ones, not released yet (they may change)."""
+    planned_steps: tuple[int, ...] = ()
+    """Planned arrival step of each of `planned`."""
 
 
 @dataclass(slots=True)
@@ -342,10 +346,13 @@ class Traffic:
             if track.released > track.sent:
                 first = track.sent + 1
                 new = track.visits[first:track.released + 1]
+                ahead = track.visits[track.released + 1:]
                 out[robot_id] = Release(track.path_id, first,
                                         tuple(v.cell for v in new),
                                         tuple(track.schedule[-len(new):]),
-                                        track.released == last)
+                                        track.released == last,
+                                        tuple(v.cell for v in ahead),
+                                        tuple(v.start for v in ahead))
                 track.sent = track.released
         return out
 

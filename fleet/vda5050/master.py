@@ -90,6 +90,10 @@ class MasterOptions:
     silence_timeout_s: float = 5.0
     resend_s: float = 1.0
     client_id: str = ""
+    token: str | None = None
+    """Access token for the coordinator; None: `FLEET_TOKEN`, as every client."""
+    horizon_nodes: int = 20
+    """At most this many planned, unreleased nodes in an order's horizon (0: none)."""
 
 
 @dataclass(slots=True)
@@ -170,7 +174,7 @@ class Vda5050Master:
         from paho.mqtt.enums import CallbackAPIVersion
 
         self._loop = asyncio.get_running_loop()
-        self._channel = open_channel(self.options.target, options=[
+        self._channel = open_channel(self.options.target, token=self.options.token, options=[
             ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
         self._link = Gateway(self._channel, self._on_commands, self._on_ended)
         host, port = self._broker
@@ -400,7 +404,7 @@ class Vda5050Master:
         finally:
             v.joining = None
         if v.translator is None:
-            v.translator = Translator(v.key, reply.floor_name)
+            v.translator = Translator(v.key, reply.floor_name, self.options.horizon_nodes)
         v.translator.map_id = reply.floor_name
         v.joined, v.seq, v.handled_seq, v.fault = True, 0, 0, ""
         self.stats.joins += 1
