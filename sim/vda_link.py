@@ -55,8 +55,12 @@ class VdaVehicles:
     """The MQTT side of every simulated vehicle of a run."""
 
     def __init__(self, broker: str, map_id: str, version: str = "2.1", shared: bool = True,
-                 keepalive_s: int = 5) -> None:
+                 keepalive_s: int = 5, visualization_hz: float = 0.0) -> None:
+        """`visualization_hz`: how often (simulated time) each vehicle publishes its position
+        on `visualization` between states, when the run calls `VdaLink.send_position`
+        (0: never)."""
         host, port, interface = parse_broker(broker)
+        self.visualization_hz = visualization_hz
         self.broker = (host, port)
         self.map_id = map_id
         self.protocol = Protocol(version, interface)
@@ -169,6 +173,10 @@ class VdaLink:
         """Fault injection: a person takes the vehicle over (MANUAL) and gives it back."""
         self.silent = False
         """Fault injection: the vehicle stops talking (no states)."""
+        self.safety: dict[str, Any] = {"eStop": "NONE", "fieldViolation": False}
+        """Fault injection: its `safetyState` (an e-stop pressed, a protective field
+        violated); the run also holds the robot still meanwhile."""
+        self._shown_at = -math.inf
         self._lock = threading.Lock()
         self._inbox: list[tuple[Topic, bytes]] = []
         self._got: dict[Topic, int] = {}
@@ -526,6 +534,21 @@ class VdaLink:
         self._start_actions()
         self.host.publish(self, Topic.STATE, self.state_doc(t_s))
 
+    def send_position(self, t_s: float) -> None:
+        """Publish the position on `visualization` if `visualization_hz` says it is time."""
+        hz = self.host.visualization_hz
+        if hz <= 0 or not self._online or self.silent or t_s - self._shown_at < 1.0 / hz - 1e-9:
+            return
+        self._shown_at = t_s
+        robot = self.robot
+        theta = math.atan2(math.sin(robot.pose.theta), math.cos(robot.pose.theta))
+        self.host.publish(self, Topic.VISUALIZATION, {
+            **self._header(Topic.VISUALIZATION, t_s),
+            "agvPosition": {"x": robot.pose.x, "y": robot.pose.y, "theta": theta,
+                            "mapId": self.host.map_id, "positionInitialized": True},
+            "velocity": {"vx": robot.speed * math.cos(theta),
+                         "vy": robot.speed * math.sin(theta), "omega": 0.0}})
+
     def state_doc(self, t_s: float) -> dict[str, Any]:
         """The vehicle's `state` at t_s."""
         robot = self.robot
@@ -563,7 +586,7 @@ class VdaLink:
             "actionStates": [{"actionId": a.action_id, "actionType": a.action_type,
                               "actionStatus": a.status} for a in self.actions[-32:]],
             "errors": errors,
-            "safetyState": {"eStop": "NONE", "fieldViolation": False},
+            "safetyState": dict(self.safety),
             "loads": [{"loadId": robot.load_id}] if robot.load_id else [],
         }
         return doc
@@ -591,14 +614,15 @@ class VdaFleet:
 
     @staticmethod
     async def start(broker: str, target: str, map_id: str, robots: list[SimRobot],
-                    shared: bool = True, silence_timeout_s: float = 30.0) -> VdaFleet:
+                    shared: bool = True, silence_timeout_s: float = 30.0,
+                    visualization_hz: float = 0.0) -> VdaFleet:
         """Start a master relaying `robots` (as vehicles on `broker`) to `target`."""
         # Lockstep vehicles speak once per tick: a slow planning step is not silence.
         master = Vda5050Master(MasterOptions(
             broker=broker, target=target, vehicles=vehicle_specs(robots), discover=False,
             silence_timeout_s=silence_timeout_s))
         await master.start()
-        vehicles = VdaVehicles(broker, map_id, shared=shared)
+        vehicles = VdaVehicles(broker, map_id, shared=shared, visualization_hz=visualization_hz)
         links = [vehicles.link(r, master.delivery) for r in robots]
         return VdaFleet(master, vehicles, links)
 
@@ -606,6 +630,8 @@ class VdaFleet:
         """What the master and the vehicles did and dropped, for a run's result."""
         stats = self.master.stats
         out = {"states forwarded": stats.states_forwarded, "joins": stats.joins,
+               "positions forwarded": stats.positions_forwarded,
+               "safety stops": stats.safety_stops,
                "resends": stats.resends, "restarts": stats.restarts,
                "rejections": stats.rejections, "broker connects": stats.broker_connects}
         out.update({f"published {k}": v for k, v in stats.published.items()})

@@ -706,6 +706,33 @@ class Translator:
             return common_pb2.ROBOT_MODE_MOVING
         return common_pb2.ROBOT_MODE_IDLE
 
+    def read_position(self, doc: Mapping[str, Any], last: robot_link_pb2.RobotState
+                      ) -> robot_link_pb2.RobotState | None:
+        """The last RobotState moved to where a (validated) `visualization` message puts the
+        vehicle: a position between two states. None if it has no initialized position
+        or is not newer than `last`; MalformedMessage if it is on another map."""
+        position = doc.get("agvPosition")
+        if position is None or not position["positionInitialized"] or "timestamp" not in doc:
+            return None
+        if position["mapId"] != self.map_id:
+            raise MalformedMessage(f"visualization: agvPosition.mapId {position['mapId']!r} "
+                                   f"is not the coordinator's map {self.map_id!r}")
+        values = (position["x"], position["y"], position["theta"])
+        if not all(math.isfinite(v) for v in values):
+            raise MalformedMessage("visualization: agvPosition is not finite")
+        stamp = read_timestamp(doc["timestamp"])
+        if stamp <= last.stamp_s:
+            return None
+        self.pose = common_pb2.Pose(x=position["x"], y=position["y"], theta=position["theta"])
+        moved = robot_link_pb2.RobotState()
+        moved.CopyFrom(last)
+        moved.stamp_s = stamp
+        moved.pose.CopyFrom(self.pose)
+        velocity = doc.get("velocity")
+        if velocity is not None:
+            moved.speed_mps = math.hypot(velocity.get("vx", 0.0), velocity.get("vy", 0.0))
+        return moved
+
     @staticmethod
     def base_end(doc: Mapping[str, Any]) -> int:
         """The vehicle's last base node as a waypoint index, from a state message."""

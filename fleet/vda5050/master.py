@@ -94,6 +94,8 @@ class MasterOptions:
     """Access token for the coordinator; None: `FLEET_TOKEN`, as every client."""
     horizon_nodes: int = 20
     """At most this many planned, unreleased nodes in an order's horizon (0: none)."""
+    visualization: bool = True
+    """Take positions from `visualization` messages between states too."""
 
 
 @dataclass(slots=True)
@@ -108,6 +110,11 @@ class MasterStats:
     restarts: int = 0
     rejections: int = 0
     new_base_requests: int = 0
+    positions_forwarded: int = 0
+    """Positions from `visualization` messages sent up between states."""
+    stale_positions: int = 0
+    """`visualization` messages not newer than the last state sent up (not forwarded)."""
+    safety_stops: int = 0
     broker_connects: int = 0
     dropped: collections.Counter[str] = field(default_factory=collections.Counter)
 
@@ -137,6 +144,9 @@ class _Vehicle:
     instant_pending: dict[str, tuple[Outgoing, float]] = field(default_factory=dict)
     factsheet_asked: bool = False
     fault: str = ""
+    safety_stop: str = ""
+    forwarded: robot_link_pb2.RobotState | None = None
+    """The last state sent up (a `visualization` message moves a copy of it)."""
 
     @property
     def name(self) -> str:
@@ -226,8 +236,10 @@ class Vda5050Master:
         if reason.is_failure:
             log.warning("broker refused the connection: %s", reason)
             return
-        client.subscribe([(self.protocol.subscription(t), t.qos)
-                          for t in (Topic.CONNECTION, Topic.STATE, Topic.FACTSHEET)])
+        topics = [Topic.CONNECTION, Topic.STATE, Topic.FACTSHEET]
+        if self.options.visualization:
+            topics.append(Topic.VISUALIZATION)
+        client.subscribe([(self.protocol.subscription(t), t.qos) for t in topics])
         if self._loop is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._broker_up)
@@ -281,6 +293,8 @@ class Vda5050Master:
                     self._on_connection(v, doc)
                 elif topic is Topic.FACTSHEET:
                     self._on_factsheet(v, doc)
+                elif topic is Topic.VISUALIZATION:
+                    self._on_visualization(v, doc)
             except MalformedMessage as err:
                 self.stats.drop(f"invalid {topic.value}", v.name if v else key.serial_number,
                                 err)
@@ -358,13 +372,40 @@ class Vda5050Master:
             self.stats.rejections += 1
             log.warning("vehicle %s: %s", v.name, "; ".join(reading.rejections))
         v.fault = reading.rejections[0] if reading.rejections else ""
+        if reading.safety_stop != v.safety_stop:
+            if reading.safety_stop:
+                self.stats.safety_stops += 1
+                log.warning("vehicle %s: safety stop (%s): paused, its cells stay held",
+                            v.name, reading.safety_stop)
+            else:
+                log.warning("vehicle %s: safety stop cleared", v.name)
+            v.safety_stop = reading.safety_stop
         if reading.new_base_request:
             self.stats.new_base_requests += 1
         v.seq += 1
         reading.state.robot_id = v.name
         reading.state.seq = v.seq
+        if v.forwarded is not None and reading.state.stamp_s < v.forwarded.stamp_s:
+            # A visualization stamped later went up already: this state's position is older.
+            reading.state.stamp_s = v.forwarded.stamp_s
+            reading.state.pose.CopyFrom(v.forwarded.pose)
+        v.forwarded = reading.state
         self._link.send_state(reading.state)
         self.stats.states_forwarded += 1
+
+    def _on_visualization(self, v: _Vehicle, doc: dict[str, Any]) -> None:
+        t, last = v.translator, v.forwarded
+        if not v.joined or t is None or last is None or self._link is None:
+            return  # positions matter only between the states of a vehicle in the fleet
+        moved = t.read_position(doc, last)
+        if moved is None:
+            self.stats.stale_positions += 1
+            return
+        v.seq += 1
+        moved.seq = v.seq
+        v.forwarded = moved
+        self._link.send_state(moved)
+        self.stats.positions_forwarded += 1
 
     def _recover(self, v: _Vehicle, t: Translator, doc: dict[str, Any]) -> None:
         order = t.order
@@ -406,7 +447,7 @@ class Vda5050Master:
         if v.translator is None:
             v.translator = Translator(v.key, reply.floor_name, self.options.horizon_nodes)
         v.translator.map_id = reply.floor_name
-        v.joined, v.seq, v.handled_seq, v.fault = True, 0, 0, ""
+        v.joined, v.seq, v.handled_seq, v.fault, v.forwarded = True, 0, 0, "", None
         self.stats.joins += 1
         log.info("vehicle %s joined the fleet at %.2f, %.2f", v.name, pose.x, pose.y)
         if v.last_state is not None:

@@ -18,7 +18,15 @@ pytest.importorskip("paho.mqtt", reason="the vda5050 extra is not installed: "
                     "pip install -e '.[vda5050]'")
 
 from fleet.floor import load_floor
-from fleet.v1 import fleet_pb2, fleet_pb2_grpc
+from fleet.v1 import (
+    common_pb2,
+    fleet_pb2,
+    fleet_pb2_grpc,
+    missions_pb2,
+    missions_pb2_grpc,
+    simulation_pb2,
+    simulation_pb2_grpc,
+)
 from fleet.vda5050.contract import Protocol, Topic, VehicleKey
 from fleet.vda5050.master import parse_broker
 from sim.robot import SimRobot
@@ -206,6 +214,82 @@ def test_master_lets_manual_and_silent_vehicles_go_and_drops_invalid_messages(
         wills = [c["connectionState"] for c in sniffer.by_topic("connection")
                  if c["serialNumber"] == fleet.links[1].robot.spec.id]
         assert wills[-1] == "CONNECTIONBROKEN"
+        sniffer.check_all()
+    finally:
+        loop.call_soon_threadsafe(pump.set)
+        thread.join(timeout=10)
+        loop.run_until_complete(fleet.stop())
+        loop.close()
+        stop_sniffer(sniffer)
+
+
+def test_a_vehicle_in_safety_stop_is_paused_gets_no_order_and_works_once_cleared(
+        broker: str, small_server: Served) -> None:
+    loop = asyncio.new_event_loop()
+    sniffer: Sniffer = sniff(broker)
+    agv = [r for r in robots(3) if r.spec.transport is not None][:1]
+    fleet: VdaFleet = loop.run_until_complete(VdaFleet.start(
+        broker, small_server.address, load_floor(SMALL_MAP).name, agv))
+    link = fleet.links[0]
+    pump = asyncio.Event()
+
+    async def spin() -> None:
+        await pump.wait()
+    task = loop.create_task(spin())
+    thread = threading.Thread(target=loop.run_until_complete, args=(task,), daemon=True)
+    fleet_stub = fleet_pb2_grpc.FleetStub(small_server.channel)
+    missions = missions_pb2_grpc.MissionsStub(small_server.channel)
+    clock = simulation_pb2_grpc.SimClockStub(small_server.channel)
+    t = [0.0]
+
+    def step() -> None:
+        """One period of the simulation, as `sim.runner` does it."""
+        for k in range(5):
+            link.robot.tick(t[0] + 0.1 * (k + 1), 0.1)
+        t[0] += 0.5
+        link.send_state(t[0])
+        reply = clock.Advance(simulation_pb2.AdvanceRequest(time_s=t[0]), timeout=30)
+        seq = dict(reply.last_command_seq).get(link.robot.spec.id, 0)
+        wait(lambda: link.has_received(seq))
+        link.take_commands()
+
+    def mode() -> int:
+        return next(r.mode for r in fleet_stub.ListRobots(fleet_pb2.ListRobotsRequest()).robots
+                    if r.robot_id == link.robot.spec.id)
+
+    def mission() -> int:
+        return missions.Get(missions_pb2.GetMissionRequest(mission_id="m1")).state
+
+    try:
+        loop.run_until_complete(link.connect())
+        thread.start()
+        join(fleet, small_server, t, 1)
+        # Someone presses the vehicle's e-stop: the coordinator sees it paused.
+        link.safety = {"eStop": "MANUAL", "fieldViolation": False}
+        for _ in range(20):
+            step()
+            if mode() == common_pb2.ROBOT_MODE_PAUSED:
+                break
+        assert mode() == common_pb2.ROBOT_MODE_PAUSED
+        missions.Submit(missions_pb2.SubmitMissionRequest(mission=missions_pb2.MissionSpec(
+            mission_id="m1", tasks=[missions_pb2.TaskSpec(
+                task_id="bring", transport=missions_pb2.TransportTask(
+                    pickup_station="in-1", dropoff_station="out-1", load_id="p1",
+                    mass_kg=50.0))])))
+        for _ in range(20):
+            step()
+        # Twenty control steps later: not given the job, not sent an order.
+        assert mission() == missions_pb2.MISSION_STATE_ACCEPTED
+        assert fleet.master.stats.published["order"] == 0 and link.updates == []
+        # The e-stop is acknowledged: the vehicle takes the job and finishes it.
+        link.safety = {"eStop": "NONE", "fieldViolation": False}
+        for _ in range(600):
+            step()
+            if mission() == missions_pb2.MISSION_STATE_COMPLETED:
+                break
+        assert mission() == missions_pb2.MISSION_STATE_COMPLETED
+        assert mode() != common_pb2.ROBOT_MODE_PAUSED
+        assert fleet.master.stats.safety_stops == 1
         sniffer.check_all()
     finally:
         loop.call_soon_threadsafe(pump.set)
