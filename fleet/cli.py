@@ -18,7 +18,10 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fleet.vda5050.master import MasterOptions
 
 __all__ = ["main"]
 
@@ -687,7 +690,7 @@ def _loopback_target(address: str, port: int) -> str:
 
 
 def _vda_options(broker: str, target: str, vehicles_file: str, discover: bool,
-                 silence_timeout_s: float = 5.0):  # type: ignore[no-untyped-def]
+                 silence_timeout_s: float = 5.0) -> MasterOptions:
     """The options of the VDA 5050 master of `fleet vda5050` and `fleet serve --vda5050`;
     a plain error if the extra is missing or an option is wrong."""
     from fleet.model import InvalidInputError

@@ -19,6 +19,7 @@ master (`delivery`) which messages carry a step's commands, and waits until they
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import math
 import threading
@@ -373,7 +374,7 @@ class VdaLink:
         edge_seqs = sorted((e["sequenceId"], e["released"]) for e in doc["edges"])
         if not base_nodes or base_nodes != nodes[:len(base_nodes)] or any(
                 released and not before for (_, before), (_, released)
-                in zip(edge_seqs, edge_seqs[1:], strict=False)):
+                in itertools.pairwise(edge_seqs)):
             # The base comes first, the horizon after it; never a released node after one
             # that is not.
             self._error("validationError", "no released node, or a released node or edge "
