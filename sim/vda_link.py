@@ -177,6 +177,10 @@ class VdaLink:
         self.safety: dict[str, Any] = {"eStop": "NONE", "fieldViolation": False}
         """Fault injection: its `safetyState` (an e-stop pressed, a protective field
         violated); the run also holds the robot still meanwhile."""
+        self.reject_orders = ""
+        """Fault injection: reject every order (update) with this errorType."""
+        self.lose_orders = 0
+        """Fault injection: this many of the next order messages are lost on the way."""
         self._shown_at = -math.inf
         self._lock = threading.Lock()
         self._inbox: list[tuple[Topic, bytes]] = []
@@ -308,8 +312,12 @@ class VdaLink:
             self.host.dropped[f"invalid {topic.value}"] += 1
             log.warning("vehicle %s: invalid %s: %s", self.robot.spec.id, topic.value, err)
         with self._lock:
-            self._inbox.append((topic, payload))
+            # A lost order still counts as delivered for lockstep: nothing else is coming.
             self._got[topic] = max(self._got.get(topic, -1), header)
+            if topic is Topic.ORDER and self.lose_orders > 0:
+                self.lose_orders -= 1
+                return
+            self._inbox.append((topic, payload))
 
     @property
     def waiting(self) -> int:
@@ -358,6 +366,9 @@ class VdaLink:
 
     def _on_order(self, doc: dict[str, Any]) -> None:
         refs = [("headerId", str(doc["headerId"])), ("orderId", doc["orderId"])]
+        if self.reject_orders:
+            self._error(self.reject_orders, "rejected (fault injection)", refs)
+            return
         nodes = sorted(doc["nodes"], key=lambda n: n["sequenceId"])
         for n in nodes:
             position = n.get("nodePosition")

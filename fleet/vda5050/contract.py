@@ -382,6 +382,8 @@ class _Order:
     acknowledged: bool = False
     horizon: list[_Point] = field(default_factory=list)
     """Planned, not released points after the last base point (waypoints end+1, ...)."""
+    rejected: bool = False
+    """The vehicle rejected it: never sent again (the coordinator's failure rules decide)."""
 
     @property
     def end(self) -> int:
@@ -402,6 +404,8 @@ class StateReading:
     behind: bool = False
     """The vehicle has not got the latest order update (lost on the way): send it again."""
     rejections: list[str] = field(default_factory=list)
+    new_rejection: bool = False
+    """The vehicle has just rejected the order in force (it will not drive it)."""
     new_base_request: bool = False
     safety_stop: str = ""
     """Why the vehicle's safety stopped it (`safetyState.eStop` not NONE, a protective
@@ -677,6 +681,10 @@ class Translator:
                 reading.rejections.append(
                     f"order rejected: {e['errorType']}: {e.get('errorDescription', '')}")
         faults.extend(reading.rejections)
+        if order is not None and reading.rejections and not order.rejected:
+            order.rejected = reading.new_rejection = True
+        if order is not None and order.rejected:
+            reading.behind = False  # sending a rejected order again would loop
         safety = doc["safetyState"]
         stops = [f"eStop {safety['eStop']}"] if safety["eStop"] != "NONE" else []
         if safety["fieldViolation"]:

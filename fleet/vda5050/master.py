@@ -145,6 +145,9 @@ class _Vehicle:
     factsheet_asked: bool = False
     fault: str = ""
     safety_stop: str = ""
+    settle: bool = False
+    """It left after rejecting an order: it joins again once it stands (not before it has
+    finished any base it had accepted)."""
     forwarded: robot_link_pb2.RobotState | None = None
     """The last state sent up (a `visualization` message moves a copy of it)."""
 
@@ -335,8 +338,9 @@ class Vda5050Master:
             if t is not None and t.recovering:
                 self._recover(v, t, doc)
                 return
+            settling = v.settle and (doc["driving"] or bool(doc["nodeStates"]))
             if doc["operatingMode"] in ("AUTOMATIC", "SEMIAUTOMATIC") and v.joining is None \
-                    and now >= v.retry_at and v.refused is not v.spec:
+                    and now >= v.retry_at and v.refused is not v.spec and not settling:
                 v.joining = asyncio.create_task(self._join(v, doc))
             return
         assert t is not None and self._link is not None
@@ -392,6 +396,11 @@ class Vda5050Master:
         v.forwarded = reading.state
         self._link.send_state(reading.state)
         self.stats.states_forwarded += 1
+        if reading.new_rejection:
+            # It will not drive what the coordinator released to it: as with a dropped link,
+            # it leaves (its fault went up first) and registers again where it stops.
+            self._leave(v, "order rejected")
+            v.settle = True
 
     def _on_visualization(self, v: _Vehicle, doc: dict[str, Any]) -> None:
         t, last = v.translator, v.forwarded
@@ -448,6 +457,7 @@ class Vda5050Master:
             v.translator = Translator(v.key, reply.floor_name, self.options.horizon_nodes)
         v.translator.map_id = reply.floor_name
         v.joined, v.seq, v.handled_seq, v.fault, v.forwarded = True, 0, 0, "", None
+        v.settle = False
         self.stats.joins += 1
         log.info("vehicle %s joined the fleet at %.2f, %.2f", v.name, pose.x, pose.y)
         if v.last_state is not None:

@@ -318,6 +318,24 @@ def test_fatal_errors_and_order_rejections_are_faults_warnings_are_not() -> None
     assert not t.read_state(state(errors=[other])).rejections
 
 
+def test_a_rejected_order_is_not_sent_again() -> None:
+    t = translator()
+    t.command(follow("p1", 1, [(2.5, 2.5)]))
+    assert t.read_state(state()).behind  # not shown yet: it may have been lost
+    rejected = {"errorType": "noRouteError", "errorLevel": "WARNING", "errorReferences": [
+        {"referenceKey": "orderId", "referenceValue": "path:p1"}]}
+    assert not t.read_state(state(errors=[rejected])).behind
+    assert not t.read_state(state(header_id=2)).behind  # nor once the error is gone
+    t.command(follow("p2", 1, [(2.5, 3.5)]))
+    assert t.read_state(state(header_id=3)).behind  # a new order is a new chance
+
+
+def test_new_base_request_is_read() -> None:
+    t = translator()
+    assert t.read_state(state(newBaseRequest=True)).new_base_request
+    assert not t.read_state(state(header_id=2)).new_base_request
+
+
 @pytest.mark.parametrize(("safety", "why"), [
     ({"eStop": "MANUAL", "fieldViolation": False}, "eStop MANUAL"),
     ({"eStop": "AUTOACK", "fieldViolation": False}, "eStop AUTOACK"),
