@@ -152,11 +152,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--ros", action="store_true",
                    help="robots are ROS 2 nodes' topics relayed by a bridge (needs fleet[ros]); "
                    "without --server the bridge runs in this process")
-    s.add_argument("--vda5050", nargs="?", const="mqtt://127.0.0.1:1883", default="",
+    s.add_argument("--vda5050", nargs="?", const=DEFAULT_BROKER, default="",
                    metavar="mqtt://HOST:PORT",
                    help="robots are VDA 5050 vehicles on this MQTT broker (default "
-                   "mqtt://127.0.0.1:1883), relayed by a master in this process "
+                   "%(const)s), relayed by a master in this process "
                    "(needs fleet[vda5050])")
+    s.add_argument("--vda5050-visualization", type=float, default=0.0, metavar="HZ",
+                   help="with --vda5050: vehicles also publish their position on "
+                   "visualization this often, simulated time (default 0: never; at most "
+                   "once per 0.1 s step)")
     s.add_argument("--delays", type=float, default=0.0, metavar="PER_HOUR",
                    help="hold moving robots up 5-30 s, this often per robot-hour")
     s.add_argument("--stop", action="append", default=[], metavar="ROBOT@SECONDS",
@@ -652,7 +656,8 @@ async def _sim(args: argparse.Namespace) -> int:
                          delays_per_hour=args.delays, stops=tuple(stops), ros=args.ros,
                          restarts=tuple(restarts), external_robots=args.external_robots,
                          robot_timeout_s=args.robot_timeout, pace=args.pace,
-                         per_robot_streams=args.per_robot_streams, vda5050=args.vda5050)
+                         per_robot_streams=args.per_robot_streams, vda5050=args.vda5050,
+                         vda_visualization_hz=args.vda5050_visualization)
     bridge = None
     try:
         if args.ros and args.server is None:

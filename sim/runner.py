@@ -86,6 +86,9 @@ class SimOptions:
     vda5050: str = ""
     """mqtt://HOST:PORT: robots are VDA 5050 vehicles on this broker, relayed by a master
     (`fleet.vda5050`) this process runs (`sim.vda_link`)."""
+    vda_factsheets: bool = False
+    """With vda5050: the master learns the vehicles from their factsheets only (else it is
+    given them, as a vehicles file would)."""
     vda_visualization_hz: float = 0.0
     """With vda5050: vehicles also publish `visualization` this often (simulated Hz, at
     most once per simulation substep `dt_s`)."""
@@ -231,7 +234,8 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
     if options.vda5050:
         from sim.vda_link import VdaFleet
         vda = await VdaFleet.start(options.vda5050, options.target, floor.name, robots,
-                                   visualization_hz=options.vda_visualization_hz)
+                                   visualization_hz=options.vda_visualization_hz,
+                                   from_factsheets=options.vda_factsheets)
         links = list(vda.links)
     elif options.ros:
         from sim.ros_link import RosRobots

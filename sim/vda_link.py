@@ -627,12 +627,14 @@ class VdaFleet:
     @staticmethod
     async def start(broker: str, target: str, map_id: str, robots: list[SimRobot],
                     shared: bool = True, silence_timeout_s: float = 30.0,
-                    visualization_hz: float = 0.0) -> VdaFleet:
-        """Start a master relaying `robots` (as vehicles on `broker`) to `target`."""
+                    visualization_hz: float = 0.0, from_factsheets: bool = False) -> VdaFleet:
+        """Start a master relaying `robots` (as vehicles on `broker`) to `target`; it knows
+        them in advance (a vehicles file), or `from_factsheets` only."""
         # Lockstep vehicles speak once per tick: a slow planning step is not silence.
         master = Vda5050Master(MasterOptions(
-            broker=broker, target=target, vehicles=vehicle_specs(robots), discover=False,
-            silence_timeout_s=silence_timeout_s))
+            broker=broker, target=target,
+            vehicles=() if from_factsheets else vehicle_specs(robots),
+            discover=from_factsheets, silence_timeout_s=silence_timeout_s))
         await master.start()
         vehicles = VdaVehicles(broker, map_id, shared=shared, visualization_hz=visualization_hz)
         links = [vehicles.link(r, master.delivery) for r in robots]

@@ -26,7 +26,10 @@ The mapping (the README's "VDA 5050 vehicles" has it for integrators):
   to its end, as RobotLink's Cancel says.
 - State up: `agvPosition`, `velocity`, `batteryState.batteryCharge` / 100; `orderId` and
   `lastNodeSequenceId` / 2 give `path_id` and `waypoints_reached`; `actionStates` the action
-  status; `loads[0].loadId`; FATAL `errors` and order rejections are faults.
+  status; `loads[0].loadId`; FATAL `errors` and order rejections are faults; a
+  `safetyState` with `eStop` other than NONE or `fieldViolation` is PAUSED (with the fault
+  text `safety stop: ...`) unless it is a fault anyway. `visualization` moves the last
+  state to a newer position (`read_position`).
 """
 
 from __future__ import annotations

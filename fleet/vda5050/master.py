@@ -21,7 +21,14 @@ queues raw messages; the asyncio loop owns the master's state, as in the ROS bri
   their end (the contract of a dropped link: finish what was released, stop, register
   again). Nothing else is sent to it; in particular no `cancelOrder`.
 - An order rejection (`validationError`, `orderError`, `orderUpdateError`, `noRouteError`)
-  and any FATAL error is reported as a fault: the dispatcher's failure rules take over.
+  and any FATAL error is reported as a fault: the dispatcher's failure rules take over. A
+  rejected order is never sent again; the vehicle leaves (it will not drive what the
+  coordinator released) and joins again once it stands, where it stands.
+- A safety stop (`safetyState.eStop` not NONE, `fieldViolation`) is reported as PAUSED: the
+  coordinator keeps the vehicle's work and cells, gives it nothing new, and it goes on when
+  the stop clears.
+- `visualization` messages (subscribed unless `MasterOptions.visualization` is off) move a
+  copy of the last state sent up to their newer position: positions between states.
 - Invalid messages (schema, JSON, map, topic) are logged, dropped and counted.
 """
 

@@ -88,10 +88,12 @@ def check_order_rules(orders: list[dict[str, Any]]) -> int:
 
 def test_transport_and_weld_missions_finish_through_the_broker(
         tmp_path: Path, broker: str, sniffer: Sniffer) -> None:
-    result = run(tmp_path, broker, robots=3, missions=4, seed=2)
+    # The master knows the vehicles from their factsheets alone (the welder's programs too).
+    result = run(tmp_path, broker, robots=3, missions=4, seed=2, vda_factsheets=True)
     assert result.ok, result.summary()
     assert_clean_log(result.log_path)
     no_drops(result)
+    assert sniffer.by_topic("factsheet")
     # Every message of the run, both ways, validates against the official v2.1 schemas.
     assert sniffer.check_all() > 300
     actions = {a["actionType"] for o in sniffer.by_topic("order") for n in o["nodes"]
@@ -184,4 +186,22 @@ def test_vehicles_publishing_visualization_move_between_states(
     # 10 Hz of simulated time against a state every 0.5 s: more positions than states.
     assert len(shown) > 2 * len(sniffer.by_topic("state"))
     assert result.link_counters["positions forwarded"] > len(shown) // 2
+    sniffer.check_all()
+
+
+def test_a_vehicle_reporting_a_fatal_error_is_a_fault_and_gets_no_new_order(
+        tmp_path: Path, broker: str, sniffer: Sniffer) -> None:
+    result = run(tmp_path, broker, robots=3, missions=4, seed=2, stops=(("agv-01", 20.0),))
+    # Every mission ended: done by the others, or failed with the vehicle's load on board.
+    assert result.completed + result.failed == result.submitted and result.failed <= 1, \
+        result.summary()
+    assert_clean_log(result.log_path)
+    ours = [(name.rsplit("/", 1)[-1], json.loads(p)) for name, p in list(sniffer.messages)
+            if name.split("/")[3] == "agv-01"]
+    fatal = [i for i, (topic, doc) in enumerate(ours) if topic == "state" and any(
+        e["errorLevel"] == "FATAL" for e in doc["errors"])]
+    assert fatal, "agv-01 never reported its breakdown"
+    order_id = ours[fatal[0]][1]["orderId"]
+    later = {doc["orderId"] for topic, doc in ours[fatal[0]:] if topic == "order"}
+    assert later <= {order_id}, f"orders after the fault: {later}"
     sniffer.check_all()
