@@ -510,7 +510,7 @@ class Vda5050Master:
         v = self._by_robot.get(robot_id)
         if v is None:
             return
-        if v.joined:
+        if v.joined and not self._stopped.is_set():
             log.warning("vehicle %s: the coordinator ended its session: %s %s", robot_id,
                         code.name, details)
             v.joined = False
