@@ -710,7 +710,10 @@ def _vda_options(broker: str, target: str, vehicles_file: str, discover: bool,
         raise InvalidInputError(str(err), field="broker", value=broker) from err
     try:
         vehicles = load_vehicles_file(vehicles_file) if vehicles_file else ()
-    except (OSError, ValueError) as err:
+    except OSError as err:
+        raise InvalidInputError(f"vehicles file {vehicles_file!r}: {err.strerror or err}",
+                                field="vehicles", value=vehicles_file) from err
+    except ValueError as err:
         raise InvalidInputError(str(err), field="vehicles", value=vehicles_file) from err
     return MasterOptions(broker=broker, target=target, vehicles=vehicles, discover=discover,
                          silence_timeout_s=silence_timeout_s)

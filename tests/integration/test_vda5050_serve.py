@@ -26,6 +26,7 @@ from sim.scenario import make_scenario
 from sim.vda_link import VdaVehicles
 from tests.conftest import ROOT, SMALL_MAP
 from tests.e2e.test_sim import ENV, free_port, kill
+from tests.integration.test_cli_input_errors import fleet, one_line_error
 from tests.mqtt_broker import Sniffer, any_broker, sniff, stop_sniffer
 
 
@@ -117,3 +118,15 @@ def test_fleet_serve_with_vda5050_relays_a_vehicle_that_finishes_a_transport(
         vehicles.close()
         stop_sniffer(sniffer)
         kill(server)
+
+
+@pytest.mark.parametrize(("args", "words"), [
+    (("--vda5050", "http://broker:1883"), ("broker", "mqtt://")),
+    (("--vda5050-vehicles", "vehicles.yaml"), ("--vda5050-vehicles needs --vda5050",)),
+    (("--vda5050", "mqtt://127.0.0.1:1", "--vda5050-vehicles", "/nonexistent/v.yaml"),
+     ("vehicles",)),
+])
+def test_fleet_serve_refuses_bad_vda5050_options_in_one_line(
+        tmp_path: Path, args: tuple[str, ...], words: tuple[str, ...]) -> None:
+    one_line_error(fleet("serve", "--map", "small", "--db", str(tmp_path / "f.db"),
+                         "--address", f"127.0.0.1:{free_port()}", *args), *words)
