@@ -35,11 +35,21 @@ def broker() -> Iterator[str]:
     yield from any_broker()
 
 
-def serve(tmp_path: Path, port: int, broker: str) -> subprocess.Popen[str]:
+ADMIN = "test-admin-token-0123456789"
+
+
+def serve(tmp_path: Path, port: int, broker: str, tokens: bool) -> subprocess.Popen[str]:
+    extra = []
+    if tokens:
+        # Only the test's own token is in the file: the master needs one of its own.
+        (tmp_path / "tokens.yaml").write_text(
+            f"tokens:\n  - {{name: test, token: {ADMIN}, roles: [admin]}}\n")
+        extra = ["--tokens", str(tmp_path / "tokens.yaml")]
     proc = subprocess.Popen(
         [sys.executable, "-m", "fleet.cli", "serve", "--map", str(SMALL_MAP), "--db",
-         str(tmp_path / "fleet.db"), "--address", f"127.0.0.1:{port}", "--vda5050", broker],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
+         str(tmp_path / "fleet.db"), "--address", f"127.0.0.1:{port}", "--vda5050", broker,
+         *extra], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env={k: v for k, v in ENV.items() if k != "FLEET_TOKEN"}, cwd=ROOT)
     assert proc.stdout is not None
     lines = []
     for line in proc.stdout:
@@ -48,6 +58,14 @@ def serve(tmp_path: Path, port: int, broker: str) -> subprocess.Popen[str]:
             assert "VDA 5050 master" in line, line
             return proc
     raise AssertionError("fleet serve ended before serving:\n" + "".join(lines))
+
+
+class Bearer(grpc.UnaryUnaryClientInterceptor):  # type: ignore[misc]
+    """The test's token on every call."""
+
+    def intercept_unary_unary(self, continuation, details, request):  # type: ignore[no-untyped-def]
+        metadata = [*(details.metadata or ()), ("authorization", f"Bearer {ADMIN}")]
+        return continuation(details._replace(metadata=metadata), request)
 
 
 def agv() -> SimRobot:
@@ -68,15 +86,17 @@ def transport(mission_id: str) -> missions_pb2.SubmitMissionRequest:
                 mass_kg=50.0))]))
 
 
+@pytest.mark.parametrize("tokens", [False, True], ids=["open", "with-tokens"])
 def test_fleet_serve_with_vda5050_relays_a_vehicle_that_finishes_a_transport(
-        tmp_path: Path, broker: str) -> None:
+        tmp_path: Path, broker: str, tokens: bool) -> None:
     port = free_port()
     sniffer: Sniffer = sniff(broker)
-    server = serve(tmp_path, port, broker)
+    server = serve(tmp_path, port, broker, tokens)
     vehicles = VdaVehicles(broker, load_floor(SMALL_MAP).name, shared=False)
     robot = agv()
     link = vehicles.link(robot, lambda _: None)
-    channel = grpc.insecure_channel(f"127.0.0.1:{port}")
+    channel = grpc.intercept_channel(grpc.insecure_channel(f"127.0.0.1:{port}"),
+                                     *([Bearer()] if tokens else []))
     missions = missions_pb2_grpc.MissionsStub(channel)
     fleet = fleet_pb2_grpc.FleetStub(channel)
     try:
