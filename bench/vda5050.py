@@ -2,7 +2,8 @@
 
 Three parties, the master in a process of its own as deployed (`fleet vda5050`): a stand-in
 coordinator in this process (a bare RobotLink.Gateway server that accepts every join, counts
-states and releases every vehicle one more waypoint of its path once a second), the master,
+states and releases every vehicle one more waypoint of its path once a second, with the next
+5 as planned: a horizon), the master,
 and N vehicles on one MQTT connection in this process publishing a state at --rate Hz.
 Order latency is one way, from the stand-in sending a FollowPath to the vehicle's MQTT
 callback receiving the order update it became (gRPC + master + broker), on one clock.
@@ -39,6 +40,8 @@ from fleet.v1 import robot_link_pb2, robot_link_pb2_grpc  # noqa: E402
 from fleet.vda5050.contract import Protocol, Topic, VehicleKey  # noqa: E402
 
 MAP = "bench"
+HORIZON = 5
+"""Planned, unreleased waypoints after each release: every order update has a horizon."""
 
 
 class StandIn(robot_link_pb2_grpc.RobotLinkServicer):  # type: ignore[misc]
@@ -75,7 +78,9 @@ class StandIn(robot_link_pb2_grpc.RobotLinkServicer):  # type: ignore[misc]
                         robot_id=robot_id, command=robot_link_pb2.RobotCommand(
                             seq=n, follow_path=robot_link_pb2.FollowPath(
                                 path_id="p", first_index=n, waypoints=[
-                                    robot_link_pb2.TimedWaypoint(x=float(n), y=0.0)]))))
+                                    robot_link_pb2.TimedWaypoint(x=float(n), y=0.0)],
+                                planned=[robot_link_pb2.TimedWaypoint(x=float(n + k), y=0.0)
+                                         for k in range(1, HORIZON + 1)]))))
                     self.sent_at[(robot_id, n - 1)] = time.time()
                 out.put_nowait(batch)
 

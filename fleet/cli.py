@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import gc
 import hashlib
 import json
@@ -17,13 +18,17 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from fleet.vda5050.master import MasterOptions
 
 __all__ = ["main"]
 
 log = logging.getLogger("fleet")
 
 BUILTIN_MAPS = ("plant", "small", "warehouse")
+DEFAULT_BROKER = "mqtt://127.0.0.1:1883"
 
 
 def map_path(name: str) -> str:
@@ -118,6 +123,14 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--ros", action="store_true",
                    help="also run the ROS 2 bridge in this process (needs fleet[ros])")
     _bridge_options(s)
+    s.add_argument("--vda5050", nargs="?", const=DEFAULT_BROKER, default="",
+                   metavar="mqtt://HOST[:PORT][/INTERFACE]",
+                   help="also run the VDA 5050 master in this process: vehicles on this "
+                   "broker join the fleet (default: off; the flag alone: %(const)s, "
+                   "interface uagv; needs fleet[vda5050])")
+    s.add_argument("--vda5050-vehicles", metavar="FILE", default="",
+                   help="with --vda5050: vehicles known in advance (as fleet vda5050 "
+                   "--vehicles); others join from their factsheets")
 
     s = sub.add_parser("sim", parents=[common], help="simulate a fleet finishing missions")
     s.add_argument("--map", default="plant", help="floor map YAML, or a shipped map name")
@@ -143,11 +156,15 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--ros", action="store_true",
                    help="robots are ROS 2 nodes' topics relayed by a bridge (needs fleet[ros]); "
                    "without --server the bridge runs in this process")
-    s.add_argument("--vda5050", nargs="?", const="mqtt://127.0.0.1:1883", default="",
+    s.add_argument("--vda5050", nargs="?", const=DEFAULT_BROKER, default="",
                    metavar="mqtt://HOST:PORT",
                    help="robots are VDA 5050 vehicles on this MQTT broker (default "
-                   "mqtt://127.0.0.1:1883), relayed by a master in this process "
+                   "%(const)s), relayed by a master in this process "
                    "(needs fleet[vda5050])")
+    s.add_argument("--vda5050-visualization", type=float, default=0.0, metavar="HZ",
+                   help="with --vda5050: vehicles also publish their position on "
+                   "visualization this often, simulated time (default 0: never; at most "
+                   "once per 0.1 s step)")
     s.add_argument("--delays", type=float, default=0.0, metavar="PER_HOUR",
                    help="hold moving robots up 5-30 s, this often per robot-hour")
     s.add_argument("--stop", action="append", default=[], metavar="ROBOT@SECONDS",
@@ -229,8 +246,9 @@ def _parser() -> argparse.ArgumentParser:
     s = sub.add_parser("vda5050", parents=[common],
                        help="VDA 5050 master: vehicles on an MQTT broker join a coordinator "
                        "(needs fleet[vda5050])")
-    s.add_argument("--broker", default="mqtt://127.0.0.1:1883",
-                   help="mqtt://HOST[:PORT][/INTERFACE] (interface name default uagv)")
+    s.add_argument("--broker", default=DEFAULT_BROKER,
+                   help="mqtt://HOST[:PORT][/INTERFACE] (default %(default)s, interface "
+                   "name uagv)")
     s.add_argument("--server", default="127.0.0.1:50051", help="the coordinator, HOST:PORT")
     s.add_argument("--vehicles", metavar="FILE",
                    help="vehicles known in advance (YAML: vehicles: [{manufacturer, "
@@ -498,6 +516,16 @@ async def _serve(args: argparse.Namespace) -> int:
         raise InvalidInputError("--ros runs the bridge inside a TLS server; run it as its own "
                                 "process instead (fleet ros-bridge, FLEET_TLS_CA)",
                                 field="ros", value=True)
+    if args.vda5050 and tls is not None:
+        raise InvalidInputError("--vda5050 runs the master inside a TLS server; run it as its "
+                                "own process instead (fleet vda5050, FLEET_TLS_CA)",
+                                field="vda5050", value=args.vda5050)
+    if args.vda5050_vehicles and not args.vda5050:
+        raise InvalidInputError("--vda5050-vehicles needs --vda5050", field="vda5050-vehicles",
+                                value=args.vda5050_vehicles)
+    # Checked before the server starts: a wrong broker URL or vehicles file is a plain error.
+    master_options = _vda_options(args.vda5050, "", args.vda5050_vehicles,
+                                  True) if args.vda5050 else None
     catalog = None
     if args.line:
         from fleet.production import load_line
@@ -532,14 +560,32 @@ async def _serve(args: argparse.Namespace) -> int:
             os.environ["FLEET_TOKEN"] = inner
         bridge = _bridge(args, f"127.0.0.1:{server.port}")
         await bridge.start()
+    master = None
+    if master_options is not None:
+        # The master in this process is the one `fleet vda5050` runs, on a loopback link
+        # to this server: the same RobotLink contract, one code path.
+        from fleet.vda5050.master import Vda5050Master
+
+        token = ""
+        if tokens is not None:
+            # A robot token of its own, known only to this process.
+            token = secrets.token_urlsafe(32)
+            tokens[hashlib.sha256(token.encode()).digest()] = Principal(
+                "in-process VDA 5050 master", frozenset({"robot"}))
+        master = Vda5050Master(dataclasses.replace(
+            master_options, target=_loopback_target(args.address, server.port), token=token))
+        await master.start()
     print(f"fleet: serving {coordinator.floor.name} on port {server.port} "
           f"({'simulated' if args.sim_clock else 'wall'} clock, store {args.db}"
-          f"{', ROS 2 bridge' if bridge else ''})", flush=True)
+          f"{', ROS 2 bridge' if bridge else ''}"
+          f"{f', VDA 5050 master on {args.vda5050}' if master else ''})", flush=True)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
+    if master is not None:
+        await master.stop()
     if bridge is not None:
         await bridge.stop()
     if http is not None:
@@ -618,7 +664,8 @@ async def _sim(args: argparse.Namespace) -> int:
                          delays_per_hour=args.delays, stops=tuple(stops), ros=args.ros,
                          restarts=tuple(restarts), external_robots=args.external_robots,
                          robot_timeout_s=args.robot_timeout, pace=args.pace,
-                         per_robot_streams=args.per_robot_streams, vda5050=args.vda5050)
+                         per_robot_streams=args.per_robot_streams, vda5050=args.vda5050,
+                         vda_visualization_hz=args.vda5050_visualization)
     bridge = None
     try:
         if args.ros and args.server is None:
@@ -646,27 +693,45 @@ async def _sim(args: argparse.Namespace) -> int:
     return 0 if result.ok else 1
 
 
-async def _vda5050(args: argparse.Namespace) -> int:
+def _loopback_target(address: str, port: int) -> str:
+    """Where a client in this process reaches a server listening on `address` (its host,
+    or 127.0.0.1 when it listens on every interface) at the port it bound."""
+    host = address.rsplit(":", 1)[0] if ":" in address else address
+    if host in ("", "0.0.0.0", "[::]", "::"):
+        host = "127.0.0.1"
+    return f"{host}:{port}"
+
+
+def _vda_options(broker: str, target: str, vehicles_file: str, discover: bool,
+                 silence_timeout_s: float = 5.0) -> MasterOptions:
+    """The options of the VDA 5050 master of `fleet vda5050` and `fleet serve --vda5050`;
+    a plain error if the extra is missing or an option is wrong."""
     from fleet.model import InvalidInputError
 
     try:
-        from fleet.vda5050.master import (
-            MasterOptions,
-            Vda5050Master,
-            load_vehicles_file,
-            parse_broker,
-        )
+        from fleet.vda5050.master import MasterOptions, load_vehicles_file, parse_broker
     except ImportError as err:
         raise OSError(f"the VDA 5050 master needs pip install 'fleet[vda5050]' ({err})") from err
     try:
-        parse_broker(args.broker)
-        vehicles = load_vehicles_file(args.vehicles) if args.vehicles else ()
+        parse_broker(broker)
     except ValueError as err:
-        raise InvalidInputError(str(err), field="vehicles" if args.vehicles else "broker",
-                                value=args.vehicles or args.broker) from err
-    master = Vda5050Master(MasterOptions(
-        broker=args.broker, target=args.server, vehicles=vehicles,
-        discover=not args.no_discover, silence_timeout_s=args.silence_timeout))
+        raise InvalidInputError(str(err), field="broker", value=broker) from err
+    try:
+        vehicles = load_vehicles_file(vehicles_file) if vehicles_file else ()
+    except OSError as err:
+        raise InvalidInputError(f"vehicles file {vehicles_file!r}: {err.strerror or err}",
+                                field="vehicles", value=vehicles_file) from err
+    except ValueError as err:
+        raise InvalidInputError(str(err), field="vehicles", value=vehicles_file) from err
+    return MasterOptions(broker=broker, target=target, vehicles=vehicles, discover=discover,
+                         silence_timeout_s=silence_timeout_s)
+
+
+async def _vda5050(args: argparse.Namespace) -> int:
+    from fleet.vda5050.master import Vda5050Master
+
+    master = Vda5050Master(_vda_options(args.broker, args.server, args.vehicles or "",
+                                        not args.no_discover, args.silence_timeout))
     await master.start()
     print(f"fleet: VDA 5050 master relaying vehicles on {args.broker} to {args.server}",
           flush=True)

@@ -21,7 +21,7 @@ import random
 import tempfile
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Any, Protocol
 
 import grpc
 
@@ -86,6 +86,16 @@ class SimOptions:
     vda5050: str = ""
     """mqtt://HOST:PORT: robots are VDA 5050 vehicles on this broker, relayed by a master
     (`fleet.vda5050`) this process runs (`sim.vda_link`)."""
+    vda_factsheets: bool = False
+    """With vda5050: the master learns the vehicles from their factsheets only (else it is
+    given them, as a vehicles file would)."""
+    vda_visualization_hz: float = 0.0
+    """With vda5050: vehicles also publish `visualization` this often (simulated Hz, at
+    most once per simulation substep `dt_s`)."""
+    safety_stops: tuple[tuple[str, float, float, str], ...] = ()
+    """Fault injection with vda5050: (robot id, simulated seconds, duration s, what) : at the
+    first moment at or after the time that the robot drives, its safety stops it for the
+    duration; what: an `eStop` kind (AUTOACK, MANUAL, REMOTE) or `fieldViolation`."""
 
 
 class Link(Protocol):
@@ -209,13 +219,23 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
     missions = missions_pb2_grpc.MissionsStub(channel)
     clock = simulation_pb2_grpc.SimClockStub(channel)
     robots = [SimRobot(spec, pose) for spec, pose in scenario.robots]
+    safety = sorted(options.safety_stops, key=lambda s: s[1])
+    if safety and not options.vda5050:
+        raise InvalidInputError("safety stops are VDA 5050 safety states: add vda5050",
+                                field="safety_stops", value=len(safety))
+    unknown_ids = sorted({s[0] for s in safety} - {r.spec.id for r in robots})
+    if unknown_ids:
+        raise InvalidInputError(f"safety stops name robots not in the fleet: {unknown_ids}",
+                                field="safety_stops", value=unknown_ids)
     ros_robots = None
     vda = None
     hub: GatewayHub | None = None
     links: list[Link]
     if options.vda5050:
         from sim.vda_link import VdaFleet
-        vda = await VdaFleet.start(options.vda5050, options.target, floor.name, robots)
+        vda = await VdaFleet.start(options.vda5050, options.target, floor.name, robots,
+                                   visualization_hz=options.vda_visualization_hz,
+                                   from_factsheets=options.vda_factsheets)
         links = list(vda.links)
     elif options.ros:
         from sim.ros_link import RosRobots
@@ -243,6 +263,7 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
     if unknown:
         raise InvalidInputError(f"restart names robots not in the fleet: {unknown}",
                                 field="restart_robot", value=unknown)
+    safety_ends: list[tuple[float, int]] = []
     first_submit: float | None = None
     up = True
     try:
@@ -263,6 +284,9 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                     ts = t + (k + 1) * dt
                     for robot in robots:
                         robot.tick(ts, dt)
+                    if vda is not None:
+                        for vehicle in vda.links:
+                            vehicle.send_position(ts)
                     trajlog.write(ts, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta)
                                        for r in mobile})
                 t = round(t + options.period_s, 6)
@@ -276,6 +300,8 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                             await robot_link.restart()
                             restarts.remove(due)
                 _inject_faults(robots, t, options, faults, stops, floor)
+                if vda is not None and (safety or safety_ends):
+                    _safety_stops(vda.links, t, safety, safety_ends)
                 try:
                     while pending and pending[0][0] <= t:
                         _, spec = pending[0]
@@ -333,6 +359,29 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
             result.link_counters = vda.counters()
     result.check = check_log(log_path, map_path=options.map_path)
     return result
+
+
+def _safety_stops(vehicles: Sequence[Any], t: float,
+                  due: list[tuple[str, float, float, str]],
+                  ends: list[tuple[float, int]]) -> None:
+    """Start the safety stops that are due on a driving vehicle; clear those that ended."""
+    for end, index in [e for e in ends if e[0] <= t]:
+        vehicles[index].safety = {"eStop": "NONE", "fieldViolation": False}
+        ends.remove((end, index))
+        log.warning("robot %s: safety stop cleared at t=%.1f s", vehicles[index].robot.spec.id,
+                    t)
+    for stop in [s for s in due if s[1] <= t]:
+        robot_id, _, duration_s, what = stop
+        for index, vehicle in enumerate(vehicles):
+            if vehicle.robot.spec.id == robot_id and vehicle.robot.moving:
+                vehicle.safety = ({"eStop": "NONE", "fieldViolation": True}
+                                  if what == "fieldViolation"
+                                  else {"eStop": what, "fieldViolation": False})
+                vehicle.robot.hold_until_s = t + duration_s
+                ends.append((t + duration_s, index))
+                due.remove(stop)
+                log.warning("robot %s: safety stop (%s) at t=%.1f s for %.0f s", robot_id,
+                            what, t, duration_s)
 
 
 def _inject_faults(robots: list[SimRobot], t: float, options: SimOptions,

@@ -19,6 +19,7 @@ master (`delivery`) which messages carry a step's commands, and waits until they
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
 import math
 import threading
@@ -55,8 +56,12 @@ class VdaVehicles:
     """The MQTT side of every simulated vehicle of a run."""
 
     def __init__(self, broker: str, map_id: str, version: str = "2.1", shared: bool = True,
-                 keepalive_s: int = 5) -> None:
+                 keepalive_s: int = 5, visualization_hz: float = 0.0) -> None:
+        """`visualization_hz`: how often (simulated time) each vehicle publishes its position
+        on `visualization` between states, when the run calls `VdaLink.send_position`
+        (0: never)."""
         host, port, interface = parse_broker(broker)
+        self.visualization_hz = visualization_hz
         self.broker = (host, port)
         self.map_id = map_id
         self.protocol = Protocol(version, interface)
@@ -169,6 +174,14 @@ class VdaLink:
         """Fault injection: a person takes the vehicle over (MANUAL) and gives it back."""
         self.silent = False
         """Fault injection: the vehicle stops talking (no states)."""
+        self.safety: dict[str, Any] = {"eStop": "NONE", "fieldViolation": False}
+        """Fault injection: its `safetyState` (an e-stop pressed, a protective field
+        violated); the run also holds the robot still meanwhile."""
+        self.reject_orders = ""
+        """Fault injection: reject every order (update) with this errorType."""
+        self.lose_orders = 0
+        """Fault injection: this many of the next order messages are lost on the way."""
+        self._shown_at = -math.inf
         self._lock = threading.Lock()
         self._inbox: list[tuple[Topic, bytes]] = []
         self._got: dict[Topic, int] = {}
@@ -181,6 +194,10 @@ class VdaLink:
         self.order_id = ""
         self.update_id = 0
         self.nodes: dict[int, _Node] = {}
+        self.horizon: list[_Node] = []
+        """The order's planned, unreleased nodes (never driven; replaced by each update)."""
+        self.updates: list[tuple[str, int, int, int]] = []
+        """(orderId, orderUpdateId, base nodes, horizon nodes) of each order taken."""
         self.base_end = 0
         self.last_node = ("", 0)
         self.actions: list[_ActionState] = []
@@ -295,8 +312,12 @@ class VdaLink:
             self.host.dropped[f"invalid {topic.value}"] += 1
             log.warning("vehicle %s: invalid %s: %s", self.robot.spec.id, topic.value, err)
         with self._lock:
-            self._inbox.append((topic, payload))
+            # A lost order still counts as delivered for lockstep: nothing else is coming.
             self._got[topic] = max(self._got.get(topic, -1), header)
+            if topic is Topic.ORDER and self.lose_orders > 0:
+                self.lose_orders -= 1
+                return
+            self._inbox.append((topic, payload))
 
     @property
     def waiting(self) -> int:
@@ -345,6 +366,9 @@ class VdaLink:
 
     def _on_order(self, doc: dict[str, Any]) -> None:
         refs = [("headerId", str(doc["headerId"])), ("orderId", doc["orderId"])]
+        if self.reject_orders:
+            self._error(self.reject_orders, "rejected (fault injection)", refs)
+            return
         nodes = sorted(doc["nodes"], key=lambda n: n["sequenceId"])
         for n in nodes:
             position = n.get("nodePosition")
@@ -357,10 +381,19 @@ class VdaLink:
                     self._error("orderError", f"unsupported action {a['actionType']}",
                                 [*refs, ("actionId", a["actionId"])])
                     return
-        if not nodes or any(not n["released"] for n in nodes):
-            # This vehicle takes no horizon (fleet sends none): a horizon node is an error.
-            self._error("orderError", "no nodes, or horizon nodes", refs)
+        base_nodes = [n for n in nodes if n["released"]]
+        edge_seqs = sorted((e["sequenceId"], e["released"]) for e in doc["edges"])
+        if not base_nodes or base_nodes != nodes[:len(base_nodes)] or any(
+                released and not before for (_, before), (_, released)
+                in itertools.pairwise(edge_seqs)):
+            # The base comes first, the horizon after it; never a released node after one
+            # that is not.
+            self._error("validationError", "no released node, or a released node or edge "
+                        "after the horizon", refs)
             return
+        horizon = [_Node(n["nodeId"], n["sequenceId"], n["nodePosition"]["x"],
+                         n["nodePosition"]["y"]) for n in nodes[len(base_nodes):]]
+        released_edges = [e for e in doc["edges"] if e["released"]]
         if doc["orderId"] == self.order_id:
             if doc["orderUpdateId"] == self.update_id:
                 return  # the same update again (a resend): nothing to do
@@ -375,7 +408,9 @@ class VdaLink:
                             f"ends at {end.node_id}", refs)
                 return
             self.update_id = doc["orderUpdateId"]
-            self._extend(nodes[1:], doc["edges"], extend=True)
+            self._extend(base_nodes[1:], released_edges, extend=True)
+            self.horizon = horizon  # the new horizon replaces the old one
+            self.updates.append((self.order_id, self.update_id, len(base_nodes), len(horizon)))
             self.errors = []
             return
         # A new order: only with nothing left to do, standing at its first node.
@@ -401,7 +436,9 @@ class VdaLink:
         self._queue_actions(0, nodes[0]["actions"])
         self.robot.apply(robot_link_pb2.RobotCommand(follow_path=robot_link_pb2.FollowPath(
             path_id=self.order_id, first_index=1)))
-        self._extend(nodes[1:], doc["edges"], extend=False)
+        self._extend(base_nodes[1:], released_edges, extend=False)
+        self.horizon = horizon
+        self.updates.append((self.order_id, self.update_id, len(base_nodes), len(horizon)))
 
     def _extend(self, nodes: list[dict[str, Any]], edges: list[dict[str, Any]],
                 extend: bool) -> None:
@@ -483,7 +520,8 @@ class VdaLink:
             self.robot.apply(robot_link_pb2.RobotCommand(cancel=robot_link_pb2.Cancel(
                 reason=kind)))
             if kind == "cancelOrder":
-                # Stop at the next node: the rest of the base is dropped.
+                # Stop at the next node: the rest of the base and the horizon are dropped.
+                self.horizon = []
                 keep = self.robot.reached + 1
                 for index in [i for i in self.robot.waypoints if i > keep]:
                     del self.robot.waypoints[index]
@@ -508,6 +546,21 @@ class VdaLink:
         self._start_actions()
         self.host.publish(self, Topic.STATE, self.state_doc(t_s))
 
+    def send_position(self, t_s: float) -> None:
+        """Publish the position on `visualization` if `visualization_hz` says it is time."""
+        hz = self.host.visualization_hz
+        if hz <= 0 or not self._online or self.silent or t_s - self._shown_at < 1.0 / hz - 1e-9:
+            return
+        self._shown_at = t_s
+        robot = self.robot
+        theta = math.atan2(math.sin(robot.pose.theta), math.cos(robot.pose.theta))
+        self.host.publish(self, Topic.VISUALIZATION, {
+            **self._header(Topic.VISUALIZATION, t_s),
+            "agvPosition": {"x": robot.pose.x, "y": robot.pose.y, "theta": theta,
+                            "mapId": self.host.map_id, "positionInitialized": True},
+            "velocity": {"vx": robot.speed * math.cos(theta),
+                         "vy": robot.speed * math.sin(theta), "omega": 0.0}})
+
     def state_doc(self, t_s: float) -> dict[str, Any]:
         """The vehicle's `state` at t_s."""
         robot = self.robot
@@ -518,6 +571,12 @@ class VdaLink:
                        for i, n in sorted(self.nodes.items()) if i > reached]
         edge_states = [{"edgeId": f"e{i}", "sequenceId": n.sequence_id - 1, "released": True}
                        for i, n in sorted(self.nodes.items()) if i > reached]
+        if self.order_id:
+            node_states += [{"nodeId": n.node_id, "sequenceId": n.sequence_id,
+                             "released": False} for n in self.horizon]
+            edge_states += [{"edgeId": f"e{n.sequence_id // 2 - self._base}",
+                             "sequenceId": n.sequence_id - 1, "released": False}
+                            for n in self.horizon]
         charging = self._charging_action() is not None
         errors = list(self.errors)
         for fault in robot.faults:
@@ -539,7 +598,7 @@ class VdaLink:
             "actionStates": [{"actionId": a.action_id, "actionType": a.action_type,
                               "actionStatus": a.status} for a in self.actions[-32:]],
             "errors": errors,
-            "safetyState": {"eStop": "NONE", "fieldViolation": False},
+            "safetyState": dict(self.safety),
             "loads": [{"loadId": robot.load_id}] if robot.load_id else [],
         }
         return doc
@@ -567,14 +626,17 @@ class VdaFleet:
 
     @staticmethod
     async def start(broker: str, target: str, map_id: str, robots: list[SimRobot],
-                    shared: bool = True, silence_timeout_s: float = 30.0) -> VdaFleet:
-        """Start a master relaying `robots` (as vehicles on `broker`) to `target`."""
+                    shared: bool = True, silence_timeout_s: float = 30.0,
+                    visualization_hz: float = 0.0, from_factsheets: bool = False) -> VdaFleet:
+        """Start a master relaying `robots` (as vehicles on `broker`) to `target`; it knows
+        them in advance (a vehicles file), or `from_factsheets` only."""
         # Lockstep vehicles speak once per tick: a slow planning step is not silence.
         master = Vda5050Master(MasterOptions(
-            broker=broker, target=target, vehicles=vehicle_specs(robots), discover=False,
-            silence_timeout_s=silence_timeout_s))
+            broker=broker, target=target,
+            vehicles=() if from_factsheets else vehicle_specs(robots),
+            discover=from_factsheets, silence_timeout_s=silence_timeout_s))
         await master.start()
-        vehicles = VdaVehicles(broker, map_id, shared=shared)
+        vehicles = VdaVehicles(broker, map_id, shared=shared, visualization_hz=visualization_hz)
         links = [vehicles.link(r, master.delivery) for r in robots]
         return VdaFleet(master, vehicles, links)
 
@@ -582,6 +644,8 @@ class VdaFleet:
         """What the master and the vehicles did and dropped, for a run's result."""
         stats = self.master.stats
         out = {"states forwarded": stats.states_forwarded, "joins": stats.joins,
+               "positions forwarded": stats.positions_forwarded,
+               "safety stops": stats.safety_stops,
                "resends": stats.resends, "restarts": stats.restarts,
                "rejections": stats.rejections, "broker connects": stats.broker_connects}
         out.update({f"published {k}": v for k, v in stats.published.items()})

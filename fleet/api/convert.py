@@ -176,6 +176,9 @@ def command_to_wire(seq: int, command: Command) -> robot_link_pb2.RobotCommand:
         for w in command.waypoints:
             out.follow_path.waypoints.add(x=w.x, y=w.y, theta=w.theta, t_s=w.t_s,
                                           max_speed_mps=w.max_speed_mps)
+        for w in command.planned:
+            out.follow_path.planned.add(x=w.x, y=w.y, theta=w.theta, t_s=w.t_s,
+                                        max_speed_mps=w.max_speed_mps)
     elif isinstance(command, PerformAction):
         out.action.CopyFrom(robot_link_pb2.PerformAction(
             action_id=command.action_id, kind=_ACTION_TO_WIRE[command.kind],

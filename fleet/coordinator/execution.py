@@ -29,6 +29,7 @@ from fleet.dispatch import Inventory, may_begin
 from fleet.model import (
     ActionKind,
     ActionStatus,
+    Cell,
     EventKind,
     FleetError,
     FollowPath,
@@ -120,6 +121,10 @@ class Execution:
             if robot.state.mode is RobotMode.FAULT:
                 self.failures.robot_lost(robot, now, f"robot {rid} reports a fault: "
                                          f"{', '.join(robot.state.faults) or 'unspecified'}")
+                return
+            if robot.state.mode is RobotMode.PAUSED:
+                # Stopped by itself (a safety stop, its own button): no new path or action
+                # until it goes on; what it holds stays held (`Failures.untangle`).
                 return
             if work.detour is None and work.key is not None:
                 record = self.state.missions[work.key.mission_id]
@@ -228,14 +233,19 @@ class Execution:
     def follow_path(self, release: Release, epoch_s: float) -> FollowPath:
         """The command for newly released cells: cell centres, planned times, speed limits."""
         grid, step_s = self.site.grid, self.site.step_s
-        waypoints = []
-        for cell, step in zip(release.cells, release.steps, strict=True):
-            x, y = grid.center_of(cell)
-            limit = float(grid.speed_limit_mps[cell])
-            waypoints.append(TimedWaypoint(x, y, 0.0, epoch_s + step * step_s,
-                                           limit if math.isfinite(limit) else 0.0))
-        return FollowPath(release.path_id, release.first_index, tuple(waypoints),
-                          release.complete)
+
+        def waypoints(cells: tuple[Cell, ...], steps: tuple[int, ...]
+                      ) -> tuple[TimedWaypoint, ...]:
+            out = []
+            for cell, step in zip(cells, steps, strict=True):
+                x, y = grid.center_of(cell)
+                limit = float(grid.speed_limit_mps[cell])
+                out.append(TimedWaypoint(x, y, 0.0, epoch_s + step * step_s,
+                                         limit if math.isfinite(limit) else 0.0))
+            return tuple(out)
+        return FollowPath(release.path_id, release.first_index,
+                          waypoints(release.cells, release.steps), release.complete,
+                          waypoints(release.planned, release.planned_steps))
 
     # -- inside ----------------------------------------------------------------------------
     def _planning_order(self) -> list[str]:

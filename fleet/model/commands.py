@@ -45,6 +45,9 @@ class FollowPath:
     first_index: int
     waypoints: tuple[TimedWaypoint, ...]
     complete: bool
+    planned: tuple[TimedWaypoint, ...] = ()
+    """The rest of the plan after the released waypoints, not released (it may change):
+    for drivers that show or plan ahead (a VDA 5050 order's horizon); never to be driven."""
 
 
 @dataclass(frozen=True, slots=True)

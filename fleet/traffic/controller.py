@@ -54,6 +54,11 @@ class Release:
     steps: tuple[int, ...]
     """Planned arrival step of each released cell."""
     complete: bool
+    planned: tuple[Cell, ...] = ()
+    """The next cells of the plan after the released ones (at most `Traffic.planned_ahead`),
+    not released yet: they may change."""
+    planned_steps: tuple[int, ...] = ()
+    """Planned arrival step of each of `planned`."""
 
 
 @dataclass(slots=True)
@@ -76,14 +81,18 @@ class Traffic:
     def __init__(self, free: np.ndarray, *, horizon: int = 8,
                  distances: DistanceTables | None = None, incarnation: str = "",
                  search: PathSearch = PathSearch.SIPP,
-                 one_way: np.ndarray | None = None) -> None:
+                 one_way: np.ndarray | None = None, planned_ahead: int = 20) -> None:
         """`incarnation` names this controller's lifetime in its path ids (`robot/inc.N`): a
         controller started after a restart must never hand out a path id the one before it
         did, or a robot's report about its old path would count as progress on the new one.
         `one_way` (the floor grid's `forbidden_moves`) keeps plans with one-way zones; the
-        distance tables must be built with the same (they are the heuristic)."""
+        distance tables must be built with the same (they are the heuristic).
+        `planned_ahead`: how many of the planned cells after the released ones a release
+        carries (for drivers that show them, a VDA 5050 horizon): a bound on what each
+        release costs, whatever the plan's length."""
         self.free = free
         self.horizon = horizon
+        self.planned_ahead = planned_ahead
         self.search = search
         self.one_way = one_way if one_way is not None and np.any(one_way) else None
         self.incarnation = incarnation
@@ -342,10 +351,14 @@ class Traffic:
             if track.released > track.sent:
                 first = track.sent + 1
                 new = track.visits[first:track.released + 1]
+                ahead = track.visits[track.released + 1:track.released + 1 +
+                                     self.planned_ahead]
                 out[robot_id] = Release(track.path_id, first,
                                         tuple(v.cell for v in new),
                                         tuple(track.schedule[-len(new):]),
-                                        track.released == last)
+                                        track.released == last,
+                                        tuple(v.cell for v in ahead),
+                                        tuple(v.start for v in ahead))
                 track.sent = track.released
         return out
 

@@ -10,9 +10,14 @@ The mapping (the README's "VDA 5050 vehicles" has it for integrators):
   `orderUpdateId` 0; node 0 where the vehicle stands, node i is waypoint i (`sequenceId` 2i,
   `nodePosition` in the map frame, `mapId` the floor's name), the edge into waypoint i has
   `sequenceId` 2i-1 and `maxSpeed` from the waypoint's speed limit.
+- `FollowPath.planned` (the plan after the released waypoints): the horizon, nodes and
+  edges with `released` false that continue the numbering (waypoint i keeps `sequenceId`
+  2i when it is released later), at most `horizon_nodes` of them. Empty once the path is
+  `complete`.
 - `FollowPath` with the same `path_id`: the same `orderId`, the next `orderUpdateId`; its
-  nodes start with the last base node (stitching), then the new nodes and edges, all
-  `released`. The horizon stays empty: the coordinator sends only what it releases.
+  nodes start with the last base node (stitching, `released`), then the newly released
+  nodes and edges, then the new horizon, which replaces the one before (the standard's
+  order-update rules). An update that changes only the horizon is sent too.
 - `PerformAction`: an order of one node where the vehicle stands, `orderId`
   `action:<action_id>`, with the node action `pick` / `drop` (`loadId`, `stationName`),
   `weld` (`program`, `duration`, `stationName`) or `startCharging` (`duration`).
@@ -21,7 +26,10 @@ The mapping (the README's "VDA 5050 vehicles" has it for integrators):
   to its end, as RobotLink's Cancel says.
 - State up: `agvPosition`, `velocity`, `batteryState.batteryCharge` / 100; `orderId` and
   `lastNodeSequenceId` / 2 give `path_id` and `waypoints_reached`; `actionStates` the action
-  status; `loads[0].loadId`; FATAL `errors` and order rejections are faults.
+  status; `loads[0].loadId`; FATAL `errors` and order rejections are faults; a
+  `safetyState` with `eStop` other than NONE or `fieldViolation` is PAUSED (with the fault
+  text `safety stop: ...`) unless it is a fault anyway. `visualization` moves the last
+  state to a newer position (`read_position`).
 """
 
 from __future__ import annotations
@@ -375,6 +383,10 @@ class _Order:
     action_kind: int = 0
     complete: bool = False
     acknowledged: bool = False
+    horizon: list[_Point] = field(default_factory=list)
+    """Planned, not released points after the last base point (waypoints end+1, ...)."""
+    rejected: bool = False
+    """The vehicle rejected it: never sent again (the coordinator's failure rules decide)."""
 
     @property
     def end(self) -> int:
@@ -395,7 +407,17 @@ class StateReading:
     behind: bool = False
     """The vehicle has not got the latest order update (lost on the way): send it again."""
     rejections: list[str] = field(default_factory=list)
+    new_rejection: bool = False
+    """The vehicle has just rejected the order in force (it will not drive it)."""
     new_base_request: bool = False
+    safety_stop: str = ""
+    """Why the vehicle's safety stopped it (`safetyState.eStop` not NONE, a protective
+    field violated), "" while it is clear."""
+
+
+def _same(a: Sequence[_Point], b: Sequence[_Point]) -> bool:
+    return len(a) == len(b) and all(abs(p.x - q.x) <= 1e-6 and abs(p.y - q.y) <= 1e-6
+                                    for p, q in zip(a, b, strict=True))
 
 
 def _normal(theta: float) -> float:
@@ -411,9 +433,12 @@ class Translator:
     state to RobotState. Keeps the orders it sent, to extend them, send them again after a
     loss, and tell a restarted vehicle from one that is behind."""
 
-    def __init__(self, key: VehicleKey, map_id: str) -> None:
+    def __init__(self, key: VehicleKey, map_id: str, horizon_nodes: int = 20) -> None:
+        """`horizon_nodes`: at most this many planned, unreleased nodes in an order's
+        horizon (0: none)."""
         self.key = key
         self.map_id = map_id
+        self.horizon_nodes = horizon_nodes
         self.order: _Order | None = None
         self.action_states: dict[str, common_pb2.ActionStatus] = {}
         """Last known status of each action sent (kept after the vehicle forgets it)."""
@@ -464,12 +489,14 @@ class Translator:
         new = [_Point(w.x, w.y, None, w.max_speed_mps) for w in fp.waypoints]
         if fp.complete and new:
             new[-1].theta = _normal(fp.waypoints[-1].theta)
+        horizon = [] if fp.complete else [
+            _Point(w.x, w.y, None, w.max_speed_mps) for w in fp.planned[:self.horizon_nodes]]
         if order is None or order.path_id != fp.path_id:
             if fp.first_index != 1:
                 self.dropped.append(f"path {fp.path_id} starts at waypoint {fp.first_index}")
                 return []
             order = _Order(_PATH + fp.path_id, [self._here(), *new], path_id=fp.path_id,
-                           complete=fp.complete)
+                           complete=fp.complete, horizon=horizon)
             self.order = order
             return [Outgoing(Topic.ORDER, self._order_body(order, 0))]
         first = fp.first_index
@@ -486,11 +513,12 @@ class Translator:
         if first != order.end + 1:
             self.dropped.append(f"path {fp.path_id}: waypoint {first} after {order.end}")
             return []
-        if not new and fp.complete == order.complete:
+        if not new and fp.complete == order.complete and _same(horizon, order.horizon):
             return []
         base_end = order.end
         order.points.extend(new)
         order.complete = fp.complete
+        order.horizon = horizon
         order.update_id += 1
         return [Outgoing(Topic.ORDER, self._order_body(order, base_end))]
 
@@ -524,19 +552,22 @@ class Translator:
         return [Outgoing(Topic.ORDER, self._order_body(order, 0))]
 
     def _order_body(self, order: _Order, base_end: int) -> dict[str, Any]:
-        """The order (update) from node `base_end` (the stitching node) to the end."""
+        """The order (update) from node `base_end` (the stitching node): the base to its
+        end, then the horizon."""
         nodes, edges = [], []
-        for i in range(base_end, order.end + 1):
-            p = order.points[i]
+        points = order.points + order.horizon
+        for i in range(base_end, len(points)):
+            p = points[i]
+            released = i <= order.end
             position: dict[str, Any] = {"x": p.x, "y": p.y, "mapId": self.map_id}
             if p.theta is not None:
                 position["theta"] = p.theta
-            nodes.append({"nodeId": f"n{i}", "sequenceId": node_sequence(i), "released": True,
-                          "nodePosition": position,
+            nodes.append({"nodeId": f"n{i}", "sequenceId": node_sequence(i),
+                          "released": released, "nodePosition": position,
                           "actions": list(order.actions) if i == order.end else []})
             if i > base_end:
                 edge: dict[str, Any] = {
-                    "edgeId": f"e{i}", "sequenceId": edge_sequence(i), "released": True,
+                    "edgeId": f"e{i}", "sequenceId": edge_sequence(i), "released": released,
                     "startNodeId": f"n{i - 1}", "endNodeId": f"n{i}", "actions": []}
                 if p.max_speed_mps > 0:
                     edge["maxSpeed"] = p.max_speed_mps
@@ -653,8 +684,23 @@ class Translator:
                 reading.rejections.append(
                     f"order rejected: {e['errorType']}: {e.get('errorDescription', '')}")
         faults.extend(reading.rejections)
-        msg.faults.extend(faults)
+        if order is not None and reading.rejections and not order.rejected:
+            order.rejected = reading.new_rejection = True
+        if order is not None and order.rejected:
+            reading.behind = False  # sending a rejected order again would loop
+        safety = doc["safetyState"]
+        stops = [f"eStop {safety['eStop']}"] if safety["eStop"] != "NONE" else []
+        if safety["fieldViolation"]:
+            stops.append("fieldViolation")
+        reading.safety_stop = ", ".join(stops)
         msg.mode = self._mode(doc, faults, msg)
+        if reading.safety_stop and msg.mode != common_pb2.ROBOT_MODE_FAULT:
+            # Stopped by its safety, not broken: PAUSED keeps its work and every cell it
+            # holds, gives it nothing new, and it goes on once the stop is cleared.
+            msg.mode = common_pb2.ROBOT_MODE_PAUSED
+        msg.faults.extend(faults)
+        if reading.safety_stop:
+            msg.faults.append(f"safety stop: {reading.safety_stop}")
         return reading
 
     def _mode(self, doc: Mapping[str, Any], faults: Sequence[str],
@@ -670,6 +716,33 @@ class Translator:
         if doc["driving"] or doc["nodeStates"]:
             return common_pb2.ROBOT_MODE_MOVING
         return common_pb2.ROBOT_MODE_IDLE
+
+    def read_position(self, doc: Mapping[str, Any], last: robot_link_pb2.RobotState
+                      ) -> robot_link_pb2.RobotState | None:
+        """The last RobotState moved to where a (validated) `visualization` message puts the
+        vehicle: a position between two states. None if it has no initialized position
+        or is not newer than `last`; MalformedMessage if it is on another map."""
+        position = doc.get("agvPosition")
+        if position is None or not position["positionInitialized"] or "timestamp" not in doc:
+            return None
+        if position["mapId"] != self.map_id:
+            raise MalformedMessage(f"visualization: agvPosition.mapId {position['mapId']!r} "
+                                   f"is not the coordinator's map {self.map_id!r}")
+        values = (position["x"], position["y"], position["theta"])
+        if not all(math.isfinite(v) for v in values):
+            raise MalformedMessage("visualization: agvPosition is not finite")
+        stamp = read_timestamp(doc["timestamp"])
+        if stamp <= last.stamp_s:
+            return None
+        self.pose = common_pb2.Pose(x=position["x"], y=position["y"], theta=position["theta"])
+        moved = robot_link_pb2.RobotState()
+        moved.CopyFrom(last)
+        moved.stamp_s = stamp
+        moved.pose.CopyFrom(self.pose)
+        velocity = doc.get("velocity")
+        if velocity is not None:
+            moved.speed_mps = math.hypot(velocity.get("vx", 0.0), velocity.get("vy", 0.0))
+        return moved
 
     @staticmethod
     def base_end(doc: Mapping[str, Any]) -> int:

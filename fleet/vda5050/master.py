@@ -21,7 +21,14 @@ queues raw messages; the asyncio loop owns the master's state, as in the ROS bri
   their end (the contract of a dropped link: finish what was released, stop, register
   again). Nothing else is sent to it; in particular no `cancelOrder`.
 - An order rejection (`validationError`, `orderError`, `orderUpdateError`, `noRouteError`)
-  and any FATAL error is reported as a fault: the dispatcher's failure rules take over.
+  and any FATAL error is reported as a fault: the dispatcher's failure rules take over. A
+  rejected order is never sent again; the vehicle leaves (it will not drive what the
+  coordinator released) and joins again once it stands, where it stands.
+- A safety stop (`safetyState.eStop` not NONE, `fieldViolation`) is reported as PAUSED: the
+  coordinator keeps the vehicle's work and cells, gives it nothing new, and it goes on when
+  the stop clears.
+- `visualization` messages (subscribed unless `MasterOptions.visualization` is off) move a
+  copy of the last state sent up to their newer position: positions between states.
 - Invalid messages (schema, JSON, map, topic) are logged, dropped and counted.
 """
 
@@ -90,6 +97,12 @@ class MasterOptions:
     silence_timeout_s: float = 5.0
     resend_s: float = 1.0
     client_id: str = ""
+    token: str | None = None
+    """Access token for the coordinator; None: `FLEET_TOKEN`, as every client."""
+    horizon_nodes: int = 20
+    """At most this many planned, unreleased nodes in an order's horizon (0: none)."""
+    visualization: bool = True
+    """Take positions from `visualization` messages between states too."""
 
 
 @dataclass(slots=True)
@@ -104,6 +117,11 @@ class MasterStats:
     restarts: int = 0
     rejections: int = 0
     new_base_requests: int = 0
+    positions_forwarded: int = 0
+    """Positions from `visualization` messages sent up between states."""
+    stale_positions: int = 0
+    """`visualization` messages not newer than the last state sent up (not forwarded)."""
+    safety_stops: int = 0
     broker_connects: int = 0
     dropped: collections.Counter[str] = field(default_factory=collections.Counter)
 
@@ -133,6 +151,12 @@ class _Vehicle:
     instant_pending: dict[str, tuple[Outgoing, float]] = field(default_factory=dict)
     factsheet_asked: bool = False
     fault: str = ""
+    safety_stop: str = ""
+    settle: bool = False
+    """It left after rejecting an order: it joins again once it stands (not before it has
+    finished any base it had accepted)."""
+    forwarded: robot_link_pb2.RobotState | None = None
+    """The last state sent up (a `visualization` message moves a copy of it)."""
 
     @property
     def name(self) -> str:
@@ -170,7 +194,7 @@ class Vda5050Master:
         from paho.mqtt.enums import CallbackAPIVersion
 
         self._loop = asyncio.get_running_loop()
-        self._channel = open_channel(self.options.target, options=[
+        self._channel = open_channel(self.options.target, token=self.options.token, options=[
             ("grpc.initial_reconnect_backoff_ms", 200), ("grpc.max_reconnect_backoff_ms", 1000)])
         self._link = Gateway(self._channel, self._on_commands, self._on_ended)
         host, port = self._broker
@@ -222,8 +246,10 @@ class Vda5050Master:
         if reason.is_failure:
             log.warning("broker refused the connection: %s", reason)
             return
-        client.subscribe([(self.protocol.subscription(t), t.qos)
-                          for t in (Topic.CONNECTION, Topic.STATE, Topic.FACTSHEET)])
+        topics = [Topic.CONNECTION, Topic.STATE, Topic.FACTSHEET]
+        if self.options.visualization:
+            topics.append(Topic.VISUALIZATION)
+        client.subscribe([(self.protocol.subscription(t), t.qos) for t in topics])
         if self._loop is not None:
             with contextlib.suppress(RuntimeError):
                 self._loop.call_soon_threadsafe(self._broker_up)
@@ -277,6 +303,8 @@ class Vda5050Master:
                     self._on_connection(v, doc)
                 elif topic is Topic.FACTSHEET:
                     self._on_factsheet(v, doc)
+                elif topic is Topic.VISUALIZATION:
+                    self._on_visualization(v, doc)
             except MalformedMessage as err:
                 self.stats.drop(f"invalid {topic.value}", v.name if v else key.serial_number,
                                 err)
@@ -317,8 +345,9 @@ class Vda5050Master:
             if t is not None and t.recovering:
                 self._recover(v, t, doc)
                 return
+            settling = v.settle and (doc["driving"] or bool(doc["nodeStates"]))
             if doc["operatingMode"] in ("AUTOMATIC", "SEMIAUTOMATIC") and v.joining is None \
-                    and now >= v.retry_at and v.refused is not v.spec:
+                    and now >= v.retry_at and v.refused is not v.spec and not settling:
                 v.joining = asyncio.create_task(self._join(v, doc))
             return
         assert t is not None and self._link is not None
@@ -354,13 +383,45 @@ class Vda5050Master:
             self.stats.rejections += 1
             log.warning("vehicle %s: %s", v.name, "; ".join(reading.rejections))
         v.fault = reading.rejections[0] if reading.rejections else ""
+        if reading.safety_stop != v.safety_stop:
+            if reading.safety_stop:
+                self.stats.safety_stops += 1
+                log.warning("vehicle %s: safety stop (%s): paused, its cells stay held",
+                            v.name, reading.safety_stop)
+            else:
+                log.warning("vehicle %s: safety stop cleared", v.name)
+            v.safety_stop = reading.safety_stop
         if reading.new_base_request:
             self.stats.new_base_requests += 1
         v.seq += 1
         reading.state.robot_id = v.name
         reading.state.seq = v.seq
+        if v.forwarded is not None and reading.state.stamp_s < v.forwarded.stamp_s:
+            # A visualization stamped later went up already: this state's position is older.
+            reading.state.stamp_s = v.forwarded.stamp_s
+            reading.state.pose.CopyFrom(v.forwarded.pose)
+        v.forwarded = reading.state
         self._link.send_state(reading.state)
         self.stats.states_forwarded += 1
+        if reading.new_rejection:
+            # It will not drive what the coordinator released to it: as with a dropped link,
+            # it leaves (its fault went up first) and registers again where it stops.
+            self._leave(v, "order rejected")
+            v.settle = True
+
+    def _on_visualization(self, v: _Vehicle, doc: dict[str, Any]) -> None:
+        t, last = v.translator, v.forwarded
+        if not v.joined or t is None or last is None or self._link is None:
+            return  # positions matter only between the states of a vehicle in the fleet
+        moved = t.read_position(doc, last)
+        if moved is None:
+            self.stats.stale_positions += 1
+            return
+        v.seq += 1
+        moved.seq = v.seq
+        v.forwarded = moved
+        self._link.send_state(moved)
+        self.stats.positions_forwarded += 1
 
     def _recover(self, v: _Vehicle, t: Translator, doc: dict[str, Any]) -> None:
         order = t.order
@@ -400,9 +461,10 @@ class Vda5050Master:
         finally:
             v.joining = None
         if v.translator is None:
-            v.translator = Translator(v.key, reply.floor_name)
+            v.translator = Translator(v.key, reply.floor_name, self.options.horizon_nodes)
         v.translator.map_id = reply.floor_name
-        v.joined, v.seq, v.handled_seq, v.fault = True, 0, 0, ""
+        v.joined, v.seq, v.handled_seq, v.fault, v.forwarded = True, 0, 0, "", None
+        v.settle = False
         self.stats.joins += 1
         log.info("vehicle %s joined the fleet at %.2f, %.2f", v.name, pose.x, pose.y)
         if v.last_state is not None:
@@ -448,7 +510,7 @@ class Vda5050Master:
         v = self._by_robot.get(robot_id)
         if v is None:
             return
-        if v.joined:
+        if v.joined and not self._stopped.is_set():
             log.warning("vehicle %s: the coordinator ended its session: %s %s", robot_id,
                         code.name, details)
             v.joined = False

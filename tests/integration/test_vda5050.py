@@ -18,8 +18,16 @@ pytest.importorskip("paho.mqtt", reason="the vda5050 extra is not installed: "
                     "pip install -e '.[vda5050]'")
 
 from fleet.floor import load_floor
-from fleet.v1 import fleet_pb2, fleet_pb2_grpc
-from fleet.vda5050.contract import Protocol, Topic, VehicleKey
+from fleet.v1 import (
+    common_pb2,
+    fleet_pb2,
+    fleet_pb2_grpc,
+    missions_pb2,
+    missions_pb2_grpc,
+    simulation_pb2,
+    simulation_pb2_grpc,
+)
+from fleet.vda5050.contract import REJECTION_ERRORS, Protocol, Topic, VehicleKey
 from fleet.vda5050.master import parse_broker
 from sim.robot import SimRobot
 from sim.scenario import make_scenario
@@ -213,3 +221,133 @@ def test_master_lets_manual_and_silent_vehicles_go_and_drops_invalid_messages(
         loop.run_until_complete(fleet.stop())
         loop.close()
         stop_sniffer(sniffer)
+
+
+class OneVehicle:
+    """One simulated AGV in lockstep with a simulated-clock coordinator, through the broker
+    and a master (its loop on a thread of its own), stepped as `sim.runner` does it."""
+
+    def __init__(self, broker: str, served: Served) -> None:
+        self.served = served
+        self.loop = asyncio.new_event_loop()
+        self.sniffer: Sniffer = sniff(broker)
+        agv = [r for r in robots(3) if r.spec.transport is not None][:1]
+        self.fleet: VdaFleet = self.loop.run_until_complete(VdaFleet.start(
+            broker, served.address, load_floor(SMALL_MAP).name, agv))
+        self.link = self.fleet.links[0]
+        self.stats = self.fleet.master.stats
+        self._pump = asyncio.Event()
+        task = self.loop.create_task(self._pump.wait())
+        self._thread = threading.Thread(target=self.loop.run_until_complete, args=(task,),
+                                        daemon=True)
+        self._fleet = fleet_pb2_grpc.FleetStub(served.channel)
+        self.missions = missions_pb2_grpc.MissionsStub(served.channel)
+        self._clock = simulation_pb2_grpc.SimClockStub(served.channel)
+        self.t = [0.0]
+        self.loop.run_until_complete(self.link.connect())
+        self._thread.start()
+        join(self.fleet, served, self.t, 1)
+
+    def step(self, n: int = 1) -> None:
+        """n periods of 0.5 s: the robot moves, reports, the coordinator steps, commands
+        arrive and are taken."""
+        for _ in range(n):
+            for k in range(5):
+                self.link.robot.tick(self.t[0] + 0.1 * (k + 1), 0.1)
+            self.t[0] += 0.5
+            self.link.send_state(self.t[0])
+            reply = self._clock.Advance(simulation_pb2.AdvanceRequest(time_s=self.t[0]),
+                                        timeout=30)
+            seq = dict(reply.last_command_seq).get(self.link.robot.spec.id, 0)
+            wait(lambda seq=seq: self.link.has_received(seq))
+            self.link.take_commands()
+
+    def step_until(self, done: Callable[[], bool], timeout_s: float = 60.0) -> None:
+        """Step until `done` (a vehicle rejoining waits out the master's retry delay)."""
+        deadline = time.monotonic() + timeout_s
+        while not done():
+            assert time.monotonic() < deadline, "timed out"
+            self.step()
+
+    def robot(self) -> fleet_pb2.RobotInfo:
+        return next(r for r in self._fleet.ListRobots(fleet_pb2.ListRobotsRequest()).robots
+                    if r.robot_id == self.link.robot.spec.id)
+
+    def submit(self, mission_id: str = "m1") -> None:
+        self.missions.Submit(missions_pb2.SubmitMissionRequest(
+            mission=missions_pb2.MissionSpec(mission_id=mission_id, tasks=[
+                missions_pb2.TaskSpec(task_id="bring", transport=missions_pb2.TransportTask(
+                    pickup_station="in-1", dropoff_station="out-1", load_id="p1",
+                    mass_kg=50.0))])))
+
+    def mission(self, mission_id: str = "m1") -> int:
+        return self.missions.Get(missions_pb2.GetMissionRequest(mission_id=mission_id)).state
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self._pump.set)
+        self._thread.join(timeout=10)
+        self.loop.run_until_complete(self.fleet.stop())
+        self.loop.close()
+        stop_sniffer(self.sniffer)
+
+
+@pytest.fixture
+def one(broker: str, small_server: Served) -> Iterator[OneVehicle]:
+    vehicle = OneVehicle(broker, small_server)
+    try:
+        yield vehicle
+    finally:
+        vehicle.close()
+
+
+def test_a_vehicle_in_safety_stop_is_paused_gets_no_order_and_works_once_cleared(
+        one: OneVehicle) -> None:
+    # Someone presses the vehicle's e-stop: the coordinator sees it paused.
+    one.link.safety = {"eStop": "MANUAL", "fieldViolation": False}
+    one.step_until(lambda: one.robot().mode == common_pb2.ROBOT_MODE_PAUSED)
+    one.submit()
+    one.step(20)
+    # Twenty control steps later: not given the job, not sent an order.
+    assert one.mission() == missions_pb2.MISSION_STATE_ACCEPTED
+    assert one.stats.published["order"] == 0 and one.link.updates == []
+    # The e-stop is acknowledged: the vehicle takes the job and finishes it.
+    one.link.safety = {"eStop": "NONE", "fieldViolation": False}
+    one.step_until(lambda: one.mission() == missions_pb2.MISSION_STATE_COMPLETED)
+    assert one.robot().mode != common_pb2.ROBOT_MODE_PAUSED
+    assert one.stats.safety_stops == 1
+    one.sniffer.check_all()
+
+
+@pytest.mark.parametrize("error", REJECTION_ERRORS)
+def test_an_order_rejection_is_a_fault_and_the_rejected_order_is_not_sent_again(
+        one: OneVehicle, error: str) -> None:
+    one.link.reject_orders = error
+    one.submit()
+    one.step_until(lambda: one.stats.rejections == 1)
+    sent = one.stats.published["order"]
+    # It leaves (it will not drive what was released) and joins again where it stands,
+    # in fault while it reports the rejection: the dispatcher's failure rules take over.
+    one.step_until(lambda: one.robot().connected and
+                   one.robot().mode == common_pb2.ROBOT_MODE_FAULT)
+    assert any(error in fault for fault in one.robot().faults)
+    assert one.stats.leaves["order"] == 1
+    # Longer than the master's resend interval (1 s): a resend would have gone out.
+    until = time.monotonic() + 2.5
+    one.step_until(lambda: time.monotonic() > until)
+    assert one.stats.published["order"] == sent, "the rejected order was sent again"
+    assert one.mission() != missions_pb2.MISSION_STATE_COMPLETED
+    # The vehicle is put right (its error cleared): it takes the job again and finishes it.
+    one.link.reject_orders = ""
+    one.link.errors = []
+    one.step_until(lambda: one.mission() == missions_pb2.MISSION_STATE_COMPLETED)
+    one.sniffer.check_all()
+
+
+def test_a_lost_order_is_sent_again_and_taken_once(one: OneVehicle) -> None:
+    one.link.lose_orders = 2
+    one.submit()
+    one.step_until(lambda: one.mission() == missions_pb2.MISSION_STATE_COMPLETED)
+    assert one.link.lose_orders == 0 and one.stats.resends >= 2
+    taken = [(order_id, update) for order_id, update, _, _ in one.link.updates]
+    assert len(taken) == len(set(taken)), "an order (update) was taken twice"
+    one.sniffer.check_all()

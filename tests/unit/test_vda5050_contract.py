@@ -138,6 +138,77 @@ def test_a_repeated_release_adds_only_what_is_new_and_a_rewrite_is_refused() -> 
     assert len(t.dropped) == 3
 
 
+def planned_follow(path_id: str, first: int, points: list[tuple[float, float]],
+                   planned: list[tuple[float, float]], complete: bool = False
+                   ) -> robot_link_pb2.RobotCommand:
+    command = follow(path_id, first, points, complete)
+    command.follow_path.planned.extend(
+        robot_link_pb2.TimedWaypoint(x=x, y=y, t_s=2.0, max_speed_mps=0.4) for x, y in planned)
+    return command
+
+
+def test_the_planned_part_is_the_horizon_numbered_on_from_the_base() -> None:
+    t = translator()
+    [out] = t.command(planned_follow("p1", 1, [(2.5, 2.5)], [(3.5, 2.5), (4.5, 2.5)]))
+    doc = sent(out)
+    assert [(n["sequenceId"], n["released"]) for n in doc["nodes"]] == [
+        (0, True), (2, True), (4, False), (6, False)]
+    assert [(e["sequenceId"], e["released"]) for e in doc["edges"]] == [
+        (1, True), (3, False), (5, False)]
+    assert [(e["startNodeId"], e["endNodeId"]) for e in doc["edges"]][1:] == [
+        ("n1", "n2"), ("n2", "n3")]
+    assert doc["edges"][2]["maxSpeed"] == 0.4
+
+
+def test_an_update_releases_horizon_nodes_under_their_ids_and_replaces_the_horizon() -> None:
+    t = translator()
+    [first] = t.command(planned_follow("p1", 1, [(2.5, 2.5)], [(3.5, 2.5), (4.5, 2.5)]))
+    # The plan changed after waypoint 2: the new horizon replaces the old one.
+    [update] = t.command(planned_follow("p1", 2, [(3.5, 2.5)], [(3.5, 3.5)]))
+    a, b = sent(first), sent(update, 2)
+    assert (b["orderId"], b["orderUpdateId"]) == (a["orderId"], 1)
+    # Stitched on the last base node (n1, 2): released, as the standard asks.
+    assert (b["nodes"][0]["nodeId"], b["nodes"][0]["sequenceId"], b["nodes"][0]["released"]) \
+        == ("n1", 2, True)
+    assert [(n["nodeId"], n["sequenceId"], n["released"]) for n in b["nodes"][1:]] == [
+        ("n2", 4, True), ("n3", 6, False)]
+    assert a["nodes"][2]["nodeId"] == b["nodes"][1]["nodeId"]  # released as planned
+    assert b["nodes"][2]["nodePosition"]["y"] == 3.5
+    # Only the horizon changed: an update all the same; unchanged: nothing.
+    [only] = t.command(planned_follow("p1", 3, [], [(4.5, 3.5)]))
+    c = sent(only, 3)
+    assert c["orderUpdateId"] == 2
+    assert [(n["sequenceId"], n["released"]) for n in c["nodes"]] == [(4, True), (6, False)]
+    assert t.command(planned_follow("p1", 3, [], [(4.5, 3.5)])) == []
+    # Complete: no horizon is left.
+    [last] = t.command(planned_follow("p1", 3, [(4.5, 3.5)], [(9.0, 9.0)], complete=True))
+    d = sent(last, 4)
+    assert d["orderUpdateId"] == 3 and all(n["released"] for n in d["nodes"])
+    assert all(e["released"] for e in d["edges"])
+
+
+def test_the_horizon_is_capped_and_may_be_turned_off() -> None:
+    planned = [(2.5 + i, 2.5) for i in range(1, 40)]
+    t = translator()
+    [out] = t.command(planned_follow("p1", 1, [(2.5, 2.5)], planned))
+    assert sum(not n["released"] for n in sent(out)["nodes"]) == t.horizon_nodes == 20
+    none = Translator(KEY, "small", horizon_nodes=0)
+    none.read_state(state())
+    [out] = none.command(planned_follow("p1", 1, [(2.5, 2.5)], planned))
+    assert all(n["released"] for n in sent(out)["nodes"])
+
+
+def test_a_resent_update_carries_the_horizon_again() -> None:
+    t = translator()
+    t.command(planned_follow("p1", 1, [(2.5, 2.5)], [(3.5, 2.5)]))
+    t.read_state(state("path:p1", 0))
+    t.command(planned_follow("p1", 2, [(3.5, 2.5)], [(4.5, 2.5)]))
+    [again] = t.catch_up(1)
+    doc = sent(again)
+    assert [(n["sequenceId"], n["released"]) for n in doc["nodes"]] == [
+        (2, True), (4, True), (6, False)]
+
+
 @pytest.mark.parametrize(("kind", "action_type", "params"), [
     (robot_link_pb2.ACTION_KIND_PICK, "pick", {"loadId": "boom-17", "stationName": "cut-1"}),
     (robot_link_pb2.ACTION_KIND_DROP, "drop", {"loadId": "boom-17", "stationName": "cut-1"}),
@@ -245,6 +316,52 @@ def test_fatal_errors_and_order_rejections_are_faults_warnings_are_not() -> None
     other = {"errorType": "orderError", "errorLevel": "WARNING", "errorReferences": [
         {"referenceKey": "orderId", "referenceValue": "someone-else"}]}
     assert not t.read_state(state(errors=[other])).rejections
+
+
+def test_a_rejected_order_is_not_sent_again() -> None:
+    t = translator()
+    t.command(follow("p1", 1, [(2.5, 2.5)]))
+    assert t.read_state(state()).behind  # not shown yet: it may have been lost
+    rejected = {"errorType": "noRouteError", "errorLevel": "WARNING", "errorReferences": [
+        {"referenceKey": "orderId", "referenceValue": "path:p1"}]}
+    assert not t.read_state(state(errors=[rejected])).behind
+    assert not t.read_state(state(header_id=2)).behind  # nor once the error is gone
+    t.command(follow("p2", 1, [(2.5, 3.5)]))
+    assert t.read_state(state(header_id=3)).behind  # a new order is a new chance
+
+
+def test_new_base_request_is_read() -> None:
+    t = translator()
+    assert t.read_state(state(newBaseRequest=True)).new_base_request
+    assert not t.read_state(state(header_id=2)).new_base_request
+
+
+@pytest.mark.parametrize(("safety", "why"), [
+    ({"eStop": "MANUAL", "fieldViolation": False}, "eStop MANUAL"),
+    ({"eStop": "AUTOACK", "fieldViolation": False}, "eStop AUTOACK"),
+    ({"eStop": "REMOTE", "fieldViolation": True}, "eStop REMOTE, fieldViolation"),
+    ({"eStop": "NONE", "fieldViolation": True}, "fieldViolation"),
+])
+def test_a_safety_stop_reads_as_paused_until_cleared(safety: dict[str, Any], why: str) -> None:
+    t = translator()
+    t.command(follow("p1", 1, [(2.5, 2.5)]))
+    reading = t.read_state(state("path:p1", 0, driving=False, safetyState=safety))
+    assert reading.safety_stop == why
+    assert reading.state.mode == common_pb2.ROBOT_MODE_PAUSED
+    assert list(reading.state.faults) == [f"safety stop: {why}"]
+    clear = t.read_state(state("path:p1", 0, header_id=2, nodeStates=[
+        {"nodeId": "n1", "sequenceId": 2, "released": True}]))
+    assert clear.safety_stop == "" and not clear.state.faults
+    assert clear.state.mode == common_pb2.ROBOT_MODE_MOVING
+
+
+def test_a_fatal_error_during_a_safety_stop_stays_a_fault() -> None:
+    t = translator()
+    fatal = {"errorType": "driveBroken", "errorLevel": "FATAL"}
+    s = t.read_state(state(errors=[fatal], safetyState={"eStop": "MANUAL",
+                                                        "fieldViolation": False})).state
+    assert s.mode == common_pb2.ROBOT_MODE_FAULT
+    assert list(s.faults) == ["driveBroken", "safety stop: eStop MANUAL"]
 
 
 def test_operating_modes_other_than_automatic_get_no_orders() -> None:

@@ -210,3 +210,26 @@ def test_a_later_plan_never_enters_a_cell_already_released_to_another_robot() ->
         assert after["a"] == before["a"] or after["a"] != before["b"]
         assert after["b"] == before["b"] or after["b"] != before["a"]
     assert history[-1] == {"a": (1, 6), "b": (0, 3)}
+
+
+def test_a_release_carries_the_next_planned_cells_and_they_are_released_as_planned() -> None:
+    free = grid("." * 12)
+    t = Traffic(free, horizon=3, planned_ahead=4)
+    t.place("a", (0, 0))
+    t.plan("a", (0, 11), 0)
+    first = t.release(0)["a"]
+    assert first.cells == ((0, 1), (0, 2), (0, 3))
+    # Planned, not released: the next four cells, with their planned steps.
+    assert first.planned == ((0, 4), (0, 5), (0, 6), (0, 7))
+    assert list(first.planned_steps) == sorted(first.planned_steps)
+    t.report("a", first.path_id, 2)
+    second = t.release(1)["a"]
+    assert second.first_index == 4 and second.cells == first.planned[:2]
+    assert second.planned == ((0, 6), (0, 7), (0, 8), (0, 9))
+    # Driven to the end: the release that completes the path has nothing planned after it.
+    for step in range(2, 12):
+        t.report("a", first.path_id, t.progress("a")[2])
+        rel = t.release(step).get("a")
+        if rel is not None and rel.complete:
+            break
+    assert rel is not None and rel.complete and rel.planned == ()
