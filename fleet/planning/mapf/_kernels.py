@@ -5,8 +5,12 @@ works on flat int32 arrays over the *vertices* of the graph (the free cells, num
 0..V-1) and plain scalars.
 
 Shared encoding:
-- `nbr[v, k]` (k < 4) is the k-th neighbour of vertex v, -1 past the last one: a padded
-  table, so kernels never test map borders;
+- `nbr[v, k]` (k < 4) is the k-th vertex v may move to, -1 past the last one: a padded
+  table, so kernels never test map borders; on a floor with one-way aisles the graph is
+  directed (a move against an aisle is no edge), and a backward BFS walks the in-neighbour
+  table `rnbr` instead (the same array when the graph is undirected). Every move a kernel
+  plans is an edge of `nbr`: the swap emulation's pull, which is not one of the pulled
+  agent's own candidates, is checked with `_has_edge`;
 - a configuration `Q` is one vertex per agent; `tables[table_of[i], v]` is agent i's
   distance from v to its goal (a large number where unreachable);
 - `occ_now[v]` / `occ_next[v]` are the agent at v in the current / next configuration or
@@ -58,7 +62,10 @@ def rand_below(rng: UInt64Array, n: int) -> int:
 
 @_jit
 def bfs_table(nbr: Int32Array, goal: int, out: npt.NDArray[np.int32], queue: Int32Array) -> None:
-    """Backward BFS from `goal` into `out` (INF_DIST where unreachable); unit moves."""
+    """Backward BFS from `goal` into `out` (INF_DIST where unreachable); unit moves.
+
+    `nbr` is the in-neighbour table (a graph's `rnbr`), so `out[v]` is the distance from v
+    to the goal."""
     n = nbr.shape[0]
     for v in range(n):
         out[v] = INF_DIST
@@ -82,7 +89,7 @@ def bfs_table(nbr: Int32Array, goal: int, out: npt.NDArray[np.int32], queue: Int
 
 @_jit
 def bfs_tables(nbr: Int32Array, goals: Int32Array, out: Int32Array) -> None:
-    """One backward BFS table per goal: `out[i]` for `goals[i]`."""
+    """One backward BFS table per goal: `out[i]` for `goals[i]`; `nbr` as in `bfs_table`."""
     queue = np.empty(nbr.shape[0] + 1, dtype=np.int32)
     for i in range(goals.shape[0]):
         bfs_table(nbr, goals[i], out[i], queue)
@@ -92,7 +99,8 @@ def bfs_tables(nbr: Int32Array, goals: Int32Array, out: Int32Array) -> None:
 def bfs_table_u16(
     nbr: Int32Array, goal: int, out: npt.NDArray[np.uint16], queue: Int32Array
 ) -> None:
-    """Backward BFS from `goal` into a uint16 row (U16_INF where unreachable or too far)."""
+    """Backward BFS from `goal` into a uint16 row (U16_INF where unreachable or too far);
+    `nbr` is the in-neighbour table, as in `bfs_table`."""
     n = nbr.shape[0]
     for v in range(n):
         out[v] = U16_INF
@@ -174,6 +182,18 @@ def _degree(nbr: Int32Array, v: int) -> int:
 
 
 @_jit
+def _has_edge(nbr: Int32Array, v: int, u: int) -> bool:
+    """May an agent move from v to u?"""
+    for k in range(4):
+        w = nbr[v, k]
+        if w < 0:
+            return False
+        if w == u:
+            return True
+    return False
+
+
+@_jit
 def _parked(
     u: int, nbr: Int32Array, tables: npt.NDArray[np.int32] | npt.NDArray[np.uint16],
     table_of: Int32Array, occ_now: Int32Array,
@@ -227,7 +247,10 @@ def _swap_possible(
     """Is there a branch behind the puller where the two could trade places?"""
     v_pusher = v_pusher_origin
     v_puller = v_puller_origin
-    while v_puller != v_pusher_origin:
+    steps = 0
+    # bounded: on a directed graph the walk may enter a one-way loop that avoids the origin
+    while v_puller != v_pusher_origin and steps < nbr.shape[0]:
+        steps += 1
         n = 0
         ahead = NIL
         for k in range(4):
@@ -369,6 +392,7 @@ def pibt_agent(
             if (
                 stack_pos[sp] == 0 and partner != NIL and q_to[partner] == NIL
                 and occ_next[q_from[i]] == NIL
+                and _has_edge(nbr, q_from[partner], q_from[i])
             ):
                 # pull the partner into the vertex i leaves
                 occ_next[q_from[i]] = partner

@@ -1,8 +1,9 @@
 """The independent MAPF solution checker: the test oracle, sharing no code with the solvers.
 
 A solution is valid when every agent starts at its start, ends at its goal, stays on free
-cells, moves at most one cell (4-connected) or waits each timestep, and no two agents
-share a cell (vertex conflict) or trade cells (swap conflict) at any timestep.
+cells, moves at most one cell (4-connected) or waits each timestep, never moves against a
+one-way aisle (when the floor grid's `forbidden_moves` are given), and no two agents share a
+cell (vertex conflict) or trade cells (swap conflict) at any timestep.
 """
 
 from __future__ import annotations
@@ -29,6 +30,11 @@ class ViolationKind(enum.Enum):
     JUMP = "move of more than one cell"
     VERTEX_CONFLICT = "vertex conflict"
     SWAP_CONFLICT = "swap conflict"
+    AGAINST_ONE_WAY = "move against a one-way aisle"
+
+
+# the bit of a floor grid's `forbidden_moves` for each unit move (row step, column step)
+_MOVE_BIT = {(-1, 0): 0, (1, 0): 1, (0, -1): 2, (0, 1): 3}
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,13 +57,22 @@ def check_solution(
     goals: list[Cell],
     paths: npt.ArrayLike,
     *,
+    forbidden_moves: npt.ArrayLike | None = None,
     limit: int = 100,
 ) -> list[Violation]:
     """Every violation in `paths[t][i]` = agent i's (row, col) at t (at most `limit`).
 
-    An empty list means the solution is valid and complete.
+    `forbidden_moves[row, col]` (a floor grid's field of that name: bit 0 / 1 / 2 / 3 set
+    where the move to row-1 / row+1 / col-1 / col+1 goes against a one-way zone) makes
+    such a move a violation, reported at the cell the agent left. An empty list means the
+    solution is valid and complete.
     """
     grid = np.asarray(free, dtype=bool)
+    against = None if forbidden_moves is None else np.asarray(forbidden_moves, dtype=np.int64)
+    if against is not None and against.shape != grid.shape:
+        raise InvalidInputError(
+            f"forbidden_moves has shape {against.shape}, the grid {grid.shape}",
+            field="forbidden_moves", value=against.shape)
     plan = np.asarray(paths, dtype=np.int64)
     n = len(starts)
     if len(goals) != n:
@@ -72,7 +87,7 @@ def check_solution(
         )
     found: list[Violation] = []
     with contextlib.suppress(_Enough):
-        _scan(grid, starts, goals, plan, found, limit)
+        _scan(grid, against, starts, goals, plan, found, limit)
     return found
 
 
@@ -82,6 +97,7 @@ class _Enough(Exception):
 
 def _scan(
     grid: npt.NDArray[np.bool_],
+    against: npt.NDArray[np.int64] | None,
     starts: list[Cell],
     goals: list[Cell],
     plan: npt.NDArray[np.int64],
@@ -117,8 +133,12 @@ def _scan(
                 seen[cell] = i
             if t > 0:
                 before = _cell(plan[t - 1, i])
-                if abs(row - before[0]) + abs(col - before[1]) > 1:
+                step = (row - before[0], col - before[1])
+                if abs(step[0]) + abs(step[1]) > 1:
                     add(ViolationKind.JUMP, t, (i,), cell)
+                elif against is not None and step in _MOVE_BIT and _inside(before, rows, cols) \
+                        and (int(against[before]) >> _MOVE_BIT[step]) & 1:
+                    add(ViolationKind.AGAINST_ONE_WAY, t, (i,), before)
         if t > 0:
             where_before = {_cell(plan[t - 1, i]): i for i in range(n)}
             for i in range(n):
@@ -132,3 +152,7 @@ def _scan(
 
 def _cell(pair: npt.NDArray[np.int64]) -> Cell:
     return int(pair[0]), int(pair[1])
+
+
+def _inside(cell: Cell, rows: int, cols: int) -> bool:
+    return 0 <= cell[0] < rows and 0 <= cell[1] < cols

@@ -1,4 +1,10 @@
-"""A grid's free cells as the vertices of a 4-connected graph, as the MAPF kernels want it."""
+"""A grid's free cells as the vertices of a 4-connected graph, as the MAPF kernels want it.
+
+Without one-way zones the graph is undirected: every move may be made both ways. With them
+(a floor grid's `forbidden_moves`) it is directed: a move against an aisle's direction is
+not an edge, so every kernel that walks `nbr` (PIBT, LaCAM, SIPP) honours the aisles, and
+distances to a goal come from a backward search over the in-edges `rnbr`.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
+from fleet.floor import OccupancyGrid
 from fleet.model import Cell, InvalidInputError
 from fleet.planning.errors import CellBlockedError, CellOffMapError
 
@@ -20,17 +27,27 @@ class GridGraph:
     """Free cells numbered 0..V-1 with a padded neighbour table (4-connected, unit moves).
 
     `vertex_of[row * width + col]` is a cell's vertex or -1; `cell_of[v]` is the flat cell
-    index of vertex v; `nbr[v, k]` is v's k-th neighbour, -1 past the last one.
+    index of vertex v; `nbr[v, k]` is the k-th vertex v may move to, -1 past the last one;
+    `rnbr[v, k]` likewise the k-th vertex that may move to v. Undirected graphs share one
+    table (`rnbr is nbr`).
     """
 
     free: npt.NDArray[np.bool_]
     vertex_of: Int32Array
     cell_of: Int32Array
     nbr: Int32Array
+    rnbr: Int32Array
 
     @classmethod
-    def from_grid(cls, free: npt.ArrayLike) -> GridGraph:
-        """Build the graph of a bool grid `free[row, col]` (True = traversable)."""
+    def from_grid(cls, free: npt.ArrayLike,
+                  forbidden_moves: npt.ArrayLike | None = None) -> GridGraph:
+        """Build the graph of a bool grid `free[row, col]` (True = traversable).
+
+        `forbidden_moves[row, col]` (optional, uint8, a floor grid's field of that name)
+        has bit 0 / 1 / 2 / 3 set where the move to row-1 / row+1 / col-1 / col+1 out of the
+        cell goes against a one-way zone: those moves are left out (diagonal bits are
+        ignored). With none set the graph is undirected.
+        """
         grid = np.asarray(free, dtype=bool)
         if grid.ndim != 2 or grid.size == 0:
             raise InvalidInputError(
@@ -48,14 +65,37 @@ class GridGraph:
         padded.reshape(rows + 2, cols + 2)[1:-1, 1:-1] = vertex_of.reshape(rows, cols)
         r, c = np.divmod(cell_of, cols)
         centre = (r + 1) * (cols + 2) + (c + 1)
+        forbidden = _forbidden_bits(forbidden_moves, grid.shape, cell_of)
         nbr = np.full((cell_of.shape[0], 4), -1, dtype=np.int32)
         count = np.zeros(cell_of.shape[0], dtype=np.int64)
-        for step in (-(cols + 2), -1, 1, cols + 2):  # up, left, right, down
+        sources: list[Int32Array] = []
+        targets: list[Int32Array] = []
+        # up, left, right, down, and the forbidden_moves bit of each
+        for step, bit in ((-(cols + 2), 0), (-1, 2), (1, 3), (cols + 2, 1)):
             u = padded[centre + step]
             has = u >= 0
+            if forbidden is not None:
+                has &= ((forbidden >> np.uint8(bit)) & np.uint8(1)) == 0
+                sources.append(np.flatnonzero(has).astype(np.int32))
+                targets.append(u[has])
             nbr[np.flatnonzero(has), count[has]] = u[has]
             count += has
-        return cls(grid, vertex_of, cell_of, nbr)
+        if forbidden is None:
+            return cls(grid, vertex_of, cell_of, nbr, nbr)
+        return cls(grid, vertex_of, cell_of, nbr,
+                   _in_neighbours(np.concatenate(sources), np.concatenate(targets),
+                                  cell_of.shape[0]))
+
+    @classmethod
+    def from_occupancy(cls, grid: OccupancyGrid) -> GridGraph:
+        """The graph of a rasterized floor: its free cells, moves against its one-way zones
+        left out."""
+        return cls.from_grid(grid.free, grid.forbidden_moves)
+
+    @property
+    def directed(self) -> bool:
+        """True when some move is allowed one way only (one-way zones)."""
+        return self.rnbr is not self.nbr
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -87,3 +127,32 @@ class GridGraph:
         """(row, col) pairs of vertices, as an (..., 2) int64 array."""
         flat = self.cell_of[np.asarray(vertices)].astype(np.int64)
         return np.stack(np.divmod(flat, self.shape[1]), axis=-1)
+
+
+def _forbidden_bits(forbidden_moves: npt.ArrayLike | None, shape: tuple[int, ...],
+                    cell_of: Int32Array) -> npt.NDArray[np.uint8] | None:
+    """The 4-connected forbidden-move bits of each vertex, or None when there are none."""
+    if forbidden_moves is None:
+        return None
+    bits = np.asarray(forbidden_moves)
+    if bits.shape != shape:
+        raise InvalidInputError(
+            f"forbidden_moves has shape {bits.shape}, the grid {shape}",
+            field="forbidden_moves", value=bits.shape)
+    if bits.dtype.kind not in "ui" or (bits.size and int(bits.min()) < 0):
+        raise InvalidInputError(
+            f"forbidden_moves must hold unsigned move bits, got dtype {bits.dtype}",
+            field="forbidden_moves", value=str(bits.dtype))
+    per_vertex = (bits.ravel()[cell_of] & 0x0F).astype(np.uint8)
+    return per_vertex if per_vertex.any() else None
+
+
+def _in_neighbours(sources: Int32Array, targets: Int32Array, n_vertices: int) -> Int32Array:
+    """The padded in-neighbour table of the edges sources[e] -> targets[e]."""
+    order = np.argsort(targets, kind="stable")
+    src, dst = sources[order], targets[order]
+    first = np.searchsorted(dst, np.arange(n_vertices))
+    slot = np.arange(dst.shape[0]) - first[dst]
+    rnbr = np.full((n_vertices, 4), -1, dtype=np.int32)
+    rnbr[dst, slot] = src
+    return rnbr

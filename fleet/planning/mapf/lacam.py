@@ -60,7 +60,7 @@ def sum_of_costs(vertices: npt.NDArray[np.int32], goals: npt.NDArray[np.int32]) 
 
 
 def solve_mapf(
-    free: npt.ArrayLike,
+    free: npt.ArrayLike | GridGraph,
     starts: list[Cell],
     goals: list[Cell],
     *,
@@ -70,11 +70,14 @@ def solve_mapf(
 ) -> MapfResult:
     """Plan collision-free paths from `starts` to `goals` (cells as (row, col)).
 
-    4-connected unit moves, agents may wait; vertex and swap conflicts are forbidden.
-    After the first solution, refinement shortens it for up to `refine_time_s` seconds
-    (within the time limit; 0 turns it off). Raises InvalidInputError for mismatched or
-    duplicate cells, CellOffMapError or CellBlockedError for a bad cell. Unreachable goals
-    give `solved=False`.
+    `free` is a bool grid (4-connected, every move both ways) or a `GridGraph`, which may
+    be directed (`GridGraph.from_occupancy` of a floor with one-way aisles: no agent ever
+    moves against an aisle). Agents make unit moves or wait; vertex and swap conflicts are
+    forbidden. After the first solution, refinement shortens it for up to `refine_time_s`
+    seconds (within the time limit; 0 turns it off). Raises InvalidInputError for
+    mismatched or duplicate cells or a goal its agent cannot reach from its start (field
+    `goals[i]`), CellOffMapError or CellBlockedError for a bad cell. `solved=False` when the
+    time ran out or no solution exists.
     """
     began = time.perf_counter()
     if len(starts) != len(goals):
@@ -87,7 +90,7 @@ def solve_mapf(
             field="time_limit_s",
             value=time_limit_s,
         )
-    graph = GridGraph.from_grid(free)
+    graph = free if isinstance(free, GridGraph) else GridGraph.from_grid(free)
     start_v = graph.vertices("starts", starts)
     goal_v = graph.vertices("goals", goals)
     for name, vs in (("starts", start_v), ("goals", goal_v)):
@@ -95,8 +98,9 @@ def solve_mapf(
             raise InvalidInputError(f"two agents share a cell in {name}", field=name, value=None)
     n = start_v.shape[0]
     tables = np.empty((n, graph.n_vertices), dtype=np.int32)
-    _kernels.bfs_tables(graph.nbr, goal_v, tables)
-    lower_bound = int(np.minimum(tables[np.arange(n), start_v], _kernels.INF_DIST).sum())
+    _kernels.bfs_tables(graph.rnbr, goal_v, tables)
+    _check_reachable(tables, start_v, starts, goals, graph.directed)
+    lower_bound = int(tables[np.arange(n), start_v].sum())
     deadline = _kernels.now_s() + time_limit_s - (time.perf_counter() - began)
     solution, status, nodes, _ = _kernels.lacam(
         graph.nbr, tables, start_v, goal_v, int(seed) & 0x7FFFFFFF, deadline
@@ -119,6 +123,20 @@ def solve_mapf(
         comp_time_s=time.perf_counter() - began,
         high_level_nodes=int(nodes),
     )
+
+
+def _check_reachable(tables: npt.NDArray[np.int32], start_v: npt.NDArray[np.int32],
+                     starts: list[Cell], goals: list[Cell], directed: bool) -> None:
+    """Raise for the first agent whose goal cannot be reached from its start."""
+    away = tables[np.arange(start_v.shape[0]), start_v]
+    cut_off = np.flatnonzero(away >= _kernels.INF_DIST)
+    if cut_off.shape[0]:
+        i = int(cut_off[0])
+        why = " (one-way aisles allow no way there)" if directed else ""
+        raise InvalidInputError(
+            f"agent {i} cannot reach its goal {tuple(goals[i])} from its start "
+            f"{tuple(starts[i])}{why}; {cut_off.shape[0]} agent(s) in all",
+            field=f"goals[{i}]", value=tuple(goals[i]))
 
 
 def warm_up_mapf() -> float:

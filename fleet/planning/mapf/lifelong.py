@@ -13,6 +13,10 @@ agent faces east, south, west or north, starting east) is modelled by default wi
 over (cell, heading) (`_turning.py`): a turn keeps the agent in its cell, so the others plan
 around it. `rotations=False` gives plain 4-connected unit moves.
 
+One-way aisles: pass a directed `GridGraph` (`GridGraph.from_occupancy` of a floor grid with
+one-way zones); PIBT, the swap emulation and the turning model then never move an agent
+against an aisle, and the executed steps are checked against the same edges.
+
 Simplifications against the LoRR simulator: `agentCounter` is not modelled, one planning
 call per step, and the delay draws follow the same model with numpy's generator, not the
 same random numbers.
@@ -115,7 +119,7 @@ class _TablePool:
     """Distance tables (uint16) for goal vertices, computed on first use, LRU-evicted."""
 
     def __init__(self, graph: GridGraph, capacity: int) -> None:
-        self._nbr = graph.nbr
+        self._rnbr = graph.rnbr  # backward BFS walks the in-edges
         self.tables = np.empty((capacity, graph.n_vertices), dtype=np.uint16)
         self._rows: OrderedDict[int, int] = OrderedDict()
         self._free = list(range(capacity - 1, -1, -1))
@@ -143,7 +147,7 @@ class _TablePool:
                 raise InvalidInputError("distance table pool exhausted", field="capacity",
                                         value=len(self._rows))
         row = self._free.pop()
-        _kernels.bfs_table_u16(self._nbr, goal, self.tables[row], self._queue)
+        _kernels.bfs_table_u16(self._rnbr, goal, self.tables[row], self._queue)
         self._rows[goal] = row
         self.computed += 1
         return row
@@ -158,19 +162,34 @@ def run_lifelong(
     delays: bool = True,
     rotations: bool = True,
     progress: Callable[[int, int], None] | None = None,
+    graph: GridGraph | None = None,
+    observe: Callable[[npt.NDArray[np.int64]], None] | None = None,
 ) -> LifelongStats:
     """Run `problem` for `steps` steps; returns tasks finished and planning times.
 
+    `graph` (default: the undirected graph of `problem.free`) may be a directed graph of
+    the same grid, with one-way aisles; then every start and errand cell must be able to
+    reach every other (InvalidInputError naming the first agent or task that cannot).
+    `observe`, when given, is called with every agent's (row, col) as an (N, 2) array at
+    the start and after each executed step (for an independent checker).
     Planning time per step covers task assignment, distance tables for new goals, the PIBT
     step and the choice to turn; execution and bookkeeping are not counted.
     """
     if steps <= 0:
         raise InvalidInputError(f"steps must be positive, got {steps}", field="steps",
                                 value=steps)
+    if graph is None:
+        graph = GridGraph.from_grid(problem.free)
+    elif graph.free.shape != problem.free.shape or not np.array_equal(graph.free,
+                                                                      problem.free):
+        raise InvalidInputError(
+            f"graph is of a {graph.free.shape} grid that is not the problem's free cells",
+            field="graph", value=graph.free.shape)
+    if graph.directed:
+        _check_strongly_connected(graph, problem)
     warm_up_mapf()  # compiling is not planning
     if rotations:
         warm_up_turning()
-    graph = GridGraph.from_grid(problem.free)
     n = problem.team_size
     width = problem.free.shape[1]
     pos = graph.vertex_of[problem.starts[:, 0] * width + problem.starts[:, 1]].astype(np.int32)
@@ -234,6 +253,8 @@ def run_lifelong(
         errand_of[agent] = 0
         goal[agent] = task_cells[chosen][0]
 
+    if observe is not None:
+        observe(graph.cells(pos))
     for step in range(steps):
         began = time.perf_counter()
         while free_agents:
@@ -274,6 +295,8 @@ def run_lifelong(
             waits += _kernels.execute_step(pos, q_to, stopped, into, q_done)
         collisions += _kernels.count_conflicts(pos, q_done, graph.nbr, occ_now)
         pos[:] = q_done
+        if observe is not None:
+            observe(graph.cells(pos))
         # progress on tasks
         arrived = np.flatnonzero((pos == goal) & (task_of >= 0))
         for agent in arrived.tolist():
@@ -317,8 +340,39 @@ def run_lifelong(
     )
 
 
+def _check_strongly_connected(graph: GridGraph, problem: LorrProblem) -> None:
+    """Raise unless every start and errand cell lies in one strongly connected component
+    of a directed graph (else some agent could get a goal it can never reach)."""
+    from scipy.sparse import csr_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    has = graph.nbr >= 0
+    sources = np.repeat(np.arange(graph.n_vertices), has.sum(axis=1))
+    edges = csr_matrix((np.ones(sources.shape[0], dtype=np.int8), (sources, graph.nbr[has])),
+                       shape=(graph.n_vertices, graph.n_vertices))
+    _, component = connected_components(edges, directed=True, connection="strong")
+    width = problem.free.shape[1]
+    start_v = graph.vertex_of[problem.starts[:, 0] * width + problem.starts[:, 1]]
+    home = int(component[start_v[0]]) if start_v.shape[0] else -1
+    for i, v in enumerate(start_v.tolist()):
+        if component[v] != home:
+            cell = tuple(int(x) for x in problem.starts[i])
+            raise InvalidInputError(
+                f"agent {i} starts at {cell}, from where one-way aisles leave no way to and "
+                f"from agent 0's start", field=f"starts[{i}]", value=cell)
+    for t, errands in enumerate(problem.tasks):
+        vs = graph.vertex_of[errands[:, 0] * width + errands[:, 1]]
+        bad = np.flatnonzero(component[vs] != home)
+        if bad.shape[0]:
+            cell = tuple(int(x) for x in errands[int(bad[0])])
+            raise InvalidInputError(
+                f"task {t} has an errand at {cell} that one-way aisles cut off from the "
+                f"agents' starts", field=f"tasks[{t}]", value=cell)
+
+
 def _ahead_table(graph: GridGraph, width: int) -> Int32Array:
-    """`ahead[v, h]`: the vertex one cell from v in LoRR heading h, -1 if blocked or off."""
+    """`ahead[v, h]`: the vertex one cell from v in LoRR heading h, -1 if blocked, off the
+    map or against a one-way aisle (not an edge of the graph)."""
     rows, cols = divmod(graph.cell_of.astype(np.int64), width)
     height = graph.vertex_of.shape[0] // width
     ahead = np.full((graph.n_vertices, 4), -1, dtype=np.int32)
@@ -326,6 +380,9 @@ def _ahead_table(graph: GridGraph, width: int) -> Int32Array:
         r, c = rows + dr, cols + dc
         inside = (r >= 0) & (r < height) & (c >= 0) & (c < width)
         ahead[inside, h] = graph.vertex_of[r[inside] * width + c[inside]]
+    if graph.directed:
+        is_edge = (graph.nbr[:, :, None] == ahead[:, None, :]).any(axis=1)
+        ahead[~is_edge] = -1
     return ahead
 
 

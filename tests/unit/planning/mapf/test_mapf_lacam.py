@@ -68,12 +68,12 @@ def test_agents_already_at_goals_cost_nothing() -> None:
     assert result.soc == 0 and result.makespan == 0
 
 
-def test_unreachable_goal_is_not_solved() -> None:
+def test_unreachable_goal_is_refused_naming_the_agent() -> None:
     free = np.ones((3, 3), dtype=bool)
     free[:, 1] = False
-    result = solve_mapf(free, [(0, 0)], [(0, 2)], time_limit_s=5.0)
-    assert not result.solved
-    assert result.paths.shape[0] == 0
+    with pytest.raises(InvalidInputError, match=r"agent 1 cannot reach its goal \(2, 2\)") as err:
+        solve_mapf(free, [(0, 0), (2, 0)], [(1, 0), (2, 2)], time_limit_s=5.0)
+    assert err.value.field == "goals[1]"
 
 
 def test_bad_inputs_are_rejected() -> None:
