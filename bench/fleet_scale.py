@@ -7,8 +7,8 @@ loopback gRPC in lockstep with the coordinator (exactly what `fleet sim` runs), 
 stream of transport and weld missions, about as many as the fleet can do. For each fleet
 size: the control step's CPU time (p50, p99, max; the coordinator's worker thread, so the
 simulated robots' own work is not counted), tasks finished per simulated hour, wall and CPU
-time per simulated hour, and collisions, obstacle hits and speed violations from the
-independent checker (`sim.check`) on the trajectory log.
+time per simulated hour, and collisions, obstacle hits, speed violations and drives against
+a one-way aisle from the independent checker (`sim.check`) on the trajectory log.
 """
 
 from __future__ import annotations
@@ -51,6 +51,7 @@ class Row:
     collisions: int
     obstacle_hits: int
     speed_violations: int
+    one_way_violations: int
 
 
 def _quantile(values: list[float], q: float) -> float:
@@ -99,7 +100,8 @@ async def _run(robots: int, hours: float, seed: int, search: PathSearch) -> Row:
                (result.completed, result.submitted),
                len(check.collisions) if check else -1,
                len(check.obstacle_hits) if check else -1,
-               len(check.speed_violations) if check else -1)
+               len(check.speed_violations) if check else -1,
+               len(check.one_way_violations) if check else -1)
 
 
 def main() -> None:
@@ -123,14 +125,15 @@ def main() -> None:
     print(f"\nwarehouse floor, simulated clock, {args.hours:g} simulated hours, seed {args.seed}")
     print("| robots | path search | step CPU p50 / p99 / max ms | steps | tasks per sim. hour "
           "| wall per sim. hour | CPU per sim. hour | max RSS | missions done | collisions, "
-          "obstacle hits, speed violations |")
+          "obstacle hits, speed violations, one-way violations |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         p50, p99, top = r.step_cpu_ms
         print(f"| {r.robots} | {r.search} | {p50:.0f} / {p99:.0f} / {top:.0f} | {r.steps} | "
               f"{r.tasks_per_hour:.0f} | {r.wall_per_hour_s:.0f} s | {r.cpu_per_hour_s:.0f} s | "
               f"{r.max_rss_mb:.0f} MB | {r.missions[0]} of {r.missions[1]} | "
-              f"{r.collisions}, {r.obstacle_hits}, {r.speed_violations} |")
+              f"{r.collisions}, {r.obstacle_hits}, {r.speed_violations}, "
+              f"{r.one_way_violations} |")
 
 
 if __name__ == "__main__":

@@ -6,14 +6,18 @@ one-cell alcoves (a spine along its middle, 0.08 m dividers every 2 m from end t
 that hold stations: parking places near the north and south walls, charger islands beside
 them, and work islands (pickups, dropoffs, buffers, weld cells) in the middle rows. Aisles
 between islands are two cells wide, the aisle around them four; the aisles in front of the
-work islands are speed-limited. Obstacle edges run along cell-centre lines and dividers are
-0.08 m plates on centre lines, so each obstacle blocks exactly the cells under it (see
-fleet.floor).
+work islands are speed-limited. The long aisles between island rows are one-way, east and
+west by turns (as AGV plants lay out their traffic); the cross aisles between island columns
+and the aisle around are two-way, so every cell stays reachable from every other (a test
+checks the planning grid is strongly connected). Obstacle edges run along cell-centre lines
+and dividers are 0.08 m plates on centre lines, so each obstacle blocks exactly the cells
+under it (see fleet.floor).
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 from pathlib import Path
 
 WIDTH, HEIGHT = 300, 200
@@ -76,6 +80,13 @@ def floor_yaml() -> str:
                 # People work at these islands: slow in the aisles on both sides.
                 zones.append(f"  - {{id: {name}-slow, kind: speed_limit, speed_limit_mps: 0.5,"
                              f" polygon: {_box(a - 1, r0 - 2, b + 2, r0 + 5)}}}")
+    # One-way long aisles between island rows, eastbound and westbound by turns, from the
+    # first island column's west end to the last one's east end (crossings included).
+    x0, x1 = X_STARTS[0], X_STARTS[-1] + ISLAND_LEN + 1
+    for k, (lower, upper) in enumerate(itertools.pairwise(Y_STARTS)):
+        direction = "+x" if k % 2 == 0 else "-x"
+        zones.append(f"  - {{id: aisle-{k:02d}-{k + 1:02d}, kind: one_way, direction: "
+                     f"\"{direction}\", polygon: {_box(x0, lower + 3, x1, upper)}}}")
     work = sum(counts[k] for k in WORK_KINDS)
     header = f"""# A plant-scale floor, {WIDTH} m x {HEIGHT} m, for simulations of hundreds to
 # thousands of robots. Written by `python -m bench.warehouse_floor`: change the script, not
@@ -84,8 +95,10 @@ def floor_yaml() -> str:
 # {len(Y_STARTS)} rows of {len(X_STARTS)} rack islands, 3 m deep and 39 m long, with 2 m aisles
 # between them and a 4 m aisle around; parking islands near the north and south walls,
 # charger islands beside them, work islands (pickups, dropoffs, buffers, weld cells) in the
-# middle rows with speed-limited aisles. {counts['parking']} parking places,
-# {counts['charger']} chargers, {work} work stations.
+# middle rows with speed-limited aisles. The {len(Y_STARTS) - 1} long aisles between island rows are
+# one-way, eastbound and westbound by turns (the southmost eastbound); cross aisles and the
+# aisle around are two-way. {counts['parking']} parking places, {counts['charger']} chargers,
+# {work} work stations.
 name: warehouse
 grid: {{resolution_m: 1, robot_radius_m: 0.45}}
 outline: {_box(0, 0, WIDTH, HEIGHT)}

@@ -7,6 +7,7 @@ no move between free neighbours that brushes anything.
 
 from __future__ import annotations
 
+import itertools
 import math
 import time
 from collections import Counter
@@ -15,8 +16,10 @@ import numpy as np
 import pytest
 import shapely
 from scipy import ndimage
+from scipy.sparse import csr_matrix
+from scipy.sparse.csgraph import connected_components
 
-from fleet.floor import FloorMap, OccupancyGrid, StationKind, ZoneKind, rasterize
+from fleet.floor import Direction, FloorMap, OccupancyGrid, StationKind, ZoneKind, rasterize
 
 MAPS = ["plant", "small", "warehouse"]
 
@@ -103,6 +106,44 @@ def test_the_warehouse_is_a_300_by_200_m_floor_for_a_thousand_robots(
                                    StationKind.WELD_CELL)) >= 100
     assert any(z.kind is ZoneKind.SPEED_LIMIT for z in warehouse.zones)
     assert (warehouse_grid.speed_limit_mps < math.inf).any()
+
+
+def test_the_warehouse_long_aisles_are_one_way_by_turns(
+        warehouse: FloorMap, warehouse_grid: OccupancyGrid) -> None:
+    one_way = [z for z in warehouse.zones if z.kind is ZoneKind.ONE_WAY]
+    assert len(one_way) >= 30
+    directions = [z.direction for z in sorted(one_way, key=lambda z: z.polygon.bounds[1])]
+    assert all(a is not b for a, b in itertools.pairwise(directions))
+    assert set(directions) == {Direction.POS_X, Direction.NEG_X}
+    # the southmost long aisle (rows 8-9) runs east: no step west in it, north and south fine
+    west, north = 1 << 2, 1 << 1
+    assert warehouse_grid.free[8, 100] and warehouse_grid.forbidden_moves[8, 100] & west
+    assert not warehouse_grid.forbidden_moves[8, 100] & north
+    assert warehouse_grid.forbidden_moves[13, 100] & (1 << 3)  # the next one runs west
+
+
+def test_every_free_cell_reaches_every_other_one_way_aisles_included(
+    floor_and_grid: tuple[FloorMap, OccupancyGrid],
+) -> None:
+    """The planning grid, moves against one-way zones left out, is strongly connected."""
+    _, grid = floor_and_grid
+    rows, cols = grid.shape
+    index = np.full(grid.shape, -1, dtype=np.int64)
+    index[grid.free] = np.arange(int(grid.free.sum()))
+    sources, targets = [], []
+    for bit, (dr, dc) in enumerate(((-1, 0), (1, 0), (0, -1), (0, 1))):
+        r, c = np.nonzero(grid.free)
+        tr, tc = r + dr, c + dc
+        inside = (tr >= 0) & (tr < rows) & (tc >= 0) & (tc < cols)
+        r, c, tr, tc = r[inside], c[inside], tr[inside], tc[inside]
+        ok = grid.free[tr, tc] & (((grid.forbidden_moves[r, c] >> bit) & 1) == 0)
+        sources.append(index[r[ok], c[ok]])
+        targets.append(index[tr[ok], tc[ok]])
+    src, dst = np.concatenate(sources), np.concatenate(targets)
+    n = int(grid.free.sum())
+    edges = csr_matrix((np.ones(src.shape[0], dtype=np.int8), (src, dst)), shape=(n, n))
+    parts, _ = connected_components(edges, directed=True, connection="strong")
+    assert parts == 1
 
 
 def test_plant_rasterizes_well_under_half_a_second(plant: FloorMap) -> None:
