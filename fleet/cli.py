@@ -328,7 +328,9 @@ def _parser() -> argparse.ArgumentParser:
                    help="print each event as a JSON object instead of plain words")
 
     s = sub.add_parser("mapf", help="solve a MovingAI MAPF instance (LaCAM)")
-    s.add_argument("--map", required=True, help="MovingAI .map file")
+    s.add_argument("--map", required=True,
+                   help="MovingAI .map file, or a floor map .yaml (its grid, one-way zones "
+                        "honoured; scen x = column, y = row from the floor's lowest y)")
     s.add_argument("--scen", required=True, help="MovingAI .scen file")
     s.add_argument("--agents", type=int, required=True, help="first N tasks of the scen")
     s.add_argument("--out", help="write the LaCAM result format here")
@@ -339,7 +341,9 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--check", action="store_true", help="verify with the independent checker")
 
     s = sub.add_parser("lifelong", help="run a League of Robot Runners problem")
-    s.add_argument("--problem", required=True, help="LoRR problem .json")
+    s.add_argument("--problem", required=True,
+                   help="LoRR problem .json (its mapFile may be a floor map .yaml, whose "
+                        "one-way zones are honoured)")
     s.add_argument("--steps", type=int, required=True, help="simulated steps to run")
     s.add_argument("--out", help="write the stats as JSON here")
     s.add_argument("--time-limit-per-step", type=float, default=1.0,
@@ -924,7 +928,7 @@ def _mapf(args: argparse.Namespace) -> int:
     from fleet.planning.mapf.instance import load_instance
 
     instance = load_instance(args.map, args.scen, args.agents)
-    result = solve_mapf(instance.free, instance.starts, instance.goals,
+    result = solve_mapf(instance.graph(), instance.starts, instance.goals,
                         time_limit_s=args.time_limit, seed=args.seed,
                         refine_time_s=args.refine_time)
     if args.out:
@@ -937,7 +941,7 @@ def _mapf(args: argparse.Namespace) -> int:
         return 1
     if args.check:
         violations = check_solution(instance.free, instance.starts, instance.goals,
-                                    result.paths)
+                                    result.paths, forbidden_moves=instance.forbidden_moves)
         for violation in violations:
             print(f"violation: {violation}")
         print(f"check: {'ok' if not violations else f'{len(violations)} violations'}")

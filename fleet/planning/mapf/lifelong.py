@@ -167,8 +167,9 @@ def run_lifelong(
 ) -> LifelongStats:
     """Run `problem` for `steps` steps; returns tasks finished and planning times.
 
-    `graph` (default: the undirected graph of `problem.free`) may be a directed graph of
-    the same grid, with one-way aisles; then every start and errand cell must be able to
+    `graph` (default: the graph of `problem.free`, directed when the problem has
+    `forbidden_moves`) may be a directed graph of the same grid, with one-way aisles
+    (`GridGraph.from_occupancy`); then every start and errand cell must be able to
     reach every other (InvalidInputError naming the first agent or task that cannot).
     `observe`, when given, is called with every agent's (row, col) as an (N, 2) array at
     the start and after each executed step (for an independent checker).
@@ -179,7 +180,7 @@ def run_lifelong(
         raise InvalidInputError(f"steps must be positive, got {steps}", field="steps",
                                 value=steps)
     if graph is None:
-        graph = GridGraph.from_grid(problem.free)
+        graph = GridGraph.from_grid(problem.free, problem.forbidden_moves)
     elif graph.free.shape != problem.free.shape or not np.array_equal(graph.free,
                                                                       problem.free):
         raise InvalidInputError(

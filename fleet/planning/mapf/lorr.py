@@ -5,7 +5,9 @@ size, how many tasks are revealed per agent (`numTasksReveal`) and, in the 2026 
 `delayConfig` of random execution delays. Cells in the agents and tasks files are linear
 indices `row * width + column`; a task is one cell or a comma-separated sequence of
 errands to visit in order. Map symbols: `.`, `E` (emitter) and `S` (service) are free, `@`
-and `T` are obstacles.
+and `T` are obstacles. The map may instead be one of our floor maps (`.yaml`): its planning
+grid (row 0 at the floor's lowest y) is the map, and its one-way zones are kept
+(`LorrProblem.forbidden_moves`), so lifelong agents keep to the aisles.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fleet.floor import load_floor, rasterize
 from fleet.model import InvalidInputError, NotFoundError
 
 __all__ = ["DelayConfig", "LorrFormatError", "LorrProblem", "load_lorr"]
@@ -65,6 +68,9 @@ class LorrProblem:
     tasks: list[npt.NDArray[np.int64]]
     tasks_reveal: float
     delay: DelayConfig | None
+    forbidden_moves: npt.NDArray[np.uint8] | None = None
+    """Moves against one-way zones, when the map is a floor map that has them (as the floor
+    grid's field of that name); `run_lifelong` then plans on the directed graph."""
 
     @property
     def team_size(self) -> int:
@@ -141,7 +147,13 @@ def load_lorr(path: str | Path) -> LorrProblem:
             raise LorrFormatError(source, 0, f"missing {key!r}")
     base = problem_path.parent
     map_path = base / spec["mapFile"]
-    free = _parse_map(_read(map_path, "map"), str(map_path))
+    forbidden_moves = None
+    if map_path.suffix in (".yaml", ".yml"):
+        grid = rasterize(load_floor(map_path))
+        free = np.array(grid.free)
+        forbidden_moves = np.array(grid.forbidden_moves) if grid.forbidden_moves.any() else None
+    else:
+        free = _parse_map(_read(map_path, "map"), str(map_path))
     width = free.shape[1]
     agents_path = base / spec["agentFile"]
     agent_lines = _counted_lines(_read(agents_path, "agents"), str(agents_path))
@@ -195,4 +207,5 @@ def load_lorr(path: str | Path) -> LorrProblem:
         tasks=tasks,
         tasks_reveal=float(spec.get("numTasksReveal", 1.0)),
         delay=delay,
+        forbidden_moves=forbidden_moves,
     )

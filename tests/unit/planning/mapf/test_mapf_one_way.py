@@ -6,12 +6,14 @@ The oracle is the independent checker (`check_solution` with the floor grid's
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
 import numpy.typing as npt
 import pytest
 
+from fleet.cli import main
 from fleet.floor import OccupancyGrid, load_floor, parse_floor, rasterize
 from fleet.model import Cell, InvalidInputError
 from fleet.planning.mapf import (
@@ -19,6 +21,8 @@ from fleet.planning.mapf import (
     LorrProblem,
     ViolationKind,
     check_solution,
+    load_lorr,
+    read_result,
     run_lifelong,
     solve_mapf,
 )
@@ -219,3 +223,57 @@ def test_lifelong_refuses_a_graph_of_another_grid() -> None:
     problem = _lifelong_problem(_aisles(), 0, agents=3)
     with pytest.raises(InvalidInputError, match="graph"):
         run_lifelong(problem, 5, graph=GridGraph.from_occupancy(grid))
+
+
+def test_fleet_mapf_on_a_floor_map_keeps_to_its_aisles(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    grid = _shop()
+    rows, cols = grid.shape
+    # (x = column, y = row) pairs: west to east through the westbound lane's rows and back
+    pairs = [((3, 5), (16, 5)), ((16, 3), (3, 3)), ((2, 4), (17, 4)), ((17, 2), (2, 2))]
+    assert all(grid.free[y, x] for pair in pairs for x, y in pair)
+    scen = tmp_path / "shop.scen"
+    scen.write_text("version 1\n" + "".join(
+        f"0\tshop\t{cols}\t{rows}\t{sx}\t{sy}\t{gx}\t{gy}\t0\n"
+        for (sx, sy), (gx, gy) in pairs))
+    out = tmp_path / "result.txt"
+    code = main(["mapf", "--map", str(FLOORS / "one_way_shop.yaml"), "--scen", str(scen),
+                 "--agents", str(len(pairs)), "--out", str(out), "--check",
+                 "--refine-time", "0.2"])
+    assert code == 0
+    assert "check: ok" in capsys.readouterr().out
+    back = read_result(out)
+    starts = [(y, x) for (x, y), _ in pairs]
+    goals = [(y, x) for _, (x, y) in pairs]
+    assert back.solved and back.starts == starts
+    assert check_solution(grid.free, starts, goals, back.paths,
+                          forbidden_moves=grid.forbidden_moves) == []
+
+
+def test_fleet_lifelong_on_a_floor_map_keeps_to_its_aisles(
+        tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    grid = _shop()
+    width = grid.shape[1]
+    cells = [r * width + c for r, c in _free_cells(grid)]
+    rng = np.random.default_rng(3)
+    (tmp_path / "shop.agents").write_text(
+        "10\n" + "\n".join(str(v) for v in rng.choice(cells, 10, replace=False)) + "\n")
+    (tmp_path / "shop.tasks").write_text(
+        "200\n" + "\n".join(str(v) for v in rng.choice(cells, 200)) + "\n")
+    problem = tmp_path / "shop.json"
+    problem.write_text(json.dumps({
+        "mapFile": str(FLOORS / "one_way_shop.yaml"), "agentFile": "shop.agents",
+        "teamSize": 10, "taskFile": "shop.tasks", "numTasksReveal": 1.5}))
+    loaded = load_lorr(problem)
+    assert loaded.forbidden_moves is not None
+    assert np.array_equal(loaded.forbidden_moves, grid.forbidden_moves)
+    seen: list[npt.NDArray[np.int64]] = []
+    stats = run_lifelong(loaded, 120, rotations=False, observe=seen.append)
+    paths = np.stack(seen)
+    ends = [(int(r), int(c)) for r, c in paths[-1]]
+    starts = [(int(r), int(c)) for r, c in loaded.starts]
+    assert check_solution(grid.free, starts, ends, paths,
+                          forbidden_moves=grid.forbidden_moves, limit=5) == []
+    assert stats.tasks_finished > 0
+    assert main(["lifelong", "--problem", str(problem), "--steps", "60"]) == 0
+    assert "collisions 0" in capsys.readouterr().out
