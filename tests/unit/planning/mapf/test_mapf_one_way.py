@@ -277,3 +277,17 @@ def test_fleet_lifelong_on_a_floor_map_keeps_to_its_aisles(
     assert stats.tasks_finished > 0
     assert main(["lifelong", "--problem", str(problem), "--steps", "60"]) == 0
     assert "collisions 0" in capsys.readouterr().out
+
+
+def test_forbidden_moves_of_another_shape_are_refused() -> None:
+    grid = _aisles()
+    wrong = np.zeros((3, 3), dtype=np.uint8)
+    with pytest.raises(InvalidInputError, match="forbidden_moves has shape") as err:
+        GridGraph.from_grid(grid.free, wrong)
+    assert err.value.field == "forbidden_moves"
+    paths = np.array([[[1, 7]], [[1, 8]]])
+    with pytest.raises(InvalidInputError, match="forbidden_moves has shape"):
+        check_solution(grid.free, [(1, 7)], [(1, 8)], paths, forbidden_moves=wrong)
+    # no bit set: the same undirected graph as without
+    plain = GridGraph.from_grid(grid.free, np.zeros(grid.shape, dtype=np.uint8))
+    assert not plain.directed
