@@ -40,6 +40,10 @@ class Site:
         self._by_cell: dict[Cell, list[str]] = {}
         for sid in sorted(self.station_cells):
             self._by_cell.setdefault(self.station_cells[sid], []).append(sid)
+        # Asked for every idle robot every step: a set, not a scan of the cell's stations.
+        self._work_cells = frozenset(
+            cell for cell, ids in self._by_cell.items()
+            if not any(floor.stations[s].kind in REST_KINDS for s in ids))
         self.chargers = sorted(s.id for s in floor.stations.values()
                                if s.kind is StationKind.CHARGER)
         self.rest_places = sorted(s.id for s in floor.stations.values() if s.kind in REST_KINDS)
@@ -62,8 +66,7 @@ class Site:
 
     def on_work_station(self, cell: Cell) -> bool:
         """True if the cell holds a station robots work at (not a parking place)."""
-        here = self.stations_at(cell)
-        return bool(here) and not any(self.stations[s].kind in REST_KINDS for s in here)
+        return cell in self._work_cells
 
     def _open_floor(self) -> npt.NDArray[np.bool_]:
         free = self.grid.free.astype(bool)
