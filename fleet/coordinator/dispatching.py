@@ -38,6 +38,7 @@ from fleet.model import (
     EventKind,
     MissionEvent,
     MissionRecord,
+    RobotKind,
     RobotMode,
     TaskKey,
     TaskKind,
@@ -291,6 +292,12 @@ class Dispatching:
 
     def _send_to_charge(self, free: Sequence[Candidate], jobs: Sequence[Job]) -> set[str]:
         """Robots without work that need a charger go to a free one; returns them."""
+        # Only a robot below its kind's `charged_enough` can be sent (see `plan_charging`):
+        # the others cost no pass over the fleet's claims.
+        free = [c for c in free if c.spec.kind is not RobotKind.FIXED_WELDER
+                and c.battery < battery_model(c.spec.kind).charged_enough]
+        if not free:
+            return set()
         on_charger = {c.spec.id: s for c in free
                       for s in self._stations_at(self.robots[c.spec.id])
                       if self.site.stations[s].kind is StationKind.CHARGER}
