@@ -63,6 +63,10 @@ _ROUNDING_S = 1e-3
 _CHUNK_PAIR_TICKS = 1 << 20
 """Pair-ticks per vectorized block: bounds memory to some tens of MB whatever the run's size."""
 
+_PAIR_MARGIN_M = 2.0
+"""Pairs kept apart by more than this clearance are not computed one by one (see
+`_check_pairs`); the closest approach is exact either way."""
+
 _OUTLINE = "outline"
 
 FloatArray = npt.NDArray[np.float64]
@@ -520,86 +524,153 @@ def _check_pairs(run: _Run) -> tuple[list[Collision], ClosestApproach | None]:
     With relative position d(s) = d0 + s (d1 - d0) for s in [0, 1] over one interval, the
     minimum of |d(s)| is at s* = clip(-d0.v / v.v, 0, 1). A robot absent at the next tick
     contributes only its pose at this tick (v = 0).
+
+    Only pairs that can come near are computed: a pair farther apart at an interval's start
+    than the largest reach, twice the largest step of that interval and `_PAIR_MARGIN_M`
+    keeps a clearance above that margin throughout it, since each robot moves at most its
+    step; a k-d tree per tick finds the others. If the closest approach found that way has a
+    clearance above the margin (a pair left out could have come closer), every pair is
+    computed.
     """
     count, ticks = len(run.ids), len(run.times)
     if count < 2 or ticks == 0:
         return [], None
-    first, second = np.triu_indices(count, k=1)
-    reach = run.radii[first] + run.radii[second]
-    limit = reach - COLLISION_TOLERANCE_M
-    times = run.times
+    positions = run.positions
+    present = ~np.isnan(positions[..., 0])
     following = np.minimum(np.arange(ticks) + 1, ticks - 1)
-    step_s = times[following] - times
-    chunk = max(1, _CHUNK_PAIR_TICKS // len(first))
+    moves = positions[following] - positions
+    steps = np.where(np.isnan(moves[..., 0]), 0.0, np.hypot(moves[..., 0], moves[..., 1]))
+    near = 2.0 * float(np.max(run.radii)) + 2.0 * np.max(steps, axis=1) + _PAIR_MARGIN_M
+    # A pair left out at tick t is more than near[t] apart; during the interval it closes in
+    # by at most the two steps, so it stays more than 2 max radius + margin apart: its
+    # clearance is above the margin throughout.
 
-    found_tick: list[IntArray] = []
-    found_pair: list[IntArray] = []
-    found_distance: list[FloatArray] = []
-    found_time: list[FloatArray] = []
-    found_continues: list[npt.NDArray[np.bool_]] = []
-    best: tuple[float, float, float, int] | None = None  # clearance, distance, t, pair
+    scan = _PairScan(run)
+    block = 32
+    for begin in range(0, ticks, block):
+        stop = min(begin + block, ticks)
+        first, second = _near_pairs(positions, present, near, begin, stop)
+        if len(first):
+            scan.add(first, second, begin, stop)
+    if scan.best is None or scan.best[0] > _PAIR_MARGIN_M:
+        scan = _PairScan(run)
+        first, second = np.triu_indices(count, k=1)
+        scan.add(first.astype(np.int64), second.astype(np.int64), 0, ticks)
+    return scan.result()
 
-    for start in range(0, ticks, chunk):
-        stop = min(start + chunk, ticks)
-        block = run.positions[start : min(stop + 1, ticks)]
-        relative = block[:, first, :] - block[:, second, :]
-        d0 = relative[: stop - start]
-        d1 = relative[1:] if stop < ticks else np.concatenate([relative[1:], relative[-1:]])
-        with np.errstate(invalid="ignore", divide="ignore"):
-            v = np.where(np.isnan(d1[..., :1]), 0.0, d1 - d0)
-            vv = v[..., 0] ** 2 + v[..., 1] ** 2
-            s = np.where(
-                vv > 0,
-                np.clip(-(d0[..., 0] * v[..., 0] + d0[..., 1] * v[..., 1]) / vv, 0.0, 1.0),
-                0.0,
+
+def _near_pairs(positions: FloatArray, present: npt.NDArray[np.bool_], near: FloatArray,
+                begin: int, stop: int) -> tuple[IntArray, IntArray]:
+    """Robot pairs (first < second) closer than `near[t]` at some tick t of [begin, stop)."""
+    from scipy.spatial import cKDTree
+
+    found: list[IntArray] = []
+    for t in range(begin, stop):
+        here = np.flatnonzero(present[t])
+        if len(here) < 2:
+            continue
+        pairs = cKDTree(positions[t, here]).query_pairs(float(near[t]), output_type="ndarray")
+        if len(pairs):
+            found.append(here[pairs])
+    if not found:
+        return np.empty(0, np.int64), np.empty(0, np.int64)
+    both = np.concatenate(found)
+    both.sort(axis=1)
+    unique = np.unique(both, axis=0)
+    return unique[:, 0].astype(np.int64), unique[:, 1].astype(np.int64)
+
+
+class _PairScan:
+    """The closed-form check over given pairs and ticks, gathered into collisions."""
+
+    def __init__(self, run: _Run) -> None:
+        self.run = run
+        self.best: tuple[float, float, float, str, str] | None = None
+        """clearance, distance, time, first id, second id"""
+        self._tick: list[IntArray] = []
+        self._first: list[IntArray] = []
+        self._second: list[IntArray] = []
+        self._distance: list[FloatArray] = []
+        self._time: list[FloatArray] = []
+        self._continues: list[npt.NDArray[np.bool_]] = []
+
+    def add(self, first: IntArray, second: IntArray, begin: int, end: int) -> None:
+        """Check the pairs (first[k], second[k]) over the intervals of ticks [begin, end)."""
+        run = self.run
+        ticks = len(run.times)
+        reach = run.radii[first] + run.radii[second]
+        limit = reach - COLLISION_TOLERANCE_M
+        times = run.times
+        following = np.minimum(np.arange(ticks) + 1, ticks - 1)
+        step_s = times[following] - times
+        chunk = max(1, _CHUNK_PAIR_TICKS // len(first))
+        for start in range(begin, end, chunk):
+            stop = min(start + chunk, end)
+            block = run.positions[start : min(stop + 1, ticks)]
+            relative = block[:, first, :] - block[:, second, :]
+            d0 = relative[: stop - start]
+            d1 = relative[1 : stop - start + 1] if stop < ticks else \
+                np.concatenate([relative[1:], relative[-1:]])
+            with np.errstate(invalid="ignore", divide="ignore"):
+                v = np.where(np.isnan(d1[..., :1]), 0.0, d1 - d0)
+                vv = v[..., 0] ** 2 + v[..., 1] ** 2
+                s = np.where(
+                    vv > 0,
+                    np.clip(-(d0[..., 0] * v[..., 0] + d0[..., 1] * v[..., 1]) / vv, 0.0, 1.0),
+                    0.0,
+                )
+                distance = np.hypot(d0[..., 0] + s * v[..., 0], d0[..., 1] + s * v[..., 1])
+            distance[np.isnan(distance)] = np.inf  # a robot of the pair is absent at this tick
+            clearance = distance - reach
+            lowest = int(np.argmin(clearance))
+            row, pair = divmod(lowest, len(first))
+            if np.isfinite(clearance[row, pair]) and (
+                    self.best is None or clearance[row, pair] < self.best[0]):
+                t = times[start + row] + s[row, pair] * step_s[start + row]
+                self.best = (float(clearance[row, pair]), float(distance[row, pair]), float(t),
+                             run.ids[first[pair]], run.ids[second[pair]])
+            rows, pairs = np.nonzero(distance < limit)
+            if len(rows):
+                self._tick.append(rows.astype(np.int64) + start)
+                self._first.append(first[pairs])
+                self._second.append(second[pairs])
+                self._distance.append(distance[rows, pairs])
+                self._time.append(times[start + rows] + s[rows, pairs] * step_s[start + rows])
+                # Still in contact at the next tick? Otherwise the next interval's is a new one.
+                at_next = np.hypot(d1[rows, pairs, 0], d1[rows, pairs, 1])
+                self._continues.append((at_next < limit[pairs]) & (rows + start < ticks - 1))
+
+    def result(self) -> tuple[list[Collision], ClosestApproach | None]:
+        """The collisions (one per episode of contact, at its deepest) and the closest
+        approach."""
+        run = self.run
+        closest = None
+        if self.best is not None:
+            clearance_m, distance_m, t, a, b = self.best
+            closest = ClosestApproach(distance_m, t, a, b, clearance_m)
+        if not self._tick:
+            return [], closest
+        first_of = np.concatenate(self._first)
+        second_of = np.concatenate(self._second)
+        pair_of = first_of * len(run.ids) + second_of
+        tick_of = np.concatenate(self._tick)
+        distance_of = np.concatenate(self._distance)
+        time_of = np.concatenate(self._time)
+        order, starts, stops = _episodes(pair_of, tick_of, np.concatenate(self._continues))
+        collisions = []
+        for begin, end in zip(starts, stops, strict=True):
+            members = order[begin:end]
+            deepest = members[int(np.argmin(distance_of[members]))]
+            collisions.append(
+                Collision(
+                    float(time_of[deepest]),
+                    run.ids[int(first_of[deepest])],
+                    run.ids[int(second_of[deepest])],
+                    float(distance_of[deepest]),
+                )
             )
-            distance = np.hypot(d0[..., 0] + s * v[..., 0], d0[..., 1] + s * v[..., 1])
-        distance[np.isnan(distance)] = np.inf  # a robot of the pair is absent at this tick
-        clearance = distance - reach
-        lowest = int(np.argmin(clearance))
-        row, pair = divmod(lowest, len(first))
-        if np.isfinite(clearance[row, pair]) and (best is None or clearance[row, pair] < best[0]):
-            t = times[start + row] + s[row, pair] * step_s[start + row]
-            best = (float(clearance[row, pair]), float(distance[row, pair]), float(t), pair)
-        rows, pairs = np.nonzero(distance < limit)
-        if len(rows):
-            found_tick.append(rows.astype(np.int64) + start)
-            found_pair.append(pairs.astype(np.int64))
-            found_distance.append(distance[rows, pairs])
-            found_time.append(times[start + rows] + s[rows, pairs] * step_s[start + rows])
-            # Still in contact at the next tick? Otherwise the next interval's is a new one.
-            at_next = np.hypot(d1[rows, pairs, 0], d1[rows, pairs, 1])
-            found_continues.append((at_next < limit[pairs]) & (rows + start < ticks - 1))
-
-    closest = None
-    if best is not None:
-        clearance_m, distance_m, t, pair = best
-        closest = ClosestApproach(
-            distance_m, t, run.ids[first[pair]], run.ids[second[pair]], clearance_m
-        )
-    if not found_tick:
-        return [], closest
-
-    tick_of = np.concatenate(found_tick)
-    pair_of = np.concatenate(found_pair)
-    distance_of = np.concatenate(found_distance)
-    time_of = np.concatenate(found_time)
-    order, starts, stops = _episodes(pair_of, tick_of, np.concatenate(found_continues))
-    collisions = []
-    for begin, end in zip(starts, stops, strict=True):
-        members = order[begin:end]
-        deepest = members[int(np.argmin(distance_of[members]))]
-        pair = int(pair_of[deepest])
-        collisions.append(
-            Collision(
-                float(time_of[deepest]),
-                run.ids[first[pair]],
-                run.ids[second[pair]],
-                float(distance_of[deepest]),
-            )
-        )
-    collisions.sort()
-    return collisions, closest
+        collisions.sort()
+        return collisions, closest
 
 
 def _check_floor(run: _Run, floor: FloorGeometry) -> list[ObstacleHit]:

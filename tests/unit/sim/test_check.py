@@ -11,6 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -434,3 +435,26 @@ def test_driving_against_a_one_way_zone_is_a_violation(tmp_path: Path) -> None:
         (0.0, "bad", "east-lane")]
     assert report.one_way_violations[0].against_m == pytest.approx(1.0)
     assert not report.ok and "one-way violations: 1" in report.summary()
+
+
+@pytest.mark.parametrize("seed", range(8))
+def test_the_near_pair_filter_finds_exactly_what_every_pair_finds(seed: int) -> None:
+    """The k-d tree filter of the pair check against the plain all-pairs scan, on seeded
+    random crowds (robots coming and going, some touching): the same collisions, the same
+    closest approach."""
+    from sim.check import _check_pairs, _PairScan, _Run
+
+    rng = np.random.default_rng(seed)
+    robots, ticks = 80, 60
+    side = float(rng.choice([12.0, 40.0, 400.0]))  # crowded, loose, far apart
+    start = rng.uniform(0.0, side, (1, robots, 2))
+    walk = rng.normal(0.0, 0.4, (ticks - 1, robots, 2))
+    positions = np.concatenate([start, start + np.cumsum(walk, axis=0)])
+    positions[rng.random((ticks, robots)) < 0.05] = np.nan  # robots absent at some ticks
+    run = _Run(ids=tuple(f"r{i:02d}" for i in range(robots)),
+               radii=rng.uniform(0.3, 0.6, robots), max_speeds=np.full(robots, np.nan),
+               times=np.arange(ticks) * 0.5, positions=positions, header={})
+    everything = _PairScan(run)
+    first, second = np.triu_indices(robots, k=1)
+    everything.add(first.astype(np.int64), second.astype(np.int64), 0, ticks)
+    assert _check_pairs(run) == everything.result()
