@@ -17,6 +17,8 @@ from dataclasses import dataclass, field
 from bench.line import Line
 from fleet.dispatch import (
     Candidate,
+    Inventory,
+    Outlook,
     Dispatcher,
     GridTravel,
     Job,
@@ -28,7 +30,17 @@ from fleet.dispatch import (
     waiting_part,
 )
 from fleet.floor import FloorMap, StationKind
-from fleet.model import Cell, RobotKind, RobotSpec, Task, TaskKind
+from fleet.model import (
+    Cell,
+    Mission,
+    MissionRecord,
+    RobotKind,
+    RobotSpec,
+    Task,
+    TaskKey,
+    TaskKind,
+    TaskState,
+)
 
 HANDLING_S = 20.0
 _HOLDING = {StationKind.BUFFER, StationKind.WELD_CELL}
@@ -258,7 +270,8 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
                     is_holding(task.dropoff):
                 if holding[task.dropoff] >= floor.stations[task.dropoff].capacity:
                     continue
-                holding[task.dropoff] += 1
+                if not dispatcher.schedules_ahead:
+                    holding[task.dropoff] += 1
             cell = holding_station(mission.tasks, task, is_holding)
             jobs.append(Job(mid, task, mission.priority, mission.deadline_s, order[mid],
                             _first(task), ready, tails[mid][task.id],
@@ -285,7 +298,11 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
             free_in = max(0.0, robot.free_at - t)
             candidates.append(Candidate(robot.spec, robot.home, robot.cell, free_in, 1.0,
                                         reserved.get(rid, 0.0)))
-        out = dispatcher.assign(jobs, candidates, t, travel)
+        if dispatcher.schedules_ahead:
+            out = dispatcher.assign(jobs, candidates, t, travel, outlook(
+                t, missions, order, tasks, state, done_at, events, gated, contents, floor))
+        else:
+            out = dispatcher.assign(jobs, candidates, t, travel)
         given = {(a.job.mission_id, a.job.task.id): a.robot_id for a in out}
         got = {a.robot_id: (a.job.mission_id, a.job.task.id) for a in out}
         for rid in sorted(gated):
@@ -315,6 +332,32 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
     mobile = sum(r.spec.kind is not RobotKind.FIXED_WELDER for r in robots.values())
     return Outcome(makespan, tardiness, busy / (mobile * makespan) if makespan else 0.0,
                    len(done))
+
+
+def outlook(now: float, missions: dict[str, Mission], order: dict[str, int],
+            tasks: dict[tuple[str, str], Task], state: dict[tuple[str, str], str],
+            done_at: dict[tuple[str, str], float],
+            events: list[tuple[float, str, tuple[str, str], str]], gated: dict[str, _Gate],
+            contents: dict[str, list[str]],
+            floor: FloorMap) -> Outlook:
+    """The model's state as the coordinator would show it to a dispatcher."""
+    states = {"pending": TaskState.PENDING, "assigned": TaskState.ASSIGNED,
+              "active": TaskState.ACTIVE, "done": TaskState.DONE}
+    records = []
+    for mid, m in missions.items():
+        record = MissionRecord.new(m, order[mid])
+        for t in m.tasks:
+            tr = record.tasks[t.id]
+            tr.state = states[state[(mid, t.id)]]
+            tr.done_s = done_at.get((mid, t.id))
+        records.append(record)
+    under_way: dict[TaskKey, float] = {}
+    for when, kind, key, _ in events:
+        if kind == "done":
+            under_way[TaskKey(*key)] = max(0.0, when - now)
+    for gate in gated.values():
+        under_way.setdefault(TaskKey(*gate.key), max(0.0, gate.arrive_s - now) + gate.work_s)
+    return Outlook(records, under_way, Inventory(floor.stations, contents))
 
 
 def _reoptimizable(task: Task) -> bool:

@@ -24,6 +24,7 @@ from fleet.dispatch.inputs import (
     HOLDING_KINDS,
     PINNED_KINDS,
     Inventory,
+    Outlook,
     Round,
     may_begin,
     ready_at,
@@ -36,6 +37,7 @@ from fleet.dispatch.optimizer import (
     NearestDispatcher,
     OptimalDispatcher,
 )
+from fleet.dispatch.schedule import ScheduleDispatcher
 from fleet.dispatch.travel import GridTravel, Travel
 
 __all__ = [
@@ -53,7 +55,9 @@ __all__ = [
     "Job",
     "NearestDispatcher",
     "OptimalDispatcher",
+    "Outlook",
     "Round",
+    "ScheduleDispatcher",
     "TaskEstimate",
     "Travel",
     "WaitingPart",
