@@ -374,6 +374,16 @@ def solve_cpsat(floor: FloorMap, line: Line, travel: GridTravel, time_limit_s: f
                 trace: list[tuple[float, str, str, float, float]] | None = None
                 ) -> tuple[float, bool]:
     """The minimum makespan of the traffic-free model (CP-SAT); (makespan s, proven optimal)."""
+    best, proven, _ = solve_cpsat_bound(floor, line, travel, time_limit_s, trace)
+    return best, proven
+
+
+def solve_cpsat_bound(floor: FloorMap, line: Line, travel: GridTravel,
+                      time_limit_s: float = 60.0,
+                      trace: list[tuple[float, str, str, float, float]] | None = None
+                      ) -> tuple[float, bool, float]:
+    """CP-SAT on the traffic-free model: (best makespan found s, proven optimal, best lower
+    bound on the makespan s)."""
     from ortools.sat.python import cp_model
 
     starts = start_stations(floor, line)
@@ -482,13 +492,14 @@ def solve_cpsat(floor: FloorMap, line: Line, travel: GridTravel, time_limit_s: f
     solver.parameters.num_workers = 2
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return math.nan, False
+        return math.nan, False, float(solver.best_objective_bound)
     if trace is not None:
         for (k, rid), lit in on.items():
             if solver.value(lit):
                 trace.append((float(solver.value(ready[k])), rid, f"{k[0]}/{k[1]}",
                               float(solver.value(start[k])), float(solver.value(end[k]))))
-    return float(solver.value(makespan)), status == cp_model.OPTIMAL
+    return (float(solver.value(makespan)), status == cp_model.OPTIMAL,
+            float(solver.best_objective_bound))
 
 
 def dispatchers() -> Sequence[tuple[str, Dispatcher]]:

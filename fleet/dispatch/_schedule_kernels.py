@@ -105,6 +105,10 @@ def decode(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr:
                 break
         if t < 0:
             if i >= n:
+                # Deadlocked cells: the waiting tasks close the sequence, unplaced.
+                for w in range(n_wait):
+                    seq[placed] = waiting[w]
+                    placed += 1
                 return INF, INF
             cand = order[i]
             i += 1
@@ -283,13 +287,14 @@ def lns(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr: np
         first_setup: np.ndarray, gap: np.ndarray, into_cell: np.ndarray,
         out_occ: np.ndarray, cap: np.ndarray, occ_cell: np.ndarray, occ_fixed: np.ndarray,
         handling_s: float, iterations: int, destroy: int, seed: int, mean_weight: float,
-        now: float) -> tuple[float, int]:
+        now: float, first: int) -> tuple[float, int]:
     """Large-neighbourhood search from (`order`, `robot_of`), improved in place to the best
     solution found: destroy up to `destroy` tasks (at random, close in time to a random task,
     or a run of one robot's sequence), repair each by the best insertion (every capable robot,
     before each of its tasks or after its last, between the task's predecessors and
-    successors). Returns (best cost, improving iterations)."""
-    np.random.seed(seed)
+    successors). Iteration i draws from a generator seeded by (seed, `first` + i); the search
+    stands on its best solution (moves of equal cost are taken). Returns (best cost,
+    improving iterations)."""
     n = order.shape[0]
     m = avail.shape[0]
     start = np.zeros(n)
@@ -314,6 +319,7 @@ def lns(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr: np
     dist = np.empty(n)
     k_max = min(destroy, n)
     for it in range(iterations):
+        np.random.seed((seed * 1000003 + first + it) % 2147483647)
         k = 1 + np.random.randint(k_max)
         removed[:] = False
         kind = np.random.randint(3)
@@ -438,10 +444,9 @@ def lns(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr: np
             cur_order[:] = trial
             cur_robot[:] = trial_robot
             cur_start[:] = start
-            if cost < best - 1e-9:
-                best = cost
-                order[:] = trial
-                robot_of[:] = trial_robot
+            best = cost
+            order[:] = trial
+            robot_of[:] = trial_robot
     return best, improved
 
 

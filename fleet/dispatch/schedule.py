@@ -25,9 +25,10 @@ makespan alone leaves the work off the critical path free to drift later round b
 
 from __future__ import annotations
 
+import logging
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Hashable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -37,7 +38,8 @@ import fleet.planning  # noqa: F401  (sets the numba cache folder before the ker
 from fleet.dispatch import _schedule_kernels as kernels
 from fleet.dispatch.costs import CostWeights, affordable, estimate
 from fleet.dispatch.inputs import PINNED_KINDS, Outlook
-from fleet.dispatch.nearest import Assignment, Candidate, Job, capable
+from fleet.dispatch.nearest import Assignment, Candidate, Job, capability_key, capable
+from fleet.dispatch.optimizer import OptimalDispatcher
 from fleet.dispatch.travel import Travel
 from fleet.model import RobotKind, Task, TaskKey, TaskKind, TaskState
 
@@ -47,6 +49,8 @@ __all__ = ["Instance", "Schedule", "ScheduleDispatcher", "build_instance", "deco
 IntArray = npt.NDArray[np.int64]
 FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -159,12 +163,12 @@ def greedy_schedule(instance: Instance, mean_weight: float = 0.0) -> Schedule:
 
 def improve(instance: Instance, schedule: Schedule, *, iterations: int, destroy: int,
             seed: int, mean_weight: float = 0.0, time_budget_s: float = math.inf,
-            chunk: int = 25) -> Schedule:
+            chunk: int = 5) -> Schedule:
     """Large-neighbourhood search from `schedule`; never returns a worse one.
 
-    Runs `iterations` in chunks of `chunk`, stopping early once `time_budget_s` (wall
-    seconds) is spent; as long as the budget does not bind, equal inputs and seed give the
-    same schedule.
+    Runs `iterations` in chunks of `chunk`, stopping after the chunk that spends
+    `time_budget_s` (wall seconds); as long as the budget does not bind, equal inputs and
+    seed give the same schedule.
     """
     a = instance
     order = schedule.order.copy()
@@ -173,18 +177,17 @@ def improve(instance: Instance, schedule: Schedule, *, iterations: int, destroy:
         return schedule
     began = time.perf_counter()
     done = 0
-    part = 0
     while done < iterations:
         step = min(chunk, iterations - done)
         kernels.lns(order, robot_of, a.lower, a.pred_ptr, a.pred_idx, a.pred_delay,
                     a.succ_ptr, a.succ_idx, a.first_st, a.last_st, a.ahead, a.work, a.able,
                     a.avail, a.first_setup, a.gap, a.into_cell, a.out_occ, a.capacity,
                     a.occ_cell, a.occ_fixed, a.handling_s, step, destroy,
-                    (seed * 1_000_003 + part) % (2**31 - 1), mean_weight, a.now_s)
+                    seed % (2**31 - 1), mean_weight, a.now_s, done)
         done += step
-        part += 1
-        if time.perf_counter() - began >= time_budget_s:
-            break
+        spent = time.perf_counter() - began
+        if spent >= time_budget_s or spent / done > time_budget_s - spent:
+            break  # the budget is spent, or one more chunk's worth would overrun it
     better = decode(instance, order, robot_of, mean_weight)
     return better if better.cost <= schedule.cost else schedule
 
@@ -249,10 +252,14 @@ class _Entry:
 def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
                    travel: Travel, outlook: Outlook | None = None, *,
                    horizon_s: float = math.inf, speed_factor: float = 1.0,
-                   handling_s: float = 20.0, stations: _Stations | None = None
+                   handling_s: float = 20.0, absent_s: float = 60.0,
+                   stations: _Stations | None = None
                    ) -> tuple[Instance, dict[TaskKey, Job]]:
     """The round's scheduling problem: the jobs, and with an outlook every other pending task
-    of the missions released within `horizon_s`; returns it with the jobs by task key."""
+    of the missions released within `horizon_s`; returns it with the jobs by task key.
+
+    Robots are `robots` in order; if some task none of them can do, one more, a stand-in
+    (id "") free in `absent_s`, does those."""
     offered = {TaskKey(j.mission_id, j.task.id): j for j in jobs}
     entries: dict[TaskKey, _Entry] = {}
     fixed_end: dict[TaskKey, float] = {}
@@ -308,28 +315,24 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
     keys = list(entries)
     n = len(keys)
     able = np.zeros((n, m), dtype=bool)
+    class_of: dict[Hashable, int] = {}
+    examples: list[Candidate] = []
+    member_of = []
+    for r in robots:
+        c = class_of.setdefault(capability_key(r), len(examples))
+        if c == len(examples):
+            examples.append(r)
+        member_of.append(c)
+    members = np.array(member_of, dtype=np.int64)
     cache: dict[tuple[object, ...], BoolArray] = {}
     for i, key in enumerate(keys):
         t = entries[key].task
         k = (t.kind, t.mass_kg, t.program, t.cell)
         row = cache.get(k)
         if row is None:
-            row = cache[k] = np.array([capable(r, t) for r in robots], dtype=bool)
+            per_class = np.array([capable(r, t) for r in examples], dtype=bool)
+            row = cache[k] = per_class[members] if m else np.zeros(0, dtype=bool)
         able[i] = row
-    # Tasks no robot here can do are left out, and so is all that depends on them.
-    dropped = {keys[i] for i in range(n) if not able[i].any()}
-    changed = bool(dropped)
-    while changed:
-        changed = False
-        for key, e in entries.items():
-            if key not in dropped and any(p in dropped for p, _ in e.preds):
-                dropped.add(key)
-                changed = True
-    if dropped:
-        keep = [i for i, k in enumerate(keys) if k not in dropped]
-        keys = [keys[i] for i in keep]
-        able = able[keep]
-        n = len(keys)
     index = {k: i for i, k in enumerate(keys)}
     tasks = [entries[k].task for k in keys]
     stations = stations or _Stations()
@@ -348,9 +351,8 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
     first_setup = np.zeros((m, n_st))
     if m:
         cells = np.array(cells_of, dtype=np.int64).reshape(-1, 2)
-        used = sorted(set(first_st.tolist()))
         names = list(idx)
-        for s in used:
+        for s in sorted(set(first_st.tolist())):
             metres_from = travel.from_cells_m(cells, names[s])
             first_setup[:, s] = np.ceil(metres_from / safe - 1e-9)
         first_setup[fixed] = 0.0
@@ -366,6 +368,20 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
     work = np.where(np.isfinite(work), work, 0.0)
     first_setup = np.where(np.isfinite(first_setup), first_setup, 0.0)
     gap = np.where(np.isfinite(gap), gap, 1e7)
+    avail = now_s + np.array([max(0.0, r.free_in_s) for r in robots], dtype=np.float64)
+    robot_ids = [r.spec.id for r in robots]
+    orphans = ~able.any(axis=1) if m else np.ones(n, dtype=bool)
+    if orphans.any():
+        # Work none of these robots can do (its robots are charging or have a queue) goes to
+        # one stand-in robot, free after `absent_s`, that is never given anything: its place
+        # in the schedule keeps what follows it (and the cell its part fills) in view.
+        able = np.concatenate([able, orphans[:, None]], axis=1)
+        nominal_work = np.array([nominal_s(t) for t in tasks], dtype=np.float64)
+        work = np.concatenate([work, np.ceil(nominal_work)[:, None]], axis=1)
+        first_setup = np.concatenate([first_setup, np.zeros((1, n_st))], axis=0)
+        gap = np.concatenate([gap, np.zeros((1, n_st, n_st))], axis=0)
+        avail = np.append(avail, now_s + absent_s)
+        robot_ids.append("")
     lower = np.array([entries[k].lower for k in keys], dtype=np.float64)
     preds = [[(index[p], d) for p, d in entries[k].preds if p in index] for k in keys]
     pred_ptr = np.zeros(n + 1, dtype=np.int64)
@@ -425,15 +441,15 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
                 if into is not None and into in index:
                     out_occ[i] = -2  # a part brought in here: numbered below
         # Parts in the cells now, and those on their way in that nobody schedules here.
-        present: list[tuple[str, str]] = []
+        present: dict[tuple[str, str], None] = {}
         for station in inventory.holding:
             for load in inventory.loads(station):
-                present.append((station, load))
+                present[(station, load)] = None
         for (station, load), key in bring_in.items():
             tr = records[key.mission_id].tasks[key.task_id]
             if key not in index and not tr.delivered and tr.state in (TaskState.ASSIGNED,
                                                                        TaskState.ACTIVE):
-                present.append((station, load))
+                present[(station, load)] = None
         for station, load in present:
             k = len(occ_cell)
             occ_cell.append(cell_of(station))
@@ -451,9 +467,8 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
                 into = bring_in[(t.pickup, t.load_id)]
                 out_occ[i] = n_init + index[into]
     instance = Instance(
-        tuple(keys), tuple(r.spec.id for r in robots), now_s, lower, pred_ptr, pred_idx,
-        pred_delay, succ_ptr, succ_idx, first_st, last_st, ahead, work, able,
-        now_s + np.array([max(0.0, r.free_in_s) for r in robots], dtype=np.float64),
+        tuple(keys), tuple(robot_ids), now_s, lower, pred_ptr, pred_idx,
+        pred_delay, succ_ptr, succ_idx, first_st, last_st, ahead, work, able, avail,
         first_setup, gap, into_cell, out_occ, np.array(capacity, dtype=np.int64),
         np.array(occ_cell, dtype=np.int64), np.array(occ_fixed, dtype=np.float64),
         float(handling_s))
@@ -477,7 +492,9 @@ class ScheduleDispatcher:
     horizon_s: float = 1800.0
     """Missions released within this many seconds from now are scheduled."""
     iterations: int = 300
-    """LNS iterations per round."""
+    """LNS iterations in a round where the work or the robots changed."""
+    idle_iterations: int = 20
+    """LNS iterations in a round where only time went on (same tasks, same robots free)."""
     destroy: int = 4
     """At most this many tasks destroyed and repaired per iteration."""
     mean_weight: float = 0.05
@@ -495,6 +512,8 @@ class ScheduleDispatcher:
     seed: int = 0
     rounds: int = 0
     _previous: list[tuple[TaskKey, str]] = field(default_factory=list)
+    _signature: tuple[object, ...] = ()
+    _fallback: OptimalDispatcher = field(default_factory=OptimalDispatcher)
     _stations: _Stations = field(default_factory=_Stations)
     last: Schedule | None = None
     """The last round's schedule (for the events' explanation and tests)."""
@@ -514,21 +533,39 @@ class ScheduleDispatcher:
                                           stations=self._stations)
         if instance.size == 0:
             return []
-        schedule = self.plan(instance)
+        signature = (instance.keys, instance.robot_ids,
+                     tuple(r.free_in_s > 0 for r in robots), tuple(j.holder for j in jobs))
+        changed = signature != self._signature
+        self._signature = signature
+        schedule = self.plan(instance, self.iterations if changed else self.idle_iterations)
         self.last, self.last_instance = schedule, instance
+        if not math.isfinite(schedule.makespan_s):
+            # The cells as reported admit no schedule (a load nobody takes out fills a cell
+            # others must pass through): decide this round one assignment at a time.
+            log.warning("no feasible schedule of %d tasks; assigning this round by cost",
+                        instance.size)
+            self._previous = []
+            return self._fallback.assign(jobs, robots, now_s, travel)
         self._previous = [(instance.keys[t], instance.robot_ids[schedule.robot_of[t]])
                           for t in schedule.sequence.tolist()]
         return self._starts(instance, schedule, by_key, robots, now_s, travel,
                             _room(outlook, by_key) if outlook is not None else {})
 
-    def plan(self, instance: Instance) -> Schedule:
+    def reset(self) -> None:
+        """Forget the previous schedule: the next round starts from greedy alone."""
+        self._previous = []
+        self._signature = ()
+
+    def plan(self, instance: Instance, iterations: int | None = None) -> Schedule:
         """The round's schedule: the better of greedy and last round's, then LNS."""
         self.rounds += 1
         start = greedy_schedule(instance, self.mean_weight)
         warm = self._warm(instance)
         if warm is not None and warm.cost <= start.cost:
             start = warm
-        return improve(instance, start, iterations=self.iterations, destroy=self.destroy,
+        return improve(instance, start,
+                       iterations=self.iterations if iterations is None else iterations,
+                       destroy=self.destroy,
                        seed=self.seed * 7919 + self.rounds, mean_weight=self.mean_weight,
                        time_budget_s=self.time_budget_s)
 
@@ -579,6 +616,8 @@ class ScheduleDispatcher:
         for t in schedule.sequence.tolist():
             firsts.setdefault(int(schedule.robot_of[t]), t)
         for r, t in sorted(firsts.items()):
+            if r >= len(robots):
+                continue  # the stand-in for robots not offered this round
             key = instance.keys[t]
             job = by_key.get(key)
             if job is None:
