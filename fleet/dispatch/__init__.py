@@ -1,11 +1,13 @@
 """Who does what: capability matching, cost model, assignment, mission dependencies, charging.
 
-`OptimalDispatcher` (the Hungarian method over ready tasks and free or soon-free robots) and
+`OptimalDispatcher` (the Hungarian method over ready tasks and free or soon-free robots),
+`ScheduleDispatcher` (an optimized schedule of all known work, re-optimized every round) and
 `NearestDispatcher` (the greedy baseline) share the `Dispatcher` protocol; `plan_charging`
 sends robots to chargers for either. Everything here is pure: plain data in, decisions out.
 """
 
 from fleet.dispatch.charging import ChargeOrder, plan_charging
+from fleet.model import InvalidInputError
 from fleet.dispatch.costs import (
     DETOUR,
     CostWeights,
@@ -40,6 +42,19 @@ from fleet.dispatch.optimizer import (
 from fleet.dispatch.schedule import ScheduleDispatcher
 from fleet.dispatch.travel import GridTravel, Travel
 
+
+def make_dispatcher(name: str) -> Dispatcher:
+    """A fresh dispatcher by name: "optimal", "schedule" or "nearest"."""
+    if name == "optimal":
+        return OptimalDispatcher()
+    if name == "schedule":
+        return ScheduleDispatcher()
+    if name == "nearest":
+        return NearestDispatcher()
+    raise InvalidInputError(f"unknown dispatcher {name!r}: expected optimal, schedule or "
+                            "nearest", field="dispatcher", value=name)
+
+
 __all__ = [
     "DETOUR",
     "HOLDING_KINDS",
@@ -67,6 +82,7 @@ __all__ = [
     "cell_backlogs",
     "estimate",
     "holding_station",
+    "make_dispatcher",
     "may_begin",
     "mission_tails",
     "part_seconds",
