@@ -55,16 +55,18 @@ def _cell_entry(c: int, cap: np.ndarray, members: np.ndarray, count: np.ndarray,
 
 
 @njit(cache=True)
-def decode(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr: np.ndarray,
+def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.ndarray,
+                pred_ptr: np.ndarray,
            pred_idx: np.ndarray, pred_delay: np.ndarray, first_st: np.ndarray,
            last_st: np.ndarray, ahead: np.ndarray, work: np.ndarray, avail: np.ndarray,
            first_setup: np.ndarray, gap: np.ndarray, into_cell: np.ndarray,
            out_occ: np.ndarray, cap: np.ndarray, occ_cell: np.ndarray,
            occ_fixed: np.ndarray, handling_s: float, start: np.ndarray, end: np.ndarray,
-           seq: np.ndarray) -> tuple[float, float]:
-    """Start and end times of every task (into `start`, `end`), the decode order into `seq`;
-    returns (makespan, sum of ends). inf makespan if some task cannot be placed."""
-    n = order.shape[0]
+           seq: np.ndarray) -> tuple[float, float, int]:
+    """Decode the first `length` tasks of `order` (the others are left out, and so is what
+    waits for them): start and end times into `start`, `end`, the placed tasks in order
+    into `seq`; returns (makespan, sum of ends, tasks placed) over the placed tasks."""
+    n = robot_of.shape[0]
     m = avail.shape[0]
     n_init = occ_cell.shape[0]
     n_cells = cap.shape[0]
@@ -84,7 +86,7 @@ def decode(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr:
     makespan = -INF
     total = 0.0
     i = 0
-    while i < n or n_wait > 0:
+    while i < length or n_wait > 0:
         t = -1
         # A waiting task first, once it can go; else the next one in the list.
         for w in range(n_wait):
@@ -104,12 +106,13 @@ def decode(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr:
                 n_wait -= 1
                 break
         if t < 0:
-            if i >= n:
-                # Deadlocked cells: the waiting tasks close the sequence, unplaced.
+            if i >= length:
+                # Waiting for tasks left out (or deadlocked cells): they close the sequence.
+                k = placed
                 for w in range(n_wait):
-                    seq[placed] = waiting[w]
-                    placed += 1
-                return INF, INF
+                    seq[k] = waiting[w]
+                    k += 1
+                return makespan, total, placed
             cand = order[i]
             i += 1
             ok = True
@@ -168,6 +171,26 @@ def decode(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr:
         o = out_occ[t]
         if o >= 0:
             occ_release[o] = s + handling_s
+    return makespan, total, placed
+
+
+@njit(cache=True)
+def decode(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr: np.ndarray,
+           pred_idx: np.ndarray, pred_delay: np.ndarray, first_st: np.ndarray,
+           last_st: np.ndarray, ahead: np.ndarray, work: np.ndarray, avail: np.ndarray,
+           first_setup: np.ndarray, gap: np.ndarray, into_cell: np.ndarray,
+           out_occ: np.ndarray, cap: np.ndarray, occ_cell: np.ndarray,
+           occ_fixed: np.ndarray, handling_s: float, start: np.ndarray, end: np.ndarray,
+           seq: np.ndarray) -> tuple[float, float]:
+    """Start and end times of every task (into `start`, `end`), the decode order into `seq`;
+    returns (makespan, sum of ends). inf makespan if some task cannot be placed."""
+    n = order.shape[0]
+    makespan, total, placed = decode_part(
+        order, n, robot_of, lower, pred_ptr, pred_idx, pred_delay, first_st, last_st, ahead,
+        work, avail, first_setup, gap, into_cell, out_occ, cap, occ_cell, occ_fixed,
+        handling_s, start, end, seq)
+    if placed < n:
+        return INF, INF
     return makespan, total
 
 
@@ -185,9 +208,13 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
            first_setup: np.ndarray, gap: np.ndarray, into_cell: np.ndarray,
            out_occ: np.ndarray, cap: np.ndarray, occ_cell: np.ndarray,
            occ_fixed: np.ndarray, handling_s: float, order: np.ndarray,
-           robot_of: np.ndarray) -> None:
+           robot_of: np.ndarray, noise: float, seed: int) -> None:
     """List scheduling: again and again the (task, robot) that finishes first among the tasks
-    whose predecessors and cell allow them; fills `order` and `robot_of`."""
+    whose predecessors and cell allow them; fills `order` and `robot_of`. With `noise` > 0
+    each choice compares ends stretched by up to that fraction of their time from the
+    earliest start at random (a randomized greedy, seeded)."""
+    if noise > 0:
+        np.random.seed(seed)
     n = lower.shape[0]
     m = avail.shape[0]
     n_init = occ_cell.shape[0]
@@ -247,6 +274,8 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
                 else:
                     s = (prev_end if prev_end > offer else offer) + setup
                 e = s + work[t, r]
+                if noise > 0:
+                    e += noise * np.random.random() * (e - avail[r] if e > avail[r] else 0.0)
                 if e < best_end - 1e-9 or (e < best_end + 1e-9 and s < best_start):
                     best_end = e
                     best_start = s
@@ -268,7 +297,7 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
         order[step] = t
         robot_of[t] = best_r
         done[t] = True
-        end[t] = best_end
+        end[t] = best_start + work[t, best_r]
         last[best_r] = t
         c = into_cell[t]
         if c >= 0:
@@ -454,23 +483,16 @@ def lns(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr: np
 def _partial_cost(trial: np.ndarray, size: int, robot_of: np.ndarray, removed: np.ndarray,
                   t: int, args: tuple, start: np.ndarray, end: np.ndarray, seq: np.ndarray,
                   mean_weight: float, now: float) -> float:
-    """Cost of the partial list `trial[:size]` (tasks still removed are left out: they are
-    decoded as if they had no place yet, i.e. at the end, so only the cost of what is placed
-    counts)."""
+    """Cost of the partial list `trial[:size]`: the tasks still removed are left out, and so
+    is what waits for them; every task the list holds but cannot place costs a penalty."""
     (lower, pred_ptr, pred_idx, pred_delay, first_st, last_st, ahead, work, avail,
      first_setup, gap, into_cell, out_occ, cap, occ_cell, occ_fixed, handling_s) = args
     n = robot_of.shape[0]
-    full = np.empty(n, dtype=np.int64)
-    k = 0
-    for q in range(size):
-        full[k] = trial[q]
-        k += 1
-    # Still-removed tasks go last, in index order: every list must hold every task.
-    for u in range(n):
-        if removed[u] and u != t:
-            full[k] = u
-            k += 1
-    mk, tot = decode(full, robot_of, lower, pred_ptr, pred_idx, pred_delay, first_st,
-                     last_st, ahead, work, avail, first_setup, gap, into_cell, out_occ, cap,
-                     occ_cell, occ_fixed, handling_s, start, end, seq)
-    return _cost(mk, tot, n, mean_weight, now)
+    mk, tot, placed = decode_part(trial, size, robot_of, lower, pred_ptr, pred_idx,
+                                  pred_delay, first_st, last_st, ahead, work, avail,
+                                  first_setup, gap, into_cell, out_occ, cap, occ_cell,
+                                  occ_fixed, handling_s, start, end, seq)
+    return _cost(mk, tot, n, mean_weight, now) + _UNPLACED * (size - placed)
+
+
+_UNPLACED = 1e7

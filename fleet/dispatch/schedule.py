@@ -148,8 +148,10 @@ def decode(instance: Instance, order: IntArray, robot_of: IntArray,
                     _cost(makespan, total, n, mean_weight, instance.now_s))
 
 
-def greedy_schedule(instance: Instance, mean_weight: float = 0.0) -> Schedule:
-    """List scheduling: the task and robot that finish first, again and again."""
+def greedy_schedule(instance: Instance, mean_weight: float = 0.0, noise: float = 0.0,
+                    seed: int = 0) -> Schedule:
+    """List scheduling: the task and robot that finish first, again and again (with `noise`,
+    a randomized choice among those that finish nearly first)."""
     n = instance.size
     order = np.zeros(n, dtype=np.int64)
     robot_of = np.zeros(n, dtype=np.int64)
@@ -157,7 +159,7 @@ def greedy_schedule(instance: Instance, mean_weight: float = 0.0) -> Schedule:
     kernels.greedy(a.lower, a.pred_ptr, a.pred_idx, a.pred_delay, a.first_st, a.last_st,
                    a.ahead, a.work, a.able, a.avail, a.first_setup, a.gap, a.into_cell,
                    a.out_occ, a.capacity, a.occ_cell, a.occ_fixed, a.handling_s, order,
-                   robot_of)
+                   robot_of, noise, seed)
     return decode(instance, order, robot_of, mean_weight)
 
 
@@ -497,8 +499,15 @@ class ScheduleDispatcher:
     """LNS iterations in a round where only time went on (same tasks, same robots free)."""
     destroy: int = 4
     """At most this many tasks destroyed and repaired per iteration."""
-    mean_weight: float = 0.05
-    """Weight of the tasks' mean end beside the makespan."""
+    restarts: int = 30
+    """Randomized greedy constructions per round where the work or the robots changed."""
+    idle_restarts: int = 3
+    """... and per round where only time went on."""
+    noise: float = 0.02
+    """How far a randomized greedy may stretch the ends it compares (fraction)."""
+    mean_weight: float = 0.0
+    """Weight of the tasks' mean end beside the makespan (0: the makespan alone, ties to the
+    schedule found first)."""
     time_budget_s: float = 0.06
     """Wall seconds of search per round at most (the iterations stop early)."""
     release_s: float = 1.0
@@ -537,7 +546,8 @@ class ScheduleDispatcher:
                      tuple(r.free_in_s > 0 for r in robots), tuple(j.holder for j in jobs))
         changed = signature != self._signature
         self._signature = signature
-        schedule = self.plan(instance, self.iterations if changed else self.idle_iterations)
+        schedule = self.plan(instance, self.iterations if changed else self.idle_iterations,
+                             self.restarts if changed else self.idle_restarts)
         self.last, self.last_instance = schedule, instance
         if not math.isfinite(schedule.makespan_s):
             # The cells as reported admit no schedule (a load nobody takes out fills a cell
@@ -556,18 +566,28 @@ class ScheduleDispatcher:
         self._previous = []
         self._signature = ()
 
-    def plan(self, instance: Instance, iterations: int | None = None) -> Schedule:
-        """The round's schedule: the better of greedy and last round's, then LNS."""
+    def plan(self, instance: Instance, iterations: int | None = None,
+             restarts: int | None = None) -> Schedule:
+        """The round's schedule: the best of greedy, last round's and randomized greedy
+        restarts (within half the time budget), then LNS for the rest of it."""
         self.rounds += 1
+        began = time.perf_counter()
+        seed = self.seed * 7919 + self.rounds
         start = greedy_schedule(instance, self.mean_weight)
         warm = self._warm(instance)
         if warm is not None and warm.cost <= start.cost:
             start = warm
+        for k in range(self.restarts if restarts is None else restarts):
+            if time.perf_counter() - began > self.time_budget_s / 2:
+                break
+            other = greedy_schedule(instance, self.mean_weight, self.noise, seed * 131 + k)
+            if other.cost < start.cost:
+                start = other
+        left = self.time_budget_s - (time.perf_counter() - began)
         return improve(instance, start,
                        iterations=self.iterations if iterations is None else iterations,
-                       destroy=self.destroy,
-                       seed=self.seed * 7919 + self.rounds, mean_weight=self.mean_weight,
-                       time_budget_s=self.time_budget_s)
+                       destroy=self.destroy, seed=seed, mean_weight=self.mean_weight,
+                       time_budget_s=max(0.0, left))
 
     def _warm(self, instance: Instance) -> Schedule | None:
         """Last round's schedule on this round's tasks; new tasks inserted greedily."""
