@@ -17,11 +17,11 @@ from dataclasses import dataclass, field
 from bench.line import Line
 from fleet.dispatch import (
     Candidate,
-    Inventory,
-    Outlook,
     Dispatcher,
     GridTravel,
+    Inventory,
     Job,
+    Outlook,
     capable,
     cell_backlogs,
     holding_station,

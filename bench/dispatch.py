@@ -147,13 +147,6 @@ def grid_travel(floor: FloorMap) -> tuple[GridTravel, dict[str, tuple[int, int]]
     return GridTravel(DistanceTables(grid.free, 4), cells, chargers, floor.resolution_m), cells
 
 
-def grid_travel(floor: FloorMap) -> tuple[GridTravel, dict[str, tuple[int, int]]]:
-    grid = rasterize(floor)
-    cells = {s.id: grid.cell_of(s.pose.x, s.pose.y) for s in floor.stations.values()}
-    chargers = [s.id for s in floor.stations.values() if s.kind is StationKind.CHARGER]
-    return GridTravel(DistanceTables(grid.free, 4), cells, chargers, floor.resolution_m), cells
-
-
 def small_line(floor: FloorMap, seed: int) -> Line:
     """A small instance: 3 variants, 2 AGVs, a mobile and a fixed welder."""
     return make_line(floor, variants=3, agvs=2, mobile_welders=1, fixed_welders=1,

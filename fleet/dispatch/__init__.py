@@ -7,7 +7,6 @@ sends robots to chargers for either. Everything here is pure: plain data in, dec
 """
 
 from fleet.dispatch.charging import ChargeOrder, plan_charging
-from fleet.model import InvalidInputError
 from fleet.dispatch.costs import (
     DETOUR,
     CostWeights,
@@ -41,6 +40,7 @@ from fleet.dispatch.optimizer import (
 )
 from fleet.dispatch.schedule import ScheduleDispatcher
 from fleet.dispatch.travel import GridTravel, Travel
+from fleet.model import InvalidInputError
 
 
 def make_dispatcher(name: str) -> Dispatcher:

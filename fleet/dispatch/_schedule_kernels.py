@@ -51,7 +51,7 @@ def _cell_entry(c: int, cap: np.ndarray, members: np.ndarray, count: np.ndarray,
     for i in range(k):
         rel[i] = occ_release[members[c, i]]
     rel.sort()
-    return rel[k - room]
+    return float(rel[k - room])
 
 
 @njit(cache=True)
@@ -96,9 +96,9 @@ def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.
                 if not done[pred_idx[q]]:
                     ok = False
                     break
-            if ok and into_cell[cand] >= 0:
-                if _cell_entry(into_cell[cand], cap, members, count, occ_release) == INF:
-                    ok = False
+            if ok and into_cell[cand] >= 0 and _cell_entry(
+                    into_cell[cand], cap, members, count, occ_release) == INF:
+                ok = False
             if ok:
                 t = cand
                 for v in range(w, n_wait - 1):
@@ -120,9 +120,9 @@ def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.
                 if not done[pred_idx[q]]:
                     ok = False
                     break
-            if ok and into_cell[cand] >= 0:
-                if _cell_entry(into_cell[cand], cap, members, count, occ_release) == INF:
-                    ok = False
+            if ok and into_cell[cand] >= 0 and _cell_entry(
+                    into_cell[cand], cap, members, count, occ_release) == INF:
+                ok = False
             if not ok:
                 waiting[n_wait] = cand
                 n_wait += 1
@@ -481,7 +481,8 @@ def lns(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr: np
 
 @njit(cache=True)
 def _partial_cost(trial: np.ndarray, size: int, robot_of: np.ndarray, removed: np.ndarray,
-                  t: int, args: tuple, start: np.ndarray, end: np.ndarray, seq: np.ndarray,
+                  t: int, args: tuple,  # type: ignore[type-arg]
+                  start: np.ndarray, end: np.ndarray, seq: np.ndarray,
                   mean_weight: float, now: float) -> float:
     """Cost of the partial list `trial[:size]`: the tasks still removed are left out, and so
     is what waits for them; every task the list holds but cannot place costs a penalty."""

@@ -143,7 +143,9 @@ def decode(instance: Instance, order: IntArray, robot_of: IntArray,
         raise ValueError("robot_of gives a task to a robot that cannot do it")
     start, end = np.zeros(n), np.zeros(n)
     seq = np.zeros(n, dtype=np.int64)
-    makespan, total = kernels.decode(order, robot_of, *instance.kernel_args(), start, end, seq)
+    args = instance.kernel_args()
+    makespan, total = kernels.decode(order, robot_of, *args, start, end,  # type: ignore
+                                     seq)
     return Schedule(order, robot_of, start, end, seq, float(makespan),
                     _cost(makespan, total, n, mean_weight, instance.now_s))
 
@@ -372,7 +374,7 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
     gap = np.where(np.isfinite(gap), gap, 1e7)
     avail = now_s + np.array([max(0.0, r.free_in_s) for r in robots], dtype=np.float64)
     robot_ids = [r.spec.id for r in robots]
-    orphans = ~able.any(axis=1) if m else np.ones(n, dtype=bool)
+    orphans: BoolArray = np.asarray(~able.any(axis=1) if m else np.ones(n, dtype=bool))
     if orphans.any():
         # Work none of these robots can do (its robots are charging or have a queue) goes to
         # one stand-in robot, free after `absent_s`, that is never given anything: its place
@@ -384,19 +386,19 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
         gap = np.concatenate([gap, np.zeros((1, n_st, n_st))], axis=0)
         avail = np.append(avail, now_s + absent_s)
         robot_ids.append("")
-    lower = np.array([entries[k].lower for k in keys], dtype=np.float64)
+    lower_s = np.array([entries[k].lower for k in keys], dtype=np.float64)
     preds = [[(index[p], d) for p, d in entries[k].preds if p in index] for k in keys]
     pred_ptr = np.zeros(n + 1, dtype=np.int64)
     pred_ptr[1:] = np.cumsum([len(p) for p in preds])
     pred_idx = np.array([p for ps in preds for p, _ in ps], dtype=np.int64)
     pred_delay = np.array([d for ps in preds for _, d in ps], dtype=np.float64)
     succs: list[list[int]] = [[] for _ in range(n)]
-    for t, ps in enumerate(preds):
+    for i, ps in enumerate(preds):
         for p, _ in ps:
-            succs[p].append(t)
+            succs[p].append(i)
     succ_ptr = np.zeros(n + 1, dtype=np.int64)
-    succ_ptr[1:] = np.cumsum([len(s) for s in succs])
-    succ_idx = np.array([s for ss in succs for s in ss], dtype=np.int64)
+    succ_ptr[1:] = np.cumsum([len(f) for f in succs])
+    succ_idx = np.array([f for fs in succs for f in fs], dtype=np.int64)
     ahead = np.zeros(n, dtype=bool)
     into_cell = np.full(n, -1, dtype=np.int64)
     out_occ = np.full(n, -1, dtype=np.int64)
@@ -436,8 +438,7 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
                     take_out[(t.pickup, t.load_id)] = TaskKey(record.mission.id, t.id)
                 if holds(t.dropoff):
                     bring_in[(t.dropoff, t.load_id)] = TaskKey(record.mission.id, t.id)
-        for i, key in enumerate(keys):
-            t = tasks[i]
+        for i, t in enumerate(tasks):
             if t.kind is TaskKind.TRANSPORT and holds(t.pickup):
                 into = bring_in.get((t.pickup, t.load_id))
                 if into is not None and into in index:
@@ -453,28 +454,28 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
                                                                        TaskState.ACTIVE):
                 present[(station, load)] = None
         for station, load in present:
-            k = len(occ_cell)
+            occupant = len(occ_cell)
             occ_cell.append(cell_of(station))
             out = take_out.get((station, load))
             if out is not None and out in index:
                 occ_fixed.append(math.inf)
-                out_occ[index[out]] = k
+                out_occ[index[out]] = occupant
             elif out is not None:
                 occ_fixed.append(now_s + handling_s)  # being taken out
             else:
                 occ_fixed.append(math.inf)  # stays: the cell is full for good
         n_init = len(occ_cell)
-        for i, t in enumerate(tasks):
+        for i, task in enumerate(tasks):
             if out_occ[i] == -2:
-                into = bring_in[(t.pickup, t.load_id)]
+                into = bring_in[(task.pickup, task.load_id)]
                 out_occ[i] = n_init + index[into]
     instance = Instance(
-        tuple(keys), tuple(robot_ids), now_s, lower, pred_ptr, pred_idx,
+        tuple(keys), tuple(robot_ids), now_s, lower_s, pred_ptr, pred_idx,
         pred_delay, succ_ptr, succ_idx, first_st, last_st, ahead, work, able, avail,
         first_setup, gap, into_cell, out_occ, np.array(capacity, dtype=np.int64),
         np.array(occ_cell, dtype=np.int64), np.array(occ_fixed, dtype=np.float64),
         float(handling_s))
-    return instance, {k: entries[k].job for k in keys if entries[k].job is not None}
+    return instance, {k: job for k in keys if (job := entries[k].job) is not None}
 
 
 @dataclass(slots=True)

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from fleet.dispatch import ScheduleDispatcher
 from fleet.model import Pose, RobotKind, RobotSpec, TransportCapability, WeldCapability
 from fleet.v1 import common_pb2, missions_pb2, missions_pb2_grpc, robot_link_pb2, simulation_pb2
-from fleet.dispatch import ScheduleDispatcher
 from sim.robot import SimRobot
 from tests.conftest import SMALL_MAP, Served, serve
 from tests.integration.test_mission_flow import drive, events, register

@@ -3,6 +3,7 @@ independent checker of the CP-SAT model's constraints, its search, and the dispa
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 from dataclasses import dataclass
@@ -263,7 +264,7 @@ def check(problem: Problem, instance: Instance, schedule: Schedule) -> list[str]
             spans.append((offer[TaskKey(m.id, into.id)], at[TaskKey(m.id, out.id)][1] + HANDLING,
                           m.id))
         spans.sort()
-        for (a0, a1, ma), (b0, _, mb) in zip(spans, spans[1:], strict=False):
+        for (_, a1, ma), (b0, _, mb) in itertools.pairwise(spans):
             if b0 < a1 - 1e-6:
                 errors.append(f"{cell}: {mb} given out at {b0} while {ma} holds it to {a1}")
     return errors
