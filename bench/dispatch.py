@@ -284,9 +284,10 @@ def gaps(rows: list[Row], scenario: str, to: str) -> list[str]:
 
 
 def report(split: Split, rows: list[Row]) -> str:
-    lines = [f"=== {split.name} set: line seeds {list(split.line_seeds)}, small seeds "
-             f"{split.small_seeds[0]}-{split.small_seeds[-1]}, large seeds "
-             f"{list(split.large_seeds)} ===", table(rows), ""]
+    def seeds(scenario: str) -> list[int]:
+        return sorted({r.seed for r in rows if r.scenario.startswith(scenario)})
+    lines = [f"=== {split.name} set: line seeds {seeds('line')}, small seeds "
+             f"{seeds('small')}, large seeds {seeds('large')} ===", table(rows), ""]
     lines += gains(rows, "line (sim)")
     lines += gains(rows, "line (model)")
     lines += gaps(rows, "small x3 (model)", "CP-SAT optimum")
