@@ -19,7 +19,9 @@ from fleet.dispatch import (
     Candidate,
     Dispatcher,
     GridTravel,
+    Inventory,
     Job,
+    Outlook,
     capable,
     cell_backlogs,
     holding_station,
@@ -28,7 +30,17 @@ from fleet.dispatch import (
     waiting_part,
 )
 from fleet.floor import FloorMap, StationKind
-from fleet.model import Cell, RobotKind, RobotSpec, Task, TaskKind
+from fleet.model import (
+    Cell,
+    Mission,
+    MissionRecord,
+    RobotKind,
+    RobotSpec,
+    Task,
+    TaskKey,
+    TaskKind,
+    TaskState,
+)
 
 HANDLING_S = 20.0
 _HOLDING = {StationKind.BUFFER, StationKind.WELD_CELL}
@@ -258,7 +270,8 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
                     is_holding(task.dropoff):
                 if holding[task.dropoff] >= floor.stations[task.dropoff].capacity:
                     continue
-                holding[task.dropoff] += 1
+                if not dispatcher.schedules_ahead:
+                    holding[task.dropoff] += 1
             cell = holding_station(mission.tasks, task, is_holding)
             jobs.append(Job(mid, task, mission.priority, mission.deadline_s, order[mid],
                             _first(task), ready, tails[mid][task.id],
@@ -285,7 +298,11 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
             free_in = max(0.0, robot.free_at - t)
             candidates.append(Candidate(robot.spec, robot.home, robot.cell, free_in, 1.0,
                                         reserved.get(rid, 0.0)))
-        out = dispatcher.assign(jobs, candidates, t, travel)
+        if dispatcher.schedules_ahead:
+            out = dispatcher.assign(jobs, candidates, t, travel, outlook(
+                t, missions, order, tasks, state, done_at, events, gated, contents, floor))
+        else:
+            out = dispatcher.assign(jobs, candidates, t, travel)
         given = {(a.job.mission_id, a.job.task.id): a.robot_id for a in out}
         got = {a.robot_id: (a.job.mission_id, a.job.task.id) for a in out}
         for rid in sorted(gated):
@@ -317,6 +334,32 @@ def simulate(floor: FloorMap, line: Line, dispatcher: Dispatcher, travel: GridTr
                    len(done))
 
 
+def outlook(now: float, missions: dict[str, Mission], order: dict[str, int],
+            tasks: dict[tuple[str, str], Task], state: dict[tuple[str, str], str],
+            done_at: dict[tuple[str, str], float],
+            events: list[tuple[float, str, tuple[str, str], str]], gated: dict[str, _Gate],
+            contents: dict[str, list[str]],
+            floor: FloorMap) -> Outlook:
+    """The model's state as the coordinator would show it to a dispatcher."""
+    states = {"pending": TaskState.PENDING, "assigned": TaskState.ASSIGNED,
+              "active": TaskState.ACTIVE, "done": TaskState.DONE}
+    records = []
+    for mid, m in missions.items():
+        record = MissionRecord.new(m, order[mid])
+        for t in m.tasks:
+            tr = record.tasks[t.id]
+            tr.state = states[state[(mid, t.id)]]
+            tr.done_s = done_at.get((mid, t.id))
+        records.append(record)
+    under_way: dict[TaskKey, float] = {}
+    for when, kind, key, _ in events:
+        if kind == "done":
+            under_way[TaskKey(*key)] = max(0.0, when - now)
+    for gate in gated.values():
+        under_way.setdefault(TaskKey(*gate.key), max(0.0, gate.arrive_s - now) + gate.work_s)
+    return Outlook(records, under_way, Inventory(floor.stations, contents))
+
+
 def _reoptimizable(task: Task) -> bool:
     """Work given out ahead that may change hands, as in the coordinator: a weld."""
     return task.kind is TaskKind.WELD
@@ -331,6 +374,16 @@ def solve_cpsat(floor: FloorMap, line: Line, travel: GridTravel, time_limit_s: f
                 trace: list[tuple[float, str, str, float, float]] | None = None
                 ) -> tuple[float, bool]:
     """The minimum makespan of the traffic-free model (CP-SAT); (makespan s, proven optimal)."""
+    best, proven, _ = solve_cpsat_bound(floor, line, travel, time_limit_s, trace)
+    return best, proven
+
+
+def solve_cpsat_bound(floor: FloorMap, line: Line, travel: GridTravel,
+                      time_limit_s: float = 60.0,
+                      trace: list[tuple[float, str, str, float, float]] | None = None
+                      ) -> tuple[float, bool, float]:
+    """CP-SAT on the traffic-free model: (best makespan found s, proven optimal, best lower
+    bound on the makespan s)."""
     from ortools.sat.python import cp_model
 
     starts = start_stations(floor, line)
@@ -439,13 +492,14 @@ def solve_cpsat(floor: FloorMap, line: Line, travel: GridTravel, time_limit_s: f
     solver.parameters.num_workers = 2
     status = solver.solve(model)
     if status not in (cp_model.OPTIMAL, cp_model.FEASIBLE):
-        return math.nan, False
+        return math.nan, False, float(solver.best_objective_bound)
     if trace is not None:
         for (k, rid), lit in on.items():
             if solver.value(lit):
                 trace.append((float(solver.value(ready[k])), rid, f"{k[0]}/{k[1]}",
                               float(solver.value(start[k])), float(solver.value(end[k]))))
-    return float(solver.value(makespan)), status == cp_model.OPTIMAL
+    return (float(solver.value(makespan)), status == cp_model.OPTIMAL,
+            float(solver.best_objective_bound))
 
 
 def dispatchers() -> Sequence[tuple[str, Dispatcher]]:

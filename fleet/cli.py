@@ -384,10 +384,15 @@ def _robot_times(option: str, items: Sequence[str]) -> list[tuple[str, float]] |
     return out
 
 
+DISPATCHERS = ("optimal", "schedule", "nearest")
+
+
 def _dispatcher_option(s: argparse.ArgumentParser) -> None:
-    s.add_argument("--dispatcher", choices=("optimal", "nearest"), default="optimal",
+    s.add_argument("--dispatcher", choices=DISPATCHERS, default=None,
                    help="optimal: Hungarian assignment with queues, deadlines, batteries "
-                        "(default); nearest: the greedy nearest-free-robot baseline")
+                        "(default; with --line: schedule); schedule: an optimized schedule "
+                        "of all known work over a rolling horizon (large-neighbourhood "
+                        "search); nearest: the greedy nearest-free-robot baseline")
 def _bridge_options(s: argparse.ArgumentParser) -> None:
     s.add_argument("--robots-file", metavar="FILE",
                    help="ROS robots known in advance (YAML: robots: [robot_info, ...])")
@@ -473,7 +478,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _coordinator(map_file: str, db: str, sim_clock: bool,  # type: ignore[no-untyped-def]
                  dispatcher: str = "optimal", fleet_file: str = ""):
     from fleet.coordinator import Coordinator, ManualClock, WallClock, load_fleet
-    from fleet.dispatch import NearestDispatcher, OptimalDispatcher
+    from fleet.dispatch import make_dispatcher
     from fleet.floor import load_floor
     from fleet.planning import warm_up
     from fleet.store import open_store
@@ -482,7 +487,7 @@ def _coordinator(map_file: str, db: str, sim_clock: bool,  # type: ignore[no-unt
     floor = load_floor(map_file)
     store = open_store(db)
     clock = ManualClock() if sim_clock else WallClock()
-    chosen = NearestDispatcher() if dispatcher == "nearest" else OptimalDispatcher()
+    chosen = make_dispatcher(dispatcher or "optimal")
     declared = load_fleet(fleet_file, floor) if fleet_file else ()
     return Coordinator(floor, store, clock, dispatcher=chosen, declared=declared)
 
@@ -981,7 +986,8 @@ def _sim_line(args: argparse.Namespace) -> int:
     run = run_line(RunSpec(path, map_path(line.floor), args.agvs or line.fleet.agvs,
                            args.welders or line.fleet.welders, args.seed, args.units,
                            log_path=args.log, time_limit_s=args.time_limit
-                           if args.time_limit != 6 * 3600.0 else None))
+                           if args.time_limit != 6 * 3600.0 else None,
+                           dispatcher=args.dispatcher or "schedule"))
     figures = run.figures
     print(f"line {line.name}: {run.spec.agvs} AGVs, {run.spec.welders} welders, seed "
           f"{args.seed}")

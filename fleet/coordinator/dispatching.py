@@ -25,6 +25,7 @@ from fleet.dispatch import (
     Dispatcher,
     Inventory,
     Job,
+    Outlook,
     Round,
     capable,
     may_begin,
@@ -99,7 +100,7 @@ class Dispatching:
         """Charge robots that need it, then let the dispatcher match ready tasks and robots."""
         pinned = self._assign_pinned(now)
         held = self._held(now)
-        jobs = self._ready_jobs(now, held)
+        jobs, outlook = self._ready_jobs(now, held)
         candidates = [c for c in self._candidates(set(held.values()), now, shares=bool(jobs))
                       if c.spec.id not in pinned]
         # Only robots with no work at all may be sent to charge: a busy robot whose time
@@ -111,7 +112,7 @@ class Dispatching:
             candidates = [c for c in candidates if c.spec.id not in charging]
         if not jobs or not candidates:
             return
-        out = self._assign(jobs, candidates, now)
+        out = self._assign(jobs, candidates, now, outlook)
         given = {(a.job.mission_id, a.job.task.id): a.robot_id for a in out}
         got = {a.robot_id: (a.job.mission_id, a.job.task.id) for a in out}
         for key, rid in held.items():
@@ -132,14 +133,16 @@ class Dispatching:
                                            detail=f"{self.dispatcher.name}: {a.reason}"))
 
     # -- the dispatcher's inputs ------------------------------------------------------------
-    def _ready_jobs(self, now: float, held: Mapping[TaskKey, str]) -> list[Job]:
-        """The jobs to offer (see `Round`); a mission whose jobs cannot be worked out fails,
-        alone."""
+    def _ready_jobs(self, now: float, held: Mapping[TaskKey, str]
+                    ) -> tuple[list[Job], Outlook | None]:
+        """The jobs to offer (see `Round`), and for a dispatcher that schedules ahead all
+        the known work; a mission whose jobs cannot be worked out fails, alone."""
         under_way = UnderWay(self.robots, self.estimates)
 
         def round_of(missions: Sequence[MissionRecord]) -> Round:
             return Round(missions, self.inventory, under_way, self.estimates.tail, now,
-                         self.dispatcher.lookahead_s, held)
+                         self.dispatcher.lookahead_s, held,
+                         claim_room=not self.dispatcher.schedules_ahead)
         missions = list(self.state.open_missions())
         try:
             view = round_of(missions)
@@ -161,32 +164,39 @@ class Dispatching:
             except Exception as err:  # one bad mission must not stop the fleet
                 log.exception("mission %s: its tasks could not be offered", record.mission.id)
                 self._offer_failed(record, err, now)
-        return jobs
+        return jobs, view.outlook() if self.dispatcher.schedules_ahead else None
 
     def _offer_failed(self, record: MissionRecord, err: Exception, now: float) -> None:
         self.failures.fail_mission(record, "internal error while offering its tasks to the "
                                    f"dispatcher: {err!r}", "", now)
 
     def _assign(self, jobs: Sequence[Job], candidates: Sequence[Candidate],
-                now: float) -> list[Assignment]:
+                now: float, outlook: Outlook | None = None) -> list[Assignment]:
         """The dispatcher's decisions; if it raises, the missions whose jobs make it raise
         fail (each tried alone) and the others are assigned without them."""
-        travel = self.site.travel
         try:
-            return self.dispatcher.assign(jobs, candidates, now, travel)
+            return self._ask(jobs, candidates, now, outlook)
         except Exception:
             log.exception("the dispatcher raised over %d jobs; finding the mission", len(jobs))
         bad: set[str] = set()
         for mission_id in sorted({j.mission_id for j in jobs}):
             try:
-                self.dispatcher.assign([j for j in jobs if j.mission_id == mission_id],
-                                       candidates, now, travel)
+                self._ask([j for j in jobs if j.mission_id == mission_id], candidates, now,
+                          outlook)
             except Exception as err:
                 bad.add(mission_id)
                 self.failures.fail_mission(self.state.missions[mission_id],
                                            f"internal error in the dispatcher: {err!r}", "", now)
-        return self.dispatcher.assign([j for j in jobs if j.mission_id not in bad],
-                                      candidates, now, travel)
+        return self._ask([j for j in jobs if j.mission_id not in bad], candidates, now,
+                         outlook)
+
+    def _ask(self, jobs: Sequence[Job], candidates: Sequence[Candidate], now: float,
+             outlook: Outlook | None) -> list[Assignment]:
+        """The dispatcher's call; the outlook only for one that schedules ahead."""
+        travel = self.site.travel
+        if self.dispatcher.schedules_ahead:
+            return self.dispatcher.assign(jobs, candidates, now, travel, outlook)
+        return self.dispatcher.assign(jobs, candidates, now, travel)
 
     def _held(self, now: float) -> dict[TaskKey, str]:
         """Welds given out ahead that their robot has not begun: the welder only drives to

@@ -1,6 +1,7 @@
 """Who does what: capability matching, cost model, assignment, mission dependencies, charging.
 
-`OptimalDispatcher` (the Hungarian method over ready tasks and free or soon-free robots) and
+`OptimalDispatcher` (the Hungarian method over ready tasks and free or soon-free robots),
+`ScheduleDispatcher` (an optimized schedule of all known work, re-optimized every round) and
 `NearestDispatcher` (the greedy baseline) share the `Dispatcher` protocol; `plan_charging`
 sends robots to chargers for either. Everything here is pure: plain data in, decisions out.
 """
@@ -24,6 +25,7 @@ from fleet.dispatch.inputs import (
     HOLDING_KINDS,
     PINNED_KINDS,
     Inventory,
+    Outlook,
     Round,
     may_begin,
     ready_at,
@@ -36,7 +38,22 @@ from fleet.dispatch.optimizer import (
     NearestDispatcher,
     OptimalDispatcher,
 )
+from fleet.dispatch.schedule import ScheduleDispatcher
 from fleet.dispatch.travel import GridTravel, Travel
+from fleet.model import InvalidInputError
+
+
+def make_dispatcher(name: str) -> Dispatcher:
+    """A fresh dispatcher by name: "optimal", "schedule" or "nearest"."""
+    if name == "optimal":
+        return OptimalDispatcher()
+    if name == "schedule":
+        return ScheduleDispatcher()
+    if name == "nearest":
+        return NearestDispatcher()
+    raise InvalidInputError(f"unknown dispatcher {name!r}: expected optimal, schedule or "
+                            "nearest", field="dispatcher", value=name)
+
 
 __all__ = [
     "DETOUR",
@@ -53,7 +70,9 @@ __all__ = [
     "Job",
     "NearestDispatcher",
     "OptimalDispatcher",
+    "Outlook",
     "Round",
+    "ScheduleDispatcher",
     "TaskEstimate",
     "Travel",
     "WaitingPart",
@@ -63,6 +82,7 @@ __all__ = [
     "cell_backlogs",
     "estimate",
     "holding_station",
+    "make_dispatcher",
     "may_begin",
     "mission_tails",
     "part_seconds",

@@ -16,14 +16,15 @@ Pure: plain records in, jobs out; the coordinator's estimates come in as numbers
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 
 from fleet.dispatch.costs import cell_backlogs, holding_station, waiting_part
 from fleet.dispatch.nearest import Job
 from fleet.floor import Station, StationKind
 from fleet.model import MissionRecord, Task, TaskKey, TaskKind, TaskRecord, TaskState
 
-__all__ = ["HOLDING_KINDS", "PINNED_KINDS", "Inventory", "Round", "may_begin", "ready_at",
-           "work_to_come"]
+__all__ = ["HOLDING_KINDS", "PINNED_KINDS", "Inventory", "Outlook", "Round", "may_begin",
+           "ready_at", "work_to_come"]
 
 HOLDING_KINDS = frozenset({StationKind.BUFFER, StationKind.WELD_CELL})
 """Stations that hold loads (a transport into one must respect its capacity); a dropoff's
@@ -66,6 +67,21 @@ class Inventory:
         """True unless the task is a weld whose part is not in its cell yet."""
         return not (task.kind is TaskKind.WELD and task.load_id
                     and task.load_id not in self.loads(task.cell))
+
+
+@dataclass(frozen=True, slots=True)
+class Outlook:
+    """All the known work, beyond the jobs of one round: what a dispatcher that schedules
+    ahead (`fleet.dispatch.schedule.ScheduleDispatcher`) plans with.
+
+    `missions` are the open missions (released or not) in submission order, `under_way` the
+    tasks that are some robot's current work with their estimated seconds left, `inventory`
+    the loads at the stations and the room of the holding ones.
+    """
+
+    missions: Sequence[MissionRecord]
+    under_way: Mapping[TaskKey, float]
+    inventory: Inventory
 
 
 def ready_at(record: MissionRecord, task: Task, now_s: float,
@@ -126,13 +142,14 @@ class Round:
     `missions` are the open missions in submission order, `under_way` the tasks that are some
     robot's current work with its estimated seconds left, `tail` the seconds of a mission's
     work left after a task (longest chain), `held` the jobs given out ahead whose robot may
-    still swap them (offered again with it as `Job.holder`).
+    still swap them (offered again with it as `Job.holder`), `claim_room` whether offered
+    transports take the holding cells' places (see the attribute).
     """
 
     def __init__(self, missions: Sequence[MissionRecord], inventory: Inventory,
                  under_way: Mapping[TaskKey, float], tail: Callable[[MissionRecord, str], float],
                  now_s: float, lookahead_s: float = 0.0,
-                 held: Mapping[TaskKey, str] | None = None) -> None:
+                 held: Mapping[TaskKey, str] | None = None, claim_room: bool = True) -> None:
         self.missions = missions
         self.inventory = inventory
         self.under_way = under_way
@@ -140,6 +157,10 @@ class Round:
         self.now_s = now_s
         self.lookahead_s = lookahead_s
         self.held = held
+        self.claim_room = claim_room
+        """True: each transport offered into a holding cell takes one of its places, so no
+        more are offered than fit; False: every transport into a cell with room is offered
+        (a dispatcher that `schedules_ahead` chooses which one goes)."""
         inv = inventory
         # Loads at each holding station plus the transports on their way to drop one there;
         # it grows as this round offers more transports into a station.
@@ -189,7 +210,8 @@ class Round:
                     ready_in_s = max(ready_in_s, 1.0)
                 elif self._holding[t.dropoff] >= room:
                     continue
-                self._holding[t.dropoff] += 1
+                if self.claim_room:
+                    self._holding[t.dropoff] += 1
             first = t.pickup if t.kind is TaskKind.TRANSPORT else t.cell
             cell = holding_station(mission.tasks, t, inv.holds)
             jobs.append(Job(mission.id, t, mission.priority, mission.deadline_s,
@@ -197,6 +219,10 @@ class Round:
                             self._backlog(cell, f"{mission.id}/{t.id}") if cell else 0.0,
                             ready_in_s, holder))
         return jobs
+
+    def outlook(self) -> Outlook:
+        """The work this round's view knows about, for a dispatcher that schedules ahead."""
+        return Outlook(self.missions, self.under_way, self.inventory)
 
     def leaving(self, station_id: str) -> bool:
         """True if the station is full, every load in it is being taken out as some robot's

@@ -36,6 +36,7 @@ import numpy.typing as npt
 from scipy.optimize import linear_sum_assignment
 
 from fleet.dispatch.costs import DETOUR, CostWeights, affordable, estimate
+from fleet.dispatch.inputs import Outlook
 from fleet.dispatch.nearest import (
     Assignment,
     Candidate,
@@ -57,14 +58,19 @@ class Dispatcher(Protocol):
 
     The coordinator reads `weights` (its estimates use the same cost model) and
     `lookahead_s` (how far ahead it offers the weld cells' work, 0 for ready work only).
+    A dispatcher that `schedules_ahead` is passed `outlook`, all the known work beyond the
+    round's jobs (missions not ready yet, loads in the cells), and keeps the holding cells'
+    room itself: the round offers every transport into a cell with room, not only as many
+    as the cell has places, and the dispatcher gives out no more than fit.
     """
 
     name: str
     weights: CostWeights
     lookahead_s: float
+    schedules_ahead: bool
 
     def assign(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
-               travel: Travel) -> list[Assignment]:
+               travel: Travel, outlook: Outlook | None = None) -> list[Assignment]:
         """Assignments for some of the jobs; a busy robot (free_in_s > 0) queues its job."""
         ...
 
@@ -109,6 +115,7 @@ class OptimalDispatcher:
 
     weights: CostWeights = field(default_factory=CostWeights)
     name: str = "optimal"
+    schedules_ahead: bool = False
     insertion: bool = True
     """Also consider busy robots (their job is queued); False: free robots only."""
     lookahead_s: float = 120.0
@@ -119,7 +126,7 @@ class OptimalDispatcher:
     tasks with `Job.ready_in_s` > 0 and holds them back until they are ready."""
 
     def assign(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
-               travel: Travel) -> list[Assignment]:
+               travel: Travel, outlook: Outlook | None = None) -> list[Assignment]:
         """The cheapest matching of jobs to robots, each with its cost terms as the reason."""
         if not self.insertion:
             robots = [r for r in robots if r.free_in_s <= 0]
@@ -279,11 +286,12 @@ class NearestDispatcher:
 
     weights: CostWeights = field(default_factory=CostWeights)
     name: str = "nearest"
+    schedules_ahead: bool = False
     lookahead_s: float = 0.0
     """The greedy baseline offers ready work only."""
 
     def assign(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
-               travel: Travel) -> list[Assignment]:
+               travel: Travel, outlook: Outlook | None = None) -> list[Assignment]:
         """Each job, by priority, deadline and submission, to the nearest capable free robot."""
         free = [r for r in robots if r.free_in_s <= 0]
         by_id = {r.spec.id: r for r in free}

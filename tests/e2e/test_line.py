@@ -43,6 +43,18 @@ def test_line_run_finishes_every_unit_without_collision(run: LineRun) -> None:
     assert all(0 <= u <= 1 for u in f.utilization.values())
 
 
+def test_a_production_line_dispatches_by_schedule_by_default(run: LineRun) -> None:
+    """The fixture's run (every figure checked here) is the schedule optimizer's."""
+    assert run.spec.dispatcher == "schedule"
+
+
+def test_the_line_also_runs_clean_with_the_hungarian_dispatcher(tmp_path: Path) -> None:
+    other = run_line(RunSpec(str(TINY), str(PLANT_MAP), agvs=3, welders=2, seed=5,
+                             log_path=str(tmp_path / "run.jsonl"), dispatcher="optimal"))
+    assert other.figures.completed == 3 and other.collisions == 0
+    assert_clean_log(other.log_path)
+
+
 def test_orders_were_released_every_takt(run: LineRun) -> None:
     line = load_line(TINY)
     orders = line.orders(seed=5)

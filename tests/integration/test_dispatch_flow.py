@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
+from fleet.dispatch import ScheduleDispatcher
 from fleet.model import Pose, RobotKind, RobotSpec, TransportCapability, WeldCapability
 from fleet.v1 import common_pb2, missions_pb2, missions_pb2_grpc, robot_link_pb2, simulation_pb2
 from sim.robot import SimRobot
-from tests.conftest import Served
+from tests.conftest import SMALL_MAP, Served, serve
 from tests.integration.test_mission_flow import drive, events, register
 
 EV = missions_pb2
@@ -325,6 +327,41 @@ def test_full_cells_never_lock_up_the_line(small_server: Served, agvs: int, weld
     states = [status(small_server, s.mission_id).state for s in specs]
     assert states == [EV.MISSION_STATE_COMPLETED] * parts
     assert max(most.values()) <= 1
+
+
+@pytest.fixture
+def schedule_server(tmp_path: Path) -> Iterator[Served]:
+    """A coordinator on the small map dispatching by schedule (`ScheduleDispatcher`)."""
+    yield from serve(SMALL_MAP, str(tmp_path / "fleet.db"), dispatcher=ScheduleDispatcher())
+
+
+@pytest.mark.parametrize(("agvs", "welders", "parts", "pipeline"), [
+    (3, 1, 5, False),
+    (2, 2, 4, True),
+    (4, 1, 4, True),
+])
+def test_the_schedule_dispatcher_gets_every_part_through_full_cells(
+        schedule_server: Served, agvs: int, welders: int, parts: int, pipeline: bool) -> None:
+    """The schedule keeps the cells' room itself (the round offers every transport into a
+    cell with room): it must never overfill a cell nor leave the line locked up."""
+    robots = [agv(f"agv-{k + 1}", k) for k in range(agvs)]
+    robots += [welder(f"welder-{k + 1}", agvs + k) for k in range(welders)]
+    specs = [pipeline_job(f"p{k}") if pipeline else weld_job(f"p{k}", "weld-1")
+             for k in range(parts)]
+    coordinator = schedule_server.coordinator
+    most: dict[str, int] = {}
+
+    def watch(reply: simulation_pb2.AdvanceReply) -> None:
+        for cell in ("weld-1", "weld-2"):
+            held = len(coordinator.contents[cell])  # type: ignore[attr-defined]
+            most[cell] = max(most.get(cell, 0), held)
+
+    run(schedule_server, robots, specs, until_s=6000.0, each_tick=watch)
+    states = [status(schedule_server, s.mission_id).state for s in specs]
+    assert states == [EV.MISSION_STATE_COMPLETED] * parts
+    assert max(most.values()) <= 1
+    log = events(schedule_server, specs[0].mission_id)
+    assert first(log, EV.MISSION_EVENT_ASSIGNED).detail.startswith("schedule: schedule of")
 
 
 def test_a_weld_given_out_ahead_gives_way_to_a_more_urgent_one(small_server: Served) -> None:
