@@ -55,6 +55,56 @@ def _cell_entry(c: int, cap: np.ndarray, members: np.ndarray, count: np.ndarray,
 
 
 @njit(cache=True)
+def _occupancy(occ_cell: np.ndarray, occ_fixed: np.ndarray, n: int, n_cells: int
+               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The cells' occupants before any task is placed: the parts already in them (released
+    at `occ_fixed`), room for each of the `n` tasks' parts to come; (release time of each
+    occupant, members of each cell, how many)."""
+    n_init = occ_cell.shape[0]
+    occ_release = np.full(n_init + n, INF)
+    members = np.empty((n_cells, n_init + n), dtype=np.int64)
+    count = np.zeros(n_cells, dtype=np.int64)
+    for k in range(n_init):
+        occ_release[k] = occ_fixed[k]
+        c = occ_cell[k]
+        members[c, count[c]] = k
+        count[c] += 1
+    return occ_release, members, count
+
+
+@njit(cache=True)
+def _may_go(t: int, done: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
+            into_cell: np.ndarray, cap: np.ndarray, members: np.ndarray, count: np.ndarray,
+            occ_release: np.ndarray) -> bool:
+    """True if task t's predecessors are placed and its cell (if any) will have room."""
+    for q in range(pred_ptr[t], pred_ptr[t + 1]):
+        if not done[pred_idx[q]]:
+            return False
+    return not (into_cell[t] >= 0 and _cell_entry(
+        into_cell[t], cap, members, count, occ_release) == INF)
+
+
+@njit(cache=True)
+def _start_on(t: int, r: int, offer: float, last: np.ndarray, end: np.ndarray,
+              avail: np.ndarray, first_setup: np.ndarray, gap: np.ndarray,
+              first_st: np.ndarray, last_st: np.ndarray, ahead: np.ndarray) -> float:
+    """When robot r starts task t given out at `offer` (the CP-SAT model's rule): after its
+    previous task (or from when it is free) plus the drive there; work that may be driven to
+    ahead (`ahead`) starts no sooner than the offer, other work sets off at the offer."""
+    p = last[r]
+    if p < 0:
+        prev_end = avail[r]
+        setup = first_setup[r, first_st[t]]
+    else:
+        prev_end = end[p]
+        setup = gap[r, last_st[p], first_st[t]]
+    if ahead[t]:
+        s = prev_end + setup
+        return float(offer if offer > s else s)
+    return float((prev_end if prev_end > offer else offer) + setup)
+
+
+@njit(cache=True)
 def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.ndarray,
                 pred_ptr: np.ndarray,
            pred_idx: np.ndarray, pred_delay: np.ndarray, first_st: np.ndarray,
@@ -69,15 +119,7 @@ def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.
     n = robot_of.shape[0]
     m = avail.shape[0]
     n_init = occ_cell.shape[0]
-    n_cells = cap.shape[0]
-    occ_release = np.full(n_init + n, INF)
-    members = np.empty((n_cells, n_init + n), dtype=np.int64)
-    count = np.zeros(n_cells, dtype=np.int64)
-    for k in range(n_init):
-        occ_release[k] = occ_fixed[k]
-        c = occ_cell[k]
-        members[c, count[c]] = k
-        count[c] += 1
+    occ_release, members, count = _occupancy(occ_cell, occ_fixed, n, cap.shape[0])
     done = np.zeros(n, dtype=np.bool_)
     last = np.full(m, -1, dtype=np.int64)
     waiting = np.empty(n, dtype=np.int64)
@@ -91,15 +133,8 @@ def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.
         # A waiting task first, once it can go; else the next one in the list.
         for w in range(n_wait):
             cand = waiting[w]
-            ok = True
-            for q in range(pred_ptr[cand], pred_ptr[cand + 1]):
-                if not done[pred_idx[q]]:
-                    ok = False
-                    break
-            if ok and into_cell[cand] >= 0 and _cell_entry(
-                    into_cell[cand], cap, members, count, occ_release) == INF:
-                ok = False
-            if ok:
+            if _may_go(cand, done, pred_ptr, pred_idx, into_cell, cap, members, count,
+                       occ_release):
                 t = cand
                 for v in range(w, n_wait - 1):
                     waiting[v] = waiting[v + 1]
@@ -115,15 +150,8 @@ def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.
                 return makespan, total, placed
             cand = order[i]
             i += 1
-            ok = True
-            for q in range(pred_ptr[cand], pred_ptr[cand + 1]):
-                if not done[pred_idx[q]]:
-                    ok = False
-                    break
-            if ok and into_cell[cand] >= 0 and _cell_entry(
-                    into_cell[cand], cap, members, count, occ_release) == INF:
-                ok = False
-            if not ok:
+            if not _may_go(cand, done, pred_ptr, pred_idx, into_cell, cap, members, count,
+                           occ_release):
                 waiting[n_wait] = cand
                 n_wait += 1
                 continue
@@ -141,20 +169,8 @@ def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.
             entry = _cell_entry(c, cap, members, count, occ_release)
             if entry > offer:
                 offer = entry
-        p = last[r]
-        if p < 0:
-            prev_end = avail[r]
-            setup = first_setup[r, first_st[t]]
-        else:
-            prev_end = end[p]
-            setup = gap[r, last_st[p], first_st[t]]
-        if ahead[t]:
-            s = prev_end + setup
-            if offer > s:
-                s = offer
-        else:
-            s = prev_end if prev_end > offer else offer
-            s += setup
+        s = _start_on(t, r, offer, last, end, avail, first_setup, gap, first_st, last_st,
+                      ahead)
         start[t] = s
         end[t] = s + work[t, r]
         if end[t] > makespan:
@@ -218,15 +234,7 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
     n = lower.shape[0]
     m = avail.shape[0]
     n_init = occ_cell.shape[0]
-    n_cells = cap.shape[0]
-    occ_release = np.full(n_init + n, INF)
-    members = np.empty((n_cells, n_init + n), dtype=np.int64)
-    count = np.zeros(n_cells, dtype=np.int64)
-    for k in range(n_init):
-        occ_release[k] = occ_fixed[k]
-        c = occ_cell[k]
-        members[c, count[c]] = k
-        count[c] += 1
+    occ_release, members, count = _occupancy(occ_cell, occ_fixed, n, cap.shape[0])
     done = np.zeros(n, dtype=np.bool_)
     end = np.zeros(n)
     last = np.full(m, -1, dtype=np.int64)
@@ -260,19 +268,8 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
             for r in range(m):
                 if not able[t, r]:
                     continue
-                p = last[r]
-                if p < 0:
-                    prev_end = avail[r]
-                    setup = first_setup[r, first_st[t]]
-                else:
-                    prev_end = end[p]
-                    setup = gap[r, last_st[p], first_st[t]]
-                if ahead[t]:
-                    s = prev_end + setup
-                    if offer > s:
-                        s = offer
-                else:
-                    s = (prev_end if prev_end > offer else offer) + setup
+                s = _start_on(t, r, offer, last, end, avail, first_setup, gap, first_st,
+                              last_st, ahead)
                 e = s + work[t, r]
                 if noise > 0:
                     e += noise * np.random.random() * (e - avail[r] if e > avail[r] else 0.0)
