@@ -8,12 +8,16 @@ compares the two.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
+
+import numpy as np
+import numpy.typing as npt
 
 from fleet.model import Cell, RobotKind, RobotSpec, Task, TaskKind
 
-__all__ = ["Assignment", "Candidate", "Job", "assign_nearest", "capability_key", "capable"]
+__all__ = ["Abilities", "Assignment", "Candidate", "Job", "assign_nearest", "capability_key",
+           "capable"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,6 +97,33 @@ def capability_key(robot: Candidate) -> tuple[object, ...]:
     spec = robot.spec
     return (spec.kind, spec.transport, spec.weld,
             robot.home_station if spec.kind is RobotKind.FIXED_WELDER else "")
+
+
+class Abilities:
+    """Which of `robots` can do a task: `capable` asked once per capability class of robot
+    and kind of task (kind, mass, program, cell), not per robot and task."""
+
+    def __init__(self, robots: Sequence[Candidate]) -> None:
+        class_of: dict[Hashable, int] = {}
+        self._examples: list[Candidate] = []
+        member_of = []
+        for r in robots:
+            c = class_of.setdefault(capability_key(r), len(self._examples))
+            if c == len(self._examples):
+                self._examples.append(r)
+            member_of.append(c)
+        self._members = np.array(member_of, dtype=np.int64)
+        self._cache: dict[tuple[object, ...], npt.NDArray[np.bool_]] = {}
+
+    def of(self, task: Task) -> npt.NDArray[np.bool_]:
+        """One entry per robot, in the order given: True if it can do `task`."""
+        key = (task.kind, task.mass_kg, task.program, task.cell)
+        row = self._cache.get(key)
+        if row is None:
+            per_class = np.array([capable(r, task) for r in self._examples], dtype=bool)
+            row = self._cache[key] = (per_class[self._members] if len(self._members)
+                                      else np.zeros(0, dtype=bool))
+        return row
 
 
 def assign_nearest(jobs: Sequence[Job], robots: Sequence[Candidate],

@@ -27,7 +27,7 @@ keep term makes a swap pay for itself first.
 from __future__ import annotations
 
 import math
-from collections.abc import Hashable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -38,11 +38,11 @@ from scipy.optimize import linear_sum_assignment
 from fleet.dispatch.costs import DETOUR, CostWeights, affordable, estimate
 from fleet.dispatch.inputs import Outlook
 from fleet.dispatch.nearest import (
+    Abilities,
     Assignment,
     Candidate,
     Job,
     assign_nearest,
-    capability_key,
     capable,
 )
 from fleet.dispatch.travel import Travel
@@ -180,24 +180,10 @@ class OptimalDispatcher:
         ids = np.array([r.spec.id for r in robots])
         reserved = np.array([r.reserved_s for r in robots])
         t = _Terms.empty(n, m)
-        # `capable` once per capability class and kind of task, not per robot and task.
-        class_of: dict[Hashable, int] = {}
-        examples: list[Candidate] = []
-        member_of = []
-        for r in robots:
-            c = class_of.setdefault(capability_key(r), len(examples))
-            if c == len(examples):
-                examples.append(r)
-            member_of.append(c)
-        members = np.array(member_of, dtype=np.int64)
-        able_cache: dict[tuple[object, ...], npt.NDArray[np.bool_]] = {}
+        abilities = Abilities(robots)
         for i, job in enumerate(jobs):
             task = job.task
-            key = (task.kind, task.mass_kg, task.program, task.cell)
-            able = able_cache.get(key)
-            if able is None:
-                per_class = np.array([capable(r, task) for r in examples], dtype=bool)
-                able = able_cache[key] = per_class[members] if m else np.zeros(0, bool)
+            able = abilities.of(task)
             if not able.any():
                 continue
             work = estimate(task, travel, w)

@@ -28,7 +28,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Hashable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -38,7 +38,7 @@ import fleet.planning  # noqa: F401  (sets the numba cache folder before the ker
 from fleet.dispatch import _schedule_kernels as kernels
 from fleet.dispatch.costs import CostWeights, affordable, estimate
 from fleet.dispatch.inputs import PINNED_KINDS, Outlook
-from fleet.dispatch.nearest import Assignment, Candidate, Job, capability_key, capable
+from fleet.dispatch.nearest import Abilities, Assignment, Candidate, Job
 from fleet.dispatch.optimizer import OptimalDispatcher
 from fleet.dispatch.travel import Travel
 from fleet.model import RobotKind, Task, TaskKey, TaskKind, TaskState
@@ -319,24 +319,9 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
     keys = list(entries)
     n = len(keys)
     able = np.zeros((n, m), dtype=bool)
-    class_of: dict[Hashable, int] = {}
-    examples: list[Candidate] = []
-    member_of = []
-    for r in robots:
-        c = class_of.setdefault(capability_key(r), len(examples))
-        if c == len(examples):
-            examples.append(r)
-        member_of.append(c)
-    members = np.array(member_of, dtype=np.int64)
-    cache: dict[tuple[object, ...], BoolArray] = {}
+    abilities = Abilities(robots)
     for i, key in enumerate(keys):
-        t = entries[key].task
-        k = (t.kind, t.mass_kg, t.program, t.cell)
-        row = cache.get(k)
-        if row is None:
-            per_class = np.array([capable(r, t) for r in examples], dtype=bool)
-            row = cache[k] = per_class[members] if m else np.zeros(0, dtype=bool)
-        able[i] = row
+        able[i] = abilities.of(entries[key].task)
     index = {k: i for i, k in enumerate(keys)}
     tasks = [entries[k].task for k in keys]
     stations = stations or _Stations()
