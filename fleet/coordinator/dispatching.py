@@ -29,6 +29,7 @@ from fleet.dispatch import (
     Round,
     capable,
     may_begin,
+    may_charge,
     plan_charging,
     reserved_shares,
     work_to_come,
@@ -39,7 +40,6 @@ from fleet.model import (
     EventKind,
     MissionEvent,
     MissionRecord,
-    RobotKind,
     RobotMode,
     TaskKey,
     TaskKind,
@@ -302,10 +302,8 @@ class Dispatching:
 
     def _send_to_charge(self, free: Sequence[Candidate], jobs: Sequence[Job]) -> set[str]:
         """Robots without work that need a charger go to a free one; returns them."""
-        # Only a robot below its kind's `charged_enough` can be sent (see `plan_charging`):
-        # the others cost no pass over the fleet's claims.
-        free = [c for c in free if c.spec.kind is not RobotKind.FIXED_WELDER
-                and c.battery < battery_model(c.spec.kind).charged_enough]
+        # Only those `plan_charging` could send: the others cost no pass over the claims.
+        free = [c for c in free if may_charge(c)]
         if not free:
             return set()
         on_charger = {c.spec.id: s for c in free

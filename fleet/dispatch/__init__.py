@@ -6,7 +6,7 @@
 sends robots to chargers for either. Everything here is pure: plain data in, decisions out.
 """
 
-from fleet.dispatch.charging import ChargeOrder, plan_charging
+from fleet.dispatch.charging import ChargeOrder, may_charge, plan_charging
 from fleet.dispatch.costs import (
     DETOUR,
     CostWeights,
@@ -84,6 +84,7 @@ __all__ = [
     "holding_station",
     "make_dispatcher",
     "may_begin",
+    "may_charge",
     "mission_tails",
     "part_seconds",
     "plan_charging",

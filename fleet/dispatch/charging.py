@@ -12,7 +12,7 @@ from fleet.dispatch.nearest import Candidate, Job, capable
 from fleet.dispatch.travel import Travel
 from fleet.model import RobotKind, battery_model
 
-__all__ = ["ChargeOrder", "plan_charging"]
+__all__ = ["ChargeOrder", "may_charge", "plan_charging"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,6 +24,14 @@ class ChargeOrder:
     duration_s: float
     """Seconds on the charger: from the charge expected on arrival to `charged_enough`."""
     reason: str
+
+
+def may_charge(robot: Candidate) -> bool:
+    """True if `plan_charging` could send this robot to charge: it drives, and its state of
+    charge is below its kind's `go_charge_below` or `charged_enough`."""
+    model = battery_model(robot.spec.kind)
+    return (robot.spec.kind is not RobotKind.FIXED_WELDER
+            and robot.battery < max(model.go_charge_below, model.charged_enough))
 
 
 def plan_charging(robots: Sequence[Candidate], jobs: Sequence[Job], chargers: Sequence[str],
@@ -42,8 +50,7 @@ def plan_charging(robots: Sequence[Candidate], jobs: Sequence[Job], chargers: Se
     out: list[ChargeOrder] = []
     for robot in sorted(robots, key=lambda r: (r.battery, r.spec.id)):
         standing = (on_charger or {}).get(robot.spec.id, "")
-        if robot.free_in_s > 0 or robot.spec.kind is RobotKind.FIXED_WELDER or not (
-                free or standing):
+        if robot.free_in_s > 0 or not may_charge(robot) or not (free or standing):
             continue
         model = battery_model(robot.spec.kind)
         reason = ""

@@ -26,7 +26,7 @@ PINNED = {
                        "assign_nearest", "capable", "cell_backlogs", "estimate", "holding_station",
                        "HOLDING_KINDS", "PINNED_KINDS", "Inventory", "Round", "may_begin",
                        "ready_at", "work_to_come", "Outlook", "ScheduleDispatcher",
-                       "make_dispatcher",
+                       "make_dispatcher", "may_charge",
                        "mission_tails", "part_seconds", "plan_charging", "reserved_shares",
                        "waiting_part", "WaitingPart"},
     "fleet.coordinator": {"Addressed", "Channel", "Clock", "Coordinator", "CoordinatorConfig",
