@@ -585,6 +585,10 @@ class _PairScan:
 
     def __init__(self, run: _Run) -> None:
         self.run = run
+        ticks = len(run.times)
+        following = np.minimum(np.arange(ticks) + 1, ticks - 1)
+        self._step_s = run.times[following] - run.times
+        """Seconds from each tick to the next (0 at the last)."""
         self.best: tuple[float, float, float, str, str] | None = None
         """clearance, distance, time, first id, second id"""
         self._tick: list[IntArray] = []
@@ -600,9 +604,7 @@ class _PairScan:
         ticks = len(run.times)
         reach = run.radii[first] + run.radii[second]
         limit = reach - COLLISION_TOLERANCE_M
-        times = run.times
-        following = np.minimum(np.arange(ticks) + 1, ticks - 1)
-        step_s = times[following] - times
+        times, step_s = run.times, self._step_s
         chunk = max(1, _CHUNK_PAIR_TICKS // len(first))
         for start in range(begin, end, chunk):
             stop = min(start + chunk, end)
