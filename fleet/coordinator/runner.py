@@ -20,7 +20,7 @@ from typing import Generic, NamedTuple, TypeVar
 
 from fleet.coordinator.core import Coordinator
 from fleet.coordinator.journal import Output
-from fleet.model import Command, FleetError, MissionEvent, RobotState
+from fleet.model import Command, FleetError, MissionEvent, RobotState, UnavailableError
 
 __all__ = ["RECENT_EVENTS", "Addressed", "Channel", "CoordinatorRunner"]
 
@@ -101,6 +101,7 @@ class CoordinatorRunner:
         self._watchers: list[asyncio.Queue[MissionEvent]] = []
         self._recent: deque[MissionEvent] = deque(maxlen=RECENT_EVENTS)
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="fleet-coordinator")
+        self._closed = False
         self._failed_steps = 0
         self._ended: set[tuple[str, str]] = set()
         self.step_observers: list[Callable[[Coordinator], None]] = []
@@ -117,7 +118,10 @@ class CoordinatorRunner:
         return outcome.value  # type: ignore[return-value]
 
     def _submit(self, fn: Callable[[Coordinator], T]) -> asyncio.Future[_Outcome[T]]:
-        """Queue `fn` on the worker now (calls run in the order they are submitted)."""
+        """Queue `fn` on the worker now (calls run in the order they are submitted);
+        UnavailableError once the runner is closing (the server is stopping)."""
+        if self._closed:
+            raise UnavailableError("the coordinator is shutting down", retry_after_s=1.0)
         return asyncio.get_running_loop().run_in_executor(self._worker, self._run, fn)
 
     def _run(self, fn: Callable[[Coordinator], T]) -> _Outcome[T]:
@@ -254,8 +258,7 @@ class CoordinatorRunner:
             self.disconnect(robot_id, channel)
             return
         self._ended.add((robot_id, session_id))
-        done = self._submit(lambda c: c.end_session(robot_id, session_id))
-        done.add_done_callback(self._delivered)
+        self._tell(lambda c: c.end_session(robot_id, session_id))
 
     def disconnect(self, robot_id: str, channel: Channel) -> None:
         """The robot's stream ended; the coordinator hears of it on the worker (once)."""
@@ -266,8 +269,14 @@ class CoordinatorRunner:
         if self.channels.get(robot_id) is channel:
             del self.channels[robot_id]
         stream = channel.stream
-        done = self._submit(lambda c: c.disconnect(robot_id, stream))
-        done.add_done_callback(self._delivered)
+        self._tell(lambda c: c.disconnect(robot_id, stream))
+
+    def _tell(self, fn: Callable[[Coordinator], None]) -> None:
+        """Queue `fn` on the worker without waiting for it; once the runner is closing, streams
+        that end as the server stops have no one left to tell (the worker takes no more)."""
+        if self._closed:
+            return
+        self._submit(fn).add_done_callback(self._delivered)
 
     def _delivered(self, done: asyncio.Future[_Outcome[None]]) -> None:
         outcome = done.result()
@@ -318,4 +327,5 @@ class CoordinatorRunner:
 
     async def close(self) -> None:
         """Finish the call under way and stop the worker thread."""
+        self._closed = True
         await asyncio.get_running_loop().run_in_executor(None, self._worker.shutdown, True)

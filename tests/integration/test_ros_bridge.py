@@ -185,6 +185,9 @@ def test_silent_robot_is_disconnected_and_comes_back_when_it_speaks(
                        "the silent robot's stream to close")
             assert bridge.bridge.stats.silent_closes == 1
             wait_until(lambda: talk_and_check(True), 20, "registration after the silence")
+            # Counted by the bridge when the coordinator's answer is back, a moment later.
+            wait_until(lambda: bridge.bridge.stats.registrations >= 2, 10,
+                       "the bridge hearing the registration accepted")
             assert bridge.bridge.stats.registrations == 2
         finally:
             bridge.close()
@@ -289,6 +292,10 @@ def test_bridge_registers_again_after_the_coordinator_restarts(
             with coordinator(SMALL_MAP, db, address=f"127.0.0.1:{port}") as served:
                 wait_until(lambda a=served.address: talk(a), 20,
                            f"registration with coordinator {round_ + 1}")
+                # The coordinator counts the robot connected as soon as it takes the join;
+                # the bridge counts it when the answer is back: wait for that too.
+                wait_until(lambda n=round_ + 1: bridge.bridge.stats.registrations >= n, 10,
+                           f"the bridge hearing registration {round_ + 1} accepted")
         assert bridge.bridge.stats.registrations == 2
     finally:
         bridge.close()
