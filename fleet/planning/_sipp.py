@@ -39,6 +39,9 @@ UNBOUNDED = np.int64(1 << 62)
 """End of an interval that never ends."""
 FOREVER = np.int64(1 << 60)
 """A visit ending at or after this step never ends (the traffic's FOREVER)."""
+PROVE_AFTER = 1000
+"""A search still going after this many expansions first asks `can_reach` whether it can
+succeed at all (most that run long cannot). Only time depends on it, never the outcome."""
 _MAX_INTERVALS = 1 << 12
 """Safe intervals numbered per cell above this are not searched (a cell visited thousands
 of times in one plan's window)."""
@@ -98,6 +101,91 @@ def _safe_intervals(cell: int, me: int, head: Int32Array, nxt: Int32Array,
         out_hi[n] = UNBOUNDED
         n += 1
     return out_lo[:n], out_hi[:n]
+
+
+@_jit
+def _last_usable(cell: int, me: int, head: Int32Array, nxt: Int32Array, start: Int64Array,
+                 end: Int64Array, robot: Int32Array) -> int:
+    """The last step at which robot `me` may still be in `cell` as far as visits without an
+    end go: one step before the earliest of them starts (UNBOUNDED if there is none)."""
+    last = UNBOUNDED
+    s = head[cell]
+    while s >= 0:
+        if robot[s] != me and end[s] >= FOREVER and start[s] - 2 < last:
+            last = start[s] - 2
+        s = nxt[s]
+    return int(last)
+
+
+@_jit
+def can_reach(free: BoolArray, forbidden: UInt8Array, cols: int, h: FloatArray,
+              start_cell: int, goal: int, start_step: int, horizon: int, me: int,
+              head: Int32Array, nxt: Int32Array, start: Int64Array, end: Int64Array,
+              robot: Int32Array) -> bool:
+    """Whether the goal can be reached by `horizon` at all, judged by a relaxation of the
+    search's rule: only the visits without an end count (another robot's plan ends in the
+    cell and it stays: the cell is usable up to the step before that visit begins), the
+    others are ignored. A breadth-first search over cells by step (waiting only makes a
+    robot later) labels each cell with the earliest step the robot could be there, and
+    enters a cell only by its last usable step.
+
+    False proves that the space-time search fails: along any path it could find, every
+    cell is entered no earlier than its label, so no later than its last usable step either
+    (by induction along the path), and the goal would have been labelled. True proves
+    nothing. A few hundred microseconds for the whole floor, where a search that fails
+    expands every state it can reach first (tens of thousands, a hundred milliseconds:
+    what robots stuck behind others' ends of plan paid every step)."""
+    if start_cell == goal:
+        return True
+    n_cells = free.shape[0]
+    seen = np.zeros(n_cells, np.bool_)
+    queue = np.empty(n_cells, np.int64)
+    seen[start_cell] = True
+    queue[0] = start_cell
+    head_q, tail_q = 0, 1
+    depth = 0
+    while head_q < tail_q:
+        # One ring of the search: every cell of `depth`, then their neighbours.
+        ring_end = tail_q
+        step = start_step + depth + 1
+        if step > horizon:
+            return False
+        while head_q < ring_end:
+            cell = queue[head_q]
+            head_q += 1
+            r = cell // cols
+            c = cell - r * cols
+            out = forbidden[cell]
+            for k in range(4):
+                if out & (1 << k):
+                    continue
+                if k == 0:
+                    n = cell - cols
+                    if n < 0:
+                        continue
+                elif k == 1:
+                    n = cell + cols
+                    if n >= n_cells:
+                        continue
+                elif k == 2:
+                    if c == 0:
+                        continue
+                    n = cell - 1
+                else:
+                    if c + 1 >= cols:
+                        continue
+                    n = cell + 1
+                if seen[n] or not free[n] or not np.isfinite(h[n]):
+                    continue
+                if step > _last_usable(n, me, head, nxt, start, end, robot):
+                    continue
+                if n == goal:
+                    return True
+                seen[n] = True
+                queue[tail_q] = n
+                tail_q += 1
+        depth += 1
+    return False
 
 
 @_jit
@@ -194,6 +282,10 @@ def sipp_unit4(free: BoolArray, forbidden: UInt8Array, cols: int, h: FloatArray,
         expansions += 1
         if expansions > max_expansions:
             break
+        if expansions == PROVE_AFTER and not can_reach(
+                free, forbidden, cols, h, start_cell, goal, start_step, horizon, me, head,
+                nxt, start, end, robot):
+            break  # it would fail, after expanding all it can reach
         leave_by = st_hi[sid]  # last step it may still stand in `cell`
         r = cell // cols
         c = cell - r * cols

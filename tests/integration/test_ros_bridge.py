@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import random
 import threading
 import time
@@ -230,7 +231,10 @@ def test_malformed_and_out_of_order_messages_are_dropped_and_counted(
 
 
 def test_restarted_robot_node_registers_again(tmp_path: Path, domain: int,
-                                              robot: FakeRobot) -> None:
+                                              robot: FakeRobot,
+                                              caplog: pytest.LogCaptureFixture) -> None:
+    # The bridge's joins and refusals are logged at INFO: kept, should this ever time out.
+    caplog.set_level(logging.INFO, logger="fleet")
     home = PARKING[0].pose
     pose = Pose(home.x, home.y, home.theta)
     with coordinator(SMALL_MAP, str(tmp_path / "fleet.db")) as served:
@@ -240,8 +244,13 @@ def test_restarted_robot_node_registers_again(tmp_path: Path, domain: int,
             wait_until(talk, 20, "registration")
             robot.announce("boot-2")
             wait_until(lambda: bridge.bridge.stats.restarts == 1, 10, "the restart")
-            wait_until(lambda: talk() and bridge.bridge.stats.registrations == 2, 20,
-                       "registration after the restart")
+            # At least twice: should the coordinator end the new link, the bridge joins
+            # again (a third registration), which is not what this test is about.
+            try:
+                wait_until(lambda: talk() and bridge.bridge.stats.registrations >= 2, 20,
+                           "registration after the restart")
+            except AssertionError as err:
+                raise AssertionError(f"{err}; the bridge: {bridge.bridge.stats}") from None
         finally:
             bridge.close()
 

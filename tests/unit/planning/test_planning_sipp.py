@@ -155,3 +155,68 @@ def test_warm_up_compiles_what_the_coordinator_calls() -> None:
             plan_sipp(free, (0, 0), (4, 5), 0, ReservationArrays.empty(free.size), 0, table,
                       one_way=forbidden)
     assert len(_sipp.sipp_unit4.signatures) == compiled
+
+
+def _can_reach(free: np.ndarray, table: ReservationTable, start: Cell, goal: Cell,
+               start_step: int, distances: np.ndarray, horizon: int) -> bool:
+    from fleet.planning import _sipp
+
+    cols = free.shape[1]
+    a = table.arrays
+    return bool(_sipp.can_reach(
+        free.ravel(), np.zeros(free.size, np.uint8), cols,
+        np.asarray(distances, np.float64).ravel(), start[0] * cols + start[1],
+        goal[0] * cols + goal[1], start_step, horizon, table.robot_index("me"),
+        a.head, a.next, a.start, a.end, a.robot))
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_can_reach_says_no_only_where_no_path_exists(seed: int) -> None:
+    """The relaxation the search asks once it runs long: when it says no, the reference
+    space-time A* finds nothing either (it is a proof, never a guess)."""
+    rng = random.Random(100 + seed)
+    refuted, found_paths = 0, 0
+    for _ in range(300):
+        free, table, start, goal, start_step = _random_case(rng)
+        # More visits without an end than the search's cases: walls that close over time.
+        cells = [(r, c) for r in range(free.shape[0]) for c in range(free.shape[1])
+                 if free[r, c] and (r, c) not in (start, goal)]
+        for k, cell in enumerate(rng.sample(cells, min(len(cells), rng.randint(0, 4)))):
+            table.add(Visit(f"parked-{k}", cell, rng.randint(0, 12), FOREVER))
+        distances = DistanceTables(free, 4).get(goal)
+        if not np.isfinite(distances[start]):
+            continue
+        try:
+            reference = plan_spacetime(free, start, goal, start_step, table, "me", distances,
+                                       max_steps=40)
+        except InfeasibleError:
+            reference = None
+        if not _can_reach(free, table, start, goal, start_step, distances, start_step + 40):
+            refuted += 1
+            assert reference is None, (start, goal, reference)
+        found_paths += reference is not None
+    assert refuted > 10 and found_paths > 50
+
+
+def test_a_search_that_cannot_succeed_stops_early() -> None:
+    """A wall across the floor with one gap, which another robot's plan ends in (it arrives
+    there at step 30 and stays) before this robot can get there: the search gives up after
+    `PROVE_AFTER` expansions rather than expanding every state on its side of the wall."""
+    from fleet.planning import _sipp
+
+    free = np.ones((60, 60), dtype=bool)
+    free[30, :] = False
+    free[30, 59] = True  # the gap, far from the robot
+    table = ReservationTable(free.shape)
+    table.add(Visit("other", (30, 59), 30, FOREVER))
+    table.add(Visit("me", (0, 0), 0, 0))
+    distances = DistanceTables(free, 4).get((59, 0))
+    with pytest.raises(InfeasibleError) as err:
+        plan_sipp(free, (0, 0), (59, 0), 0, table.arrays, table.robot_index("me"), distances)
+    expansions = int(err.value.message.split("(")[-1].split()[0])
+    assert expansions == _sipp.PROVE_AFTER
+    # Without the wall's gap taken, the same search arrives (it is the gap that decides).
+    table.remove(next(iter(table.visits_at((30, 59)))))
+    path = plan_sipp(free, (0, 0), (59, 0), 0, table.arrays, table.robot_index("me"),
+                     distances)
+    assert path[-1] == (59, 0)
