@@ -35,6 +35,13 @@ class CoordinatorConfig:
     make_way_after_s: float = 5.0
     """A robot that cannot get a path this long while it stands on a work station leaves it
     for a parking place first (two robots each waiting for the other's station)."""
+    plan_retry_s: float = 0.5
+    plan_retry_max_s: float = 4.0
+    """A robot whose path search found nothing searches again after `plan_retry_s`, then
+    after twice as long each time it fails again, up to `plan_retry_max_s`. A search that
+    fails can cost a hundred milliseconds at plant scale (it expands everything it can
+    reach first), and what blocks a robot (others' ends of plan across its way) seldom
+    changes within a step; the wall clock's loop steps every 0.05 s."""
     approach_m: float = 8.0
     """A robot further than this from a station another robot holds drives meanwhile to the
     open floor next to it, rather than stand still until the station is free."""

@@ -149,9 +149,22 @@ class Execution:
                     return
                 # No path yet, or the path was cut short of the goal: plan (or extend) it.
                 if not work.path_id or self.traffic.plan_end(rid) != step.cell:
+                    if work.failed_cell == step.cell and now < work.plan_again_at_s:
+                        # Not searched again yet; a robot blocked on a work station long
+                        # enough still leaves it for others.
+                        if (work.blocked_since_s is not None and
+                                now - work.blocked_since_s >= self.config.make_way_after_s):
+                            self.places.make_way(robot, work, now)
+                        return
                     try:
                         work.path_id = self.traffic.plan(rid, step.cell, now_step)
                     except FleetError as err:
+                        if work.failed_cell != step.cell:
+                            work.failed_cell, work.failed_plans = step.cell, 0
+                        work.failed_plans += 1
+                        work.plan_again_at_s = now + min(
+                            self.config.plan_retry_max_s,
+                            self.config.plan_retry_s * 2 ** min(work.failed_plans - 1, 16))
                         if work.blocked_since_s is None:
                             log.info("robot %s: no path to %s yet: %s", rid,
                                      step.station_id, err)
@@ -162,6 +175,8 @@ class Execution:
                             self.places.make_way(robot, work, now)
                         return
                     work.blocked_since_s = None
+                    if work.failed_cell == step.cell:
+                        work.failed_cell, work.failed_plans = None, 0
                     self._mark_started(robot, work, now)
                 if not self.traffic.arrived(rid) or self.traffic.plan_end(rid) != step.cell:
                     return

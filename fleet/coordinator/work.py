@@ -86,6 +86,12 @@ class Work:
     path_id: str = ""
     action_sent: bool = False
     blocked_since_s: float | None = None
+    failed_plans: int = 0
+    """Searches for a path to `failed_cell` that found none, one after another."""
+    failed_cell: Cell | None = None
+    plan_again_at_s: float = 0.0
+    """No new search for a path to `failed_cell` before this time (see
+    `CoordinatorConfig.plan_retry_s`); a path to anywhere else may be searched at once."""
     detour: Go | None = None
     """A trip to make way or to wait somewhere, done before the current step."""
 
