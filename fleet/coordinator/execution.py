@@ -10,9 +10,10 @@ tasks are done). Released path segments go out as `FollowPath` commands.
 from __future__ import annotations
 
 import logging
-import math
 from collections.abc import Mapping
 from dataclasses import replace
+
+import numpy as np
 
 from fleet.coordinator.config import CoordinatorConfig
 from fleet.coordinator.estimates import Estimates
@@ -251,13 +252,17 @@ class Execution:
 
         def waypoints(cells: tuple[Cell, ...], steps: tuple[int, ...]
                       ) -> tuple[TimedWaypoint, ...]:
-            out = []
-            for cell, step in zip(cells, steps, strict=True):
-                x, y = grid.center_of(cell)
-                limit = float(grid.speed_limit_mps[cell])
-                out.append(TimedWaypoint(x, y, 0.0, epoch_s + step * step_s,
-                                         limit if math.isfinite(limit) else 0.0))
-            return tuple(out)
+            if not cells:
+                return ()
+            if len(steps) != len(cells):
+                raise ValueError(f"{len(cells)} cells but {len(steps)} steps")
+            xs, ys = grid.centers_of(cells)
+            rc = np.asarray(cells, dtype=np.int64)
+            limits = grid.speed_limit_mps[rc[:, 0], rc[:, 1]]
+            limits = np.where(np.isfinite(limits), limits, 0.0)
+            return tuple(TimedWaypoint(x, y, 0.0, epoch_s + step * step_s, limit)
+                         for x, y, step, limit in zip(xs.tolist(), ys.tolist(), steps,
+                                                      limits.tolist(), strict=True))
         return FollowPath(release.path_id, release.first_index,
                           waypoints(release.cells, release.steps), release.complete,
                           waypoints(release.planned, release.planned_steps))

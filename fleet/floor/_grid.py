@@ -19,6 +19,7 @@ just the cells it passes through.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -100,6 +101,17 @@ class OccupancyGrid:
             self.origin_x + (col + 0.5) * self.resolution_m,
             self.origin_y + (row + 0.5) * self.resolution_m,
         )
+
+    def centers_of(self, cells: Sequence[Cell]) -> tuple[np.ndarray, np.ndarray]:
+        """World x and y of many cells' centres at once (`center_of` for each, vectorized);
+        InvalidInputError naming the first cell off the grid."""
+        rc = np.asarray(cells, dtype=np.int64).reshape(-1, 2)
+        rows, cols = self.shape
+        off = (rc[:, 0] < 0) | (rc[:, 0] >= rows) | (rc[:, 1] < 0) | (rc[:, 1] >= cols)
+        if off.any():
+            self.center_of(tuple(int(v) for v in rc[int(np.argmax(off))]))  # type: ignore[arg-type]
+        res = self.resolution_m
+        return self.origin_x + (rc[:, 1] + 0.5) * res, self.origin_y + (rc[:, 0] + 0.5) * res
 
     def is_free(self, cell: Cell) -> bool:
         """True if the cell is on the grid and free."""

@@ -278,6 +278,17 @@ def test_cell_of_and_center_of_round_trip() -> None:
     assert grid.center_of((0, 0)) == (-1.75, 3.25)
 
 
+def test_centers_of_many_cells_equal_each_cells_centre_and_refuse_cells_off_the_grid() -> None:
+    grid = rasterize(_floor(shapely.box(-2.0, 3.0, 4.0, 6.5), resolution_m=0.5, robot_radius_m=0.2))
+    rows, cols = grid.shape
+    cells = [(r, c) for r in range(rows) for c in range(cols)][::-1]
+    xs, ys = grid.centers_of(cells)
+    assert list(zip(xs.tolist(), ys.tolist(), strict=True)) == [grid.center_of(c) for c in cells]
+    with pytest.raises(InvalidInputError) as err:
+        grid.centers_of([(0, 0), (rows, 0), (-1, 0)])
+    assert err.value.field == "cell" and err.value.value == (rows, 0)
+
+
 def test_cells_are_half_open_intervals() -> None:
     grid = rasterize(_floor(shapely.box(0, 0, 4, 3)))
     assert grid.cell_of(0.0, 0.0) == (0, 0)
