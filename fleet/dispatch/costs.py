@@ -198,15 +198,20 @@ def reserved_shares(work: Sequence[tuple[Task, float]], robots: Sequence[Candida
     classes: dict[Hashable, list[Candidate]] = {}
     for r in robots:
         classes.setdefault(key(r), []).append(r)
-    per_robot = dict.fromkeys(classes, 0.0)
-    cache: dict[tuple[object, ...], tuple[list[Hashable], int]] = {}
+    # The seconds of the tasks alike (what `able` may read of a task) are summed first: the
+    # split then follows kinds of task x classes, not tasks x classes.
+    seconds_of: dict[tuple[TaskKind, float, str, str], float] = {}
+    example: dict[tuple[TaskKind, float, str, str], Task] = {}
     for task, seconds in work:
         kind = (task.kind, task.mass_kg, task.program, task.cell)
-        found = cache.get(kind)
-        if found is None:
-            keys = [k for k, alike in classes.items() if able(alike[0], task)]
-            found = cache[kind] = (keys, sum(len(classes[k]) for k in keys))
-        keys, count = found
+        if kind in seconds_of:
+            seconds_of[kind] += seconds
+        else:
+            seconds_of[kind], example[kind] = seconds, task
+    per_class = dict.fromkeys(classes, 0.0)
+    for kind, total in seconds_of.items():
+        keys = [k for k, alike in classes.items() if able(alike[0], example[kind])]
+        count = sum(len(classes[k]) for k in keys)
         for k in keys:
-            per_robot[k] += seconds / count
-    return {r.spec.id: per_robot[k] for k, alike in classes.items() for r in alike}
+            per_class[k] += total / count
+    return {r.spec.id: per_class[k] for k, alike in classes.items() for r in alike}
