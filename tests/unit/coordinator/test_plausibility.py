@@ -159,3 +159,34 @@ def test_a_robot_that_reports_seldom_and_is_delivered_late_is_believed() -> None
         inbox.put("agv-1", 1, replace(start, stamp_s=1200.0, seq=9, pose=Pose(9.5, 3.5)))
     assert err.value.finding is Implausible.STAMP_AHEAD
     assert inbox.implausible_counts() == {Implausible.STAMP_AHEAD: 1}
+
+
+@pytest.mark.parametrize("name", ["small.yaml", "plant.yaml"])
+def test_the_floor_check_answers_as_the_polygons_do(name: str) -> None:
+    """The squares known clear only spare polygon tests: the answer is the polygons' own, at
+    random points, at points on the squares' edges and corners, and off the floor."""
+    import random
+
+    import shapely
+
+    floor = load_floor(SMALL_MAP.parent / name)
+    check = FloorCheck(floor, Tolerance().jitter_m)
+    jitter = Tolerance().jitter_m
+    outline = floor.outline.buffer(jitter)
+    blockers = [o.polygon for o in floor.obstacles] + [z.polygon for z in floor.keep_out_zones]
+    blocked = shapely.union_all(blockers).buffer(-jitter) if blockers else None
+
+    def reference(x: float, y: float) -> bool:
+        point = shapely.Point(x, y)
+        return not outline.contains(point) or (blocked is not None and blocked.contains(point))
+    rng = random.Random(7)
+    x0, y0, x1, y1 = outline.bounds
+    side = floor.resolution_m / 2
+    points = [(rng.uniform(x0 - 1, x1 + 1), rng.uniform(y0 - 1, y1 + 1)) for _ in range(3000)]
+    points += [(x0 + side * rng.randint(0, 400) + dx, y0 + side * rng.randint(0, 300) + dy)
+               for _ in range(1000) for dx, dy in [(0.0, 0.0)]]
+    points += [(x0 + side * rng.randint(0, 400), rng.uniform(y0, y1)) for _ in range(1000)]
+    disagree = [(x, y) for x, y in points if check.blocked(x, y) != reference(x, y)]
+    assert not disagree
+    assert any(reference(x, y) for x, y in points) and not all(reference(x, y) for x, y in points)
+    assert check.blocked(math.nan, 1.0) and check.blocked(1.0, math.inf)
