@@ -14,6 +14,7 @@ planning cell size) stay in `fleet.coordinator.validation`.
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -178,7 +179,8 @@ class _Check:
 
     def enum(self, field: str, value: int, known: Iterable[int], *,
              unset_ok: bool = False) -> None:
-        if value not in set(known) or (value == 0 and not unset_ok):
+        values = known if isinstance(known, frozenset) else frozenset(known)
+        if value not in values or (value == 0 and not unset_ok):
             self.violations.add(field, f"{field} {value} is not one of the contract's values"
                                 + ("" if value else " (it is unset)"), Reason.UNKNOWN_ENUM)
 
@@ -337,22 +339,36 @@ def _hello(c: _Check, request: robot_link_pb2.Hello) -> None:
     c.text("hello.session_id", request.session_id, SESSION, required=True)
 
 
+_MODES = frozenset(common_pb2.RobotMode.values())
+_ACTION_STATUSES = frozenset(common_pb2.ActionStatus.values())
+_STATE_FIELDS = ("robot_id", "stamp_s", "pose", "speed_mps", "battery", "action_progress",
+                 "mode", "action_status", "path_id", "action_id", "load_id", "faults")
+
+
+@functools.lru_cache(maxsize=64)
+def _state_names(where: str) -> tuple[str, ...]:
+    """The state's field names under `where` (every robot state is checked: a gateway
+    passes thousands a second, so the names are not built again for each)."""
+    return tuple(f"{where}{name}" for name in _STATE_FIELDS)
+
+
 def _state(c: _Check, s: robot_link_pb2.RobotState, where: str = "state.") -> None:
-    c.id(f"{where}robot_id", s.robot_id)
-    c.number(f"{where}stamp_s", s.stamp_s, STAMP)
-    c.pose(f"{where}pose", s.pose)
-    c.number(f"{where}speed_mps", s.speed_mps, STATE_SPEED)
-    c.number(f"{where}battery", s.battery, FRACTION)
-    c.number(f"{where}action_progress", s.action_progress, FRACTION)
-    c.enum(f"{where}mode", s.mode, common_pb2.RobotMode.values(), unset_ok=True)
-    c.enum(f"{where}action_status", s.action_status, common_pb2.ActionStatus.values(),
-           unset_ok=True)
-    c.text(f"{where}path_id", s.path_id, STATE_ID)
-    c.text(f"{where}action_id", s.action_id, STATE_ID)
-    c.id(f"{where}load_id", s.load_id, optional=True)
-    if c.entries(f"{where}faults", len(s.faults), FAULTS):
+    (robot_id, stamp, pose, speed, battery, progress, mode, status, path_id, action_id,
+     load_id, faults) = _state_names(where)
+    c.id(robot_id, s.robot_id)
+    c.number(stamp, s.stamp_s, STAMP)
+    c.pose(pose, s.pose)
+    c.number(speed, s.speed_mps, STATE_SPEED)
+    c.number(battery, s.battery, FRACTION)
+    c.number(progress, s.action_progress, FRACTION)
+    c.enum(mode, s.mode, _MODES, unset_ok=True)
+    c.enum(status, s.action_status, _ACTION_STATUSES, unset_ok=True)
+    c.text(path_id, s.path_id, STATE_ID)
+    c.text(action_id, s.action_id, STATE_ID)
+    c.id(load_id, s.load_id, optional=True)
+    if c.entries(faults, len(s.faults), FAULTS):
         for k, fault in enumerate(s.faults):
-            c.text(f"{where}faults[{k}]", fault, FAULT)
+            c.text(f"{faults}[{k}]", fault, FAULT)
 
 
 def _gateway(c: _Check, update: robot_link_pb2.GatewayUpdate) -> None:
