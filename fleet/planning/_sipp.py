@@ -64,43 +64,60 @@ def _safe_intervals(cell: int, me: int, head: Int32Array, nxt: Int32Array,
         s = nxt[s]
     if count == 0:
         return always_lo, always_hi
-    lo = np.empty(count, np.int64)
-    hi = np.empty(count, np.int64)
-    k = 0
+    tmp_lo = np.empty(count + 1, np.int64)
+    tmp_hi = np.empty(count + 1, np.int64)
+    out_lo = np.empty(count + 1, np.int64)
+    out_hi = np.empty(count + 1, np.int64)
+    n = _intervals_into(cell, me, head, nxt, start, end, robot, tmp_lo, tmp_hi, out_lo,
+                        out_hi)
+    return out_lo[:n], out_hi[:n]
+
+
+@_jit
+def _intervals_into(cell: int, me: int, head: Int32Array, nxt: Int32Array,
+                    start: Int64Array, end: Int64Array, robot: Int32Array,
+                    tmp_lo: Int64Array, tmp_hi: Int64Array,
+                    out_lo: Int64Array, out_hi: Int64Array) -> int:
+    """The cell's safe intervals for robot `me` (see the module), in order, written into
+    `out_lo`, `out_hi` (inclusive bounds); returns how many. `tmp_lo`, `tmp_hi` are scratch.
+    Every buffer holds at least one more entry than the cell has visits: the search sizes
+    them to the table's slots once, rather than allocate four arrays for each of the four
+    cells it looks at every expansion."""
+    count = 0
     s = head[cell]
     while s >= 0:
         if robot[s] != me:
-            lo[k] = start[s] - 1
-            hi[k] = UNBOUNDED if end[s] >= FOREVER else end[s] + 1
-            k += 1
+            tmp_lo[count] = start[s] - 1
+            tmp_hi[count] = UNBOUNDED if end[s] >= FOREVER else end[s] + 1
+            count += 1
         s = nxt[s]
-    # Insertion sort by start: a cell holds a handful of visits.
+    if count == 0:
+        out_lo[0], out_hi[0] = -UNBOUNDED, UNBOUNDED
+        return 1
     for i in range(1, count):
-        a, b = lo[i], hi[i]
+        a, b = tmp_lo[i], tmp_hi[i]
         j = i - 1
-        while j >= 0 and lo[j] > a:
-            lo[j + 1], hi[j + 1] = lo[j], hi[j]
+        while j >= 0 and tmp_lo[j] > a:
+            tmp_lo[j + 1], tmp_hi[j + 1] = tmp_lo[j], tmp_hi[j]
             j -= 1
-        lo[j + 1], hi[j + 1] = a, b
-    out_lo = np.empty(count + 1, np.int64)
-    out_hi = np.empty(count + 1, np.int64)
+        tmp_lo[j + 1], tmp_hi[j + 1] = a, b
     n = 0
     free_from = -UNBOUNDED
     for i in range(count):
-        if lo[i] > free_from:
+        if tmp_lo[i] > free_from:
             out_lo[n] = free_from
-            out_hi[n] = lo[i] - 1
+            out_hi[n] = tmp_lo[i] - 1
             n += 1
-        if hi[i] >= UNBOUNDED:
+        if tmp_hi[i] >= UNBOUNDED:
             free_from = UNBOUNDED
             break
-        if hi[i] + 1 > free_from:
-            free_from = hi[i] + 1
+        if tmp_hi[i] + 1 > free_from:
+            free_from = tmp_hi[i] + 1
     if free_from < UNBOUNDED:
         out_lo[n] = free_from
         out_hi[n] = UNBOUNDED
         n += 1
-    return out_lo[:n], out_hi[:n]
+    return n
 
 
 @_jit
@@ -246,6 +263,11 @@ def sipp_unit4(free: BoolArray, forbidden: UInt8Array, cols: int, h: FloatArray,
     heap_key = np.empty(1024, np.float64)
     heap_node = np.empty(1024, np.int32)
     size = 0
+    slots = start.shape[0] + 2
+    tmp_lo = np.empty(slots, np.int64)
+    tmp_hi = np.empty(slots, np.int64)
+    nb_lo = np.empty(slots, np.int64)
+    nb_hi = np.empty(slots, np.int64)
     lo0, hi0 = _safe_intervals(start_cell, me, head, nxt, start, end, robot, always_lo,
                                always_hi)
     # The robot is at its start at start_step whatever the table says (it stands there); it
@@ -312,13 +334,13 @@ def sipp_unit4(free: BoolArray, forbidden: UInt8Array, cols: int, h: FloatArray,
                     continue
             if not free[n] or not np.isfinite(h[n]):
                 continue
-            lo, hi = _safe_intervals(n, me, head, nxt, start, end, robot, always_lo,
-                                     always_hi)
-            for j in range(min(lo.shape[0], _MAX_INTERVALS - 1)):
-                if lo[j] > leave_by + 1 or lo[j] > horizon:
+            n_intervals = _intervals_into(n, me, head, nxt, start, end, robot, tmp_lo,
+                                          tmp_hi, nb_lo, nb_hi)
+            for j in range(min(n_intervals, _MAX_INTERVALS - 1)):
+                if nb_lo[j] > leave_by + 1 or nb_lo[j] > horizon:
                     break
-                arrive = max(t + 1, lo[j])
-                if arrive > hi[j] or arrive > leave_by + 1 or arrive > horizon:
+                arrive = max(t + 1, nb_lo[j])
+                if arrive > nb_hi[j] or arrive > leave_by + 1 or arrive > horizon:
                     continue
                 key = np.int64(n) * _MAX_INTERVALS + j
                 slot = _slot_of(keys, key)
@@ -333,7 +355,7 @@ def sipp_unit4(free: BoolArray, forbidden: UInt8Array, cols: int, h: FloatArray,
                     st_key = _grown(st_key, grow_to)
                 sid2 = n_states
                 n_states += 1
-                st_cell[sid2], st_hi[sid2], st_t[sid2] = n, hi[j], arrive
+                st_cell[sid2], st_hi[sid2], st_t[sid2] = n, nb_hi[j], arrive
                 st_parent[sid2], st_key[sid2] = sid, key
                 if keys[slot] != key:
                     keys[slot] = key
