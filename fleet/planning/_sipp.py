@@ -286,7 +286,15 @@ def sipp_unit4(free: BoolArray, forbidden: UInt8Array, cols: int, h: FloatArray,
     keys[i0], vals[i0] = first_key, 0
     used = 1
     n_states = 1
-    _heap_push(heap_key, heap_node, size, h[start_cell], 0)
+    # The goal's last interval (the one it may stay in) opens at `goal_from`: no arrival
+    # before that, whatever the distance. Its keys are max(g + h, goal_from - start_step),
+    # ties to the state nearer the goal (smaller h: where g + h decides, that is the larger
+    # g, the rule of the other planners). Still consistent, so the arrival is as early as
+    # before; but when the goal frees only later, the search heads for it and waits near it
+    # rather than expand every state that could arrive sooner than the goal frees.
+    wait_for_goal = max(0, goal_lo[-1] - start_step)
+    _heap_push(heap_key, heap_node, size,
+               max(h[start_cell], wait_for_goal) + TIE * h[start_cell], 0)
     size = 1
     expansions = 0
     found = -1
@@ -366,7 +374,8 @@ def sipp_unit4(free: BoolArray, forbidden: UInt8Array, cols: int, h: FloatArray,
                 if size + 1 >= heap_node.shape[0]:
                     heap_key, heap_node = _heap_grow(heap_key, heap_node, size, 1)
                 g = arrive - start_step
-                _heap_push(heap_key, heap_node, size, g + h[n] - TIE * g, sid2)
+                _heap_push(heap_key, heap_node, size,
+                           max(g + h[n], wait_for_goal) + TIE * h[n], sid2)
                 size += 1
     if found < 0:
         return np.empty(0, np.int64), expansions
