@@ -308,7 +308,7 @@ class Coordinator:
         self.sessions.report_progress()
         self.sessions.expire_registrations(now)
         self.failures.check_lost_robots(now)
-        self.failures.untangle(now)
+        self.failures.untangle(now, now_step)
         started = time.perf_counter()
         round_due = (self._last_round is None
                      or now - self._last_round >= self.config.dispatch_period_s - 1e-9)

@@ -138,8 +138,10 @@ class Failures:
                         self.state.task(work.key).state is not TaskState.ACTIVE:
                     self.give_back(rid, work.key, now, reason)
 
-    def stopped(self, robot: RobotRecord, now: float) -> str:
-        """Why a robot counts as stopped, or "" if it does not."""
+    def stopped(self, robot: RobotRecord, now: float, now_step: int) -> str:
+        """Why a robot counts as stopped, or "" if it does not: not driving the cells it was
+        released for `stall_s`, and by as much behind its plan (a wait its plan holds, for a
+        cell others keep until later, is no stop)."""
         if not robot.connected:
             return "not connected"
         if robot.hold:
@@ -147,11 +149,14 @@ class Failures:
         if robot.state is not None and robot.state.mode in (RobotMode.FAULT, RobotMode.PAUSED):
             return str(robot.state.mode.value)
         rid = robot.spec.id
-        if self.traffic.expects_motion(rid) and now - robot.progress_at >= self.config.stall_s:
-            return f"no progress for {now - robot.progress_at:.0f} s"
+        if self.traffic.expects_motion(rid):
+            idle_s = now - robot.progress_at
+            late_s = self.traffic.overdue_steps(rid, now_step) * self.site.step_s
+            if min(idle_s, late_s) >= self.config.stall_s:
+                return f"no progress for {idle_s:.0f} s, {late_s:.0f} s behind its plan"
         return ""
 
-    def untangle(self, now: float) -> None:
+    def untangle(self, now: float, now_step: int) -> None:
         """Re-plan robots stuck behind a stopped robot, and break any cycle of waits.
 
         A stopped robot is frozen: every cell it holds stays held, and the robots planned
@@ -166,7 +171,7 @@ class Failures:
                 robot.progress, robot.progress_at = mark, now
         for rid in sorted(r for r, robot in self.robots.items() if robot.frozen):
             robot = self.robots[rid]
-            if rid not in placed or not self.stopped(robot, now):
+            if rid not in placed or not self.stopped(robot, now, now_step):
                 robot.frozen = False
                 log.info("robot %s moves again", rid)
         for rid, robot in placed.items():
@@ -181,7 +186,7 @@ class Failures:
                 stuck = placed.get(blocker)
                 if stuck is None or stuck.frozen:
                     continue
-                why = self.stopped(stuck, now)
+                why = self.stopped(stuck, now, now_step)
                 if why:
                     stuck.frozen = True
                     cut = self.traffic.freeze(blocker)

@@ -294,6 +294,16 @@ class Traffic:
         track = self._tracks[robot_id]
         return track.released > track.reached
 
+    def overdue_steps(self, robot_id: str, now_step: int) -> int:
+        """How many steps the robot is behind its plan on its released cells: `now_step`
+        minus the step it was planned to arrive in its next released cell (0 if it has none
+        to drive, or is not late). A robot that waits where its plan has it wait (for a cell
+        others hold until later) is not late."""
+        track = self._tracks[robot_id]
+        if track.released <= track.reached or track.reached >= len(track.schedule):
+            return 0
+        return max(0, now_step - track.schedule[track.reached])
+
     def progress(self, robot_id: str) -> tuple[str, int, int]:
         """(path id, last cell reached, last cell released): changes when the robot advances
         or is given more cells."""

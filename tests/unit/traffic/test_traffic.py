@@ -233,3 +233,27 @@ def test_a_release_carries_the_next_planned_cells_and_they_are_released_as_plann
         if rel is not None and rel.complete:
             break
     assert rel is not None and rel.complete and rel.planned == ()
+
+
+def test_a_robot_waiting_where_its_plan_has_it_wait_is_not_behind_its_plan() -> None:
+    """`overdue_steps` counts from the planned arrival in the next released cell: a robot
+    standing still while its plan has it wait (for b to clear the corridor ahead) is not
+    late; standing there after its plan moved on, it is, by the steps since."""
+    t = Traffic(grid("....."))
+    t.place("b", (0, 1))
+    t.place("a", (0, 0))
+    t.plan("b", (0, 4), 0)
+    t.plan("a", (0, 3), 0)
+    assert "a" not in t.release(0)  # b is still in a's next cell
+    assert not t.expects_motion("a")
+    t.report("b", t.path_id("b"), 1)
+    release = t.release(1)["a"]
+    assert release.cells[0] == (0, 1) and release.steps[0] == 2  # planned to wait a step
+    assert t.expects_motion("a")
+    assert [t.overdue_steps("a", step) for step in (1, 2, 3, 9)] == [0, 0, 1, 7]
+    t.report("a", t.path_id("a"), 1)
+    if len(release.steps) > 1:
+        due = release.steps[1]
+        assert t.overdue_steps("a", due) == 0 and t.overdue_steps("a", due + 3) == 3
+    else:
+        assert not t.expects_motion("a") and t.overdue_steps("a", 9) == 0
