@@ -20,6 +20,7 @@ from fleet.coordinator.state import FleetState
 from fleet.coordinator.work import Act, Go, Work, steps_for
 from fleet.dispatch import (
     PINNED_KINDS,
+    AbleMemo,
     Assignment,
     Candidate,
     Dispatcher,
@@ -95,6 +96,8 @@ class Dispatching:
         self.inventory = Inventory(site.stations, state.contents)
         self._incarnation = incarnation
         self._charges = 0
+        self._able: AbleMemo = {}
+        """`capable`'s answers per capability class and kind of task, across rounds."""
 
     def dispatch(self, now: float) -> None:
         """Charge robots that need it, then let the dispatcher match ready tasks and robots."""
@@ -259,7 +262,7 @@ class Dispatching:
         fleet = [Candidate(r.spec, r.home_station) for r in self.robots.values()
                  if r.connected and r.state is not None and r.state.mode is not RobotMode.FAULT]
         work = work_to_come(list(self.state.open_missions()), now, self.estimates.task_seconds)
-        return reserved_shares(work, fleet, capable)
+        return reserved_shares(work, fleet, capable, memo=self._able)
 
     def available(self, robot: RobotRecord) -> bool:
         """Free for a new task: connected, no work, no fault, nothing on board, standing."""

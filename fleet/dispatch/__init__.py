@@ -9,6 +9,7 @@ sends robots to chargers for either. Everything here is pure: plain data in, dec
 from fleet.dispatch.charging import ChargeOrder, may_charge, plan_charging
 from fleet.dispatch.costs import (
     DETOUR,
+    AbleMemo,
     CostWeights,
     TaskEstimate,
     WaitingPart,
@@ -59,6 +60,7 @@ __all__ = [
     "DETOUR",
     "HOLDING_KINDS",
     "PINNED_KINDS",
+    "AbleMemo",
     "Assignment",
     "Candidate",
     "ChargeOrder",

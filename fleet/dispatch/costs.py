@@ -13,7 +13,7 @@ DETOUR = 1.3
 """Planned metres are multiplied by this for battery checks: real paths wait, detour and make
 way, and a robot must never be stranded by an optimistic estimate."""
 
-__all__ = ["DETOUR", "CostWeights", "TaskEstimate", "WaitingPart", "affordable",
+__all__ = ["DETOUR", "AbleMemo", "CostWeights", "TaskEstimate", "WaitingPart", "affordable",
            "cell_backlogs", "estimate", "holding_station", "mission_tails", "part_seconds",
            "reserved_shares", "tail_s", "waiting_part"]
 
@@ -184,16 +184,27 @@ def part_seconds(tasks: Sequence[Task], into: Task) -> float:
     return welds + 60.0
 
 
+AbleMemo = dict[tuple[Hashable, tuple[TaskKind, float, str, str]], bool]
+"""What `able` answered for a capability class and a kind of task, kept by the caller across
+rounds (capabilities do not change; see `reserved_shares`)."""
+
+_MEMO_ENTRIES = 1 << 16
+"""A memo grown past this is started afresh (loads of ever new masses)."""
+
+
 def reserved_shares(work: Sequence[tuple[Task, float]], robots: Sequence[Candidate],
                     able: Callable[[Candidate, Task], bool],
-                    key: Callable[[Candidate], Hashable] = capability_key) -> dict[str, float]:
+                    key: Callable[[Candidate], Hashable] = capability_key,
+                    memo: AbleMemo | None = None) -> dict[str, float]:
     """Each robot's share of the work to come: every task's seconds split evenly among the
     robots `able` to do it. A robot that alone can carry the heavy loads or weld a rare
     program gets a large share; `CostWeights.scarce` keeps it for that work.
 
     Robots of one `key` (by default `capability_key`, what `capable` reads) are one class:
     `able` is asked once per class and kind of task, and a task's seconds are split per
-    class, so the cost follows tasks x classes, not tasks x robots.
+    class, so the cost follows tasks x classes, not tasks x robots. `memo`, if given, keeps
+    `able`'s answers from one call to the next (a dispatch round asks the same questions as
+    the one before).
     """
     classes: dict[Hashable, list[Candidate]] = {}
     for r in robots:
@@ -209,8 +220,18 @@ def reserved_shares(work: Sequence[tuple[Task, float]], robots: Sequence[Candida
         else:
             seconds_of[kind], example[kind] = seconds, task
     per_class = dict.fromkeys(classes, 0.0)
+    if memo is None:
+        memo = {}
+    elif len(memo) > _MEMO_ENTRIES:
+        memo.clear()
     for kind, total in seconds_of.items():
-        keys = [k for k, alike in classes.items() if able(alike[0], example[kind])]
+        keys = []
+        for k, alike in classes.items():
+            answer = memo.get((k, kind))
+            if answer is None:
+                answer = memo[(k, kind)] = able(alike[0], example[kind])
+            if answer:
+                keys.append(k)
         count = sum(len(classes[k]) for k in keys)
         for k in keys:
             per_class[k] += total / count

@@ -20,7 +20,7 @@ PINNED = {
         "escape", "shorten", "Registration"},
     "fleet.traffic": {"FOREVER", "PathSearch", "Release", "ReservationTable", "Traffic", "Visit",
                       "check_invariants"},
-    "fleet.dispatch": {"DETOUR", "Assignment", "Candidate", "ChargeOrder", "CostTerms",
+    "fleet.dispatch": {"DETOUR", "AbleMemo", "Assignment", "Candidate", "ChargeOrder", "CostTerms",
                        "CostWeights", "Dispatcher", "GridTravel", "Job", "NearestDispatcher",
                        "OptimalDispatcher", "TaskEstimate", "Travel", "affordable",
                        "assign_nearest", "capable", "cell_backlogs", "estimate", "holding_station",

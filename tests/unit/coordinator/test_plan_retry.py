@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import itertools
 from pathlib import Path
 
 from fleet.model import Cell, MissionState
@@ -33,7 +34,7 @@ def test_a_blocked_robot_searches_again_less_and_less_often_and_arrives_once_fre
     run.run(lambda: run.t >= first + 30, max_s=first + 31)
     # 30 s of 0.5 s steps: 60 chances; a search after 0.5, 1, 2, then every 4 s (the robot
     # leaves the pickup station meanwhile to make way: its new place changes nothing).
-    gaps = [b - a for a, b in zip(searches, searches[1:], strict=False)]
+    gaps = [b - a for a, b in itertools.pairwise(searches)]
     cfg = c.config
     assert 6 <= len(searches) <= 12, searches
     assert all(g <= cfg.plan_retry_max_s + 1.0 for g in gaps), gaps

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 from fleet.dispatch import (
+    AbleMemo,
     Candidate,
     CostWeights,
     Job,
@@ -335,3 +336,17 @@ def test_reserved_shares_by_class_equal_the_split_robot_by_robot() -> None:
         got = reserved_shares(work, fleet, capable)
         assert got.keys() == expected.keys()
         assert all(abs(got[k] - expected[k]) < 1e-9 for k in expected)
+        # With a memo kept from one round to the next: the same shares, and the second
+        # round asks `capable` nothing it was asked before.
+        memo: AbleMemo = {}
+        asked: list[object] = []
+
+        def counted(r: Candidate, t: Task, asked: list[object] = asked) -> bool:
+            asked.append((r.spec.id, t.id))
+            return capable(r, t)
+        first = reserved_shares(work, fleet, counted, memo=memo)
+        before = len(asked)
+        second = reserved_shares(work, fleet, counted, memo=memo)
+        assert len(asked) == before
+        for shares in (first, second):
+            assert all(abs(shares[k] - expected[k]) < 1e-9 for k in expected)
