@@ -95,7 +95,8 @@ def contestants(model: bool) -> list[tuple[str, Dispatcher]]:
     and the schedule optimizer is told so (in the simulator it plans with the cost model's
     average speed)."""
     return [("greedy", NearestDispatcher()), ("optimal", OptimalDispatcher()),
-            ("schedule", ScheduleDispatcher(speed_factor=1.0) if model
+            ("schedule", ScheduleDispatcher(speed_factor=1.0, delay_lookahead=False,
+                                                 stage_parts=False) if model
              else ScheduleDispatcher())]
 
 

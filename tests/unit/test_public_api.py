@@ -21,7 +21,7 @@ PINNED = {
     "fleet.traffic": {"FOREVER", "PathSearch", "Release", "ReservationTable", "Traffic", "Visit",
                       "check_invariants"},
     "fleet.dispatch": {"DETOUR", "Assignment", "Candidate", "ChargeOrder", "CostTerms",
-                       "CostWeights", "Dispatcher", "GridTravel", "Job", "NearestDispatcher",
+                       "CostWeights", "Dispatcher", "DrivePace", "GridTravel", "Job", "NearestDispatcher",
                        "OptimalDispatcher", "TaskEstimate", "Travel", "affordable",
                        "assign_nearest", "capable", "cell_backlogs", "estimate", "holding_station",
                        "HOLDING_KINDS", "PINNED_KINDS", "Inventory", "Round", "may_begin",
