@@ -17,10 +17,16 @@ ahead and waited for). Everything else stays open and is scheduled again next ro
 Cells: a transport into a holding cell is only ever scheduled once the part that fills the
 cell has been scheduled out (the decoder waits for it), and the coordinator offers such a
 transport only when the cell has room or is being emptied; so reservations never form a
-cycle.
+cycle. With `ScheduleDispatcher.stage_parts` the next part is fetched once the take-out of
+the part in the cell is given out (some robot's current work) and dropped once that part
+is picked: it waits on a take-out under way, never on one merely planned.
 
-The cost is the makespan plus `mean_weight` times the mean end of the tasks (from now): the
-makespan alone leaves the work off the critical path free to drift later round by round.
+In the coordinator the schedule plans drives at the pace observed (`Outlook.speed_factors`,
+`DrivePace`), and robots set off during a start delay (`delay_lookahead`).
+
+The cost is the makespan plus `mean_weight` times the mean end of the tasks (from now), and
+with `ties_early` at least `TIE_WEIGHT` times it, a tie-break: the makespan alone leaves the
+work off the critical path free to drift later round by round.
 """
 
 from __future__ import annotations
