@@ -443,10 +443,12 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
 
     for i, t in enumerate(tasks):
         ahead[i] = t.kind is TaskKind.WELD or (t.kind is TaskKind.TRANSPORT and holds(t.pickup))
-        if delay_ahead and t.kind is TaskKind.TRANSPORT and not ahead[i]:
+        if (delay_ahead and t.kind is TaskKind.TRANSPORT and not ahead[i] and t.depends_on
+                and t.delay_s > 0):
             e = entries[keys[i]]
             # Only its start delay left: the coordinator offers it ahead, so its robot may
-            # set off to be at the pickup when the delay ends.
+            # set off to be at the pickup when the delay ends. (Not a transport waiting for
+            # its release or for room in a cell: it is offered only then.)
             ahead[i] = not e.preds and (
                 all(TaskKey(e.key.mission_id, d) in done for d in t.depends_on)
                 if outlook is not None else e.job is not None)

@@ -167,6 +167,12 @@ def test_a_transport_whose_start_delay_runs_may_be_driven_to_when_offered_ahead(
     # Ready at 60: driven to ahead it begins then; otherwise the AGV sets off at 60.
     assert start_of(True) == 60.0
     assert start_of(False) == 80.0
+    # A transport that waits for its release, not a start delay, is not offered ahead.
+    later = MissionRecord.new(part("b", release_s=100.0), 1)
+    instance, _ = build_instance([], [agv("agv")], 10.0, TRAVEL,
+                                 Outlook([later], {}, Inventory(STATIONS, {})),
+                                 handling_s=HANDLING, delay_ahead=True)
+    assert not instance.ahead[instance.keys.index(TaskKey("b", "in"))]
 
 
 def test_a_transport_into_a_full_cell_waits_for_the_part_in_it_to_be_picked() -> None:
