@@ -212,11 +212,18 @@ def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.
             e = end[pred_idx[q]] + pred_delay[q]
             if e > ready:
                 ready = e
-        setup = _setup_of(t, r, last, first_setup, gap, first_st, last_st)
-        s, e = _timing(t, r, ready, last, end, avail, first_setup, gap, first_st, last_st,
-                       ahead, work, into_cell, stage, cap, members, count, occ_release,
-                       occ_given, handling_s)
         c = into_cell[t]
+        if c < 0:
+            s = _start_on(t, r, ready, last, end, avail, first_setup, gap, first_st, last_st,
+                          ahead)  # no cell to wait for: the common, fast case
+            e = s + work[t, r]
+        else:
+            s, e = _timing(t, r, ready, last, end, avail, first_setup, gap, first_st,
+                           last_st, ahead, work, into_cell, stage, cap, members, count,
+                           occ_release, occ_given, handling_s)
+        o = out_occ[t]
+        if o >= 0:
+            occ_given[o] = s - _setup_of(t, r, last, first_setup, gap, first_st, last_st)
         start[t] = s
         end[t] = e
         if end[t] > makespan:
@@ -230,10 +237,8 @@ def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.
             occ = n_init + t
             members[c, count[c]] = occ
             count[c] += 1
-        o = out_occ[t]
         if o >= 0:
             occ_release[o] = s + handling_s
-            occ_given[o] = s - setup
     return makespan, total, placed
 
 
@@ -314,9 +319,16 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
             for r in range(m):
                 if not able[t, r]:
                     continue
-                s, e = _timing(t, r, ready, last, end, avail, first_setup, gap, first_st,
-                               last_st, ahead, work, into_cell, stage, cap, members, count,
-                               occ_release, occ_given, handling_s)
+                if c < 0:
+                    # No cell to wait for (the common case: kept out of `_timing`'s call,
+                    # which costs this innermost loop a third of its speed).
+                    s = _start_on(t, r, ready, last, end, avail, first_setup, gap, first_st,
+                                  last_st, ahead)
+                    e = s + work[t, r]
+                else:
+                    s, e = _timing(t, r, ready, last, end, avail, first_setup, gap,
+                                   first_st, last_st, ahead, work, into_cell, stage, cap,
+                                   members, count, occ_release, occ_given, handling_s)
                 true_end = e
                 if noise > 0:
                     e += noise * np.random.random() * (e - avail[r] if e > avail[r] else 0.0)
