@@ -145,7 +145,8 @@ class Dispatching:
         def round_of(missions: Sequence[MissionRecord]) -> Round:
             return Round(missions, self.inventory, under_way, self.estimates.tail, now,
                          self.dispatcher.lookahead_s, held,
-                         claim_room=not self.dispatcher.schedules_ahead)
+                         claim_room=not self.dispatcher.schedules_ahead,
+                         delay_lookahead=self.dispatcher.delay_lookahead)
         missions = list(self.state.open_missions())
         try:
             view = round_of(missions)
@@ -167,7 +168,9 @@ class Dispatching:
             except Exception as err:  # one bad mission must not stop the fleet
                 log.exception("mission %s: its tasks could not be offered", record.mission.id)
                 self._offer_failed(record, err, now)
-        return jobs, view.outlook() if self.dispatcher.schedules_ahead else None
+        if not self.dispatcher.schedules_ahead:
+            return jobs, None
+        return jobs, view.outlook(self.estimates.pace.factors())
 
     def _offer_failed(self, record: MissionRecord, err: Exception, now: float) -> None:
         self.failures.fail_mission(record, "internal error while offering its tasks to the "

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from fleet.coordinator.robots import RobotRecord, resting_cell, standing_cell
 from fleet.coordinator.site import Site
 from fleet.coordinator.work import Go, Step
-from fleet.dispatch import DETOUR, CostWeights, estimate, mission_tails
+from fleet.dispatch import DETOUR, CostWeights, DrivePace, estimate, mission_tails
 from fleet.model import ActionKind, Cell, MissionRecord, RobotKind, Task, battery_model
 from fleet.traffic import Traffic
 
@@ -27,6 +27,9 @@ class Estimates:
         self.traffic = traffic
         self.weights = weights
         self.nominal_speed_mps = nominal_speed_mps
+        self.pace = DrivePace(weights.speed_factor)
+        """The pace robots have been seen to drive at: the estimates of their current work
+        and the schedule's drives use it."""
         self._tails: dict[str, dict[str, float]] = {}
         self._seconds: dict[str, dict[str, float]] = {}
         self._current: dict[str, tuple[tuple[object, ...], Outlook]] = {}
@@ -106,7 +109,7 @@ class Estimates:
 
     def _sum(self, robot: RobotRecord, steps: Sequence[Step], cell: Cell, charge: float,
              first_left: float) -> tuple[float, Cell | None, float]:
-        speed = robot.spec.max_speed_mps * self.weights.speed_factor
+        speed = robot.spec.max_speed_mps * self.pace.factor(robot.spec.kind)
         model = battery_model(robot.spec.kind)
         travel = self.site.travel
         metres = handling = weld = 0.0

@@ -38,6 +38,7 @@ from fleet.model import (
     PerformAction,
     RobotMode,
     StopAction,
+    TaskKey,
     TaskKind,
     TaskState,
     TimedWaypoint,
@@ -72,6 +73,9 @@ class Execution:
         """Where the actions given to each robot are noted (a result is believed only for
         an action given)."""
         self.inventory = Inventory(site.stations, state.contents)
+        self._loaded_since: dict[str, tuple[TaskKey, float]] = {}
+        """Robots driving a load from its pickup: the task and when the pick was done, to
+        learn the pace of the drive (`Estimates.pace`)."""
 
     # -- the robot's current work follows its queue ---------------------------------------------
     def sync(self, robot_ids: set[str]) -> None:
@@ -141,7 +145,8 @@ class Execution:
                 if (task.kind is TaskKind.TRANSPORT and work.index == TransportStep.GO_TO_DROPOFF
                         and not robot.frozen and not self.inventory.room_for(task)):
                     # Brought ahead into a full cell: wait next to it until the part in it
-                    # has been taken out.
+                    # has been taken out (a wait that says nothing of the pace).
+                    self._loaded_since.pop(rid, None)
                     if isinstance(step, Go) and self.places.wait_near(robot, work, step):
                         continue
                     return
@@ -299,6 +304,7 @@ class Execution:
         rid = robot.spec.id
         self.journal.emit(MissionEvent(EventKind.STEP_DONE, key.mission_id, now, key.task_id,
                                        rid, work.index - 1, step.name))
+        self._learn_pace(robot, key, work.index - 1, now)
         if work.index < len(work.steps):
             return
         self.journal.emit(MissionEvent(EventKind.TASK_DONE, key.mission_id, now, key.task_id,
@@ -307,6 +313,22 @@ class Execution:
         if all(t.state is TaskState.DONE for t in record.tasks.values()):
             self.journal.emit(MissionEvent(EventKind.COMPLETED, key.mission_id, now))
             self.estimates.forget(key.mission_id)
+
+    def _learn_pace(self, robot: RobotRecord, key: TaskKey, done: int, now: float) -> None:
+        """A transport's drive from pickup to dropoff, timed from the pick to the arrival,
+        teaches the estimates how fast this kind of robot really gets across the floor."""
+        task = self.state.task(key).task
+        rid = robot.spec.id
+        if task.kind is not TaskKind.TRANSPORT:
+            return
+        if done == TransportStep.PICK:
+            self._loaded_since[rid] = (key, now)
+            return
+        since = self._loaded_since.pop(rid, None)
+        if done == TransportStep.GO_TO_DROPOFF and since is not None and since[0] == key:
+            metres = self.site.travel.between_m(task.pickup, task.dropoff)
+            self.estimates.pace.observe(robot.spec.kind, metres, robot.spec.max_speed_mps,
+                                        now - since[1])
 
     def _isolate(self, robot: RobotRecord, now: float, err: Exception) -> None:
         """A robot's work raised: its mission fails with the error, the fleet goes on."""

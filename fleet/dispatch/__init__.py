@@ -40,7 +40,7 @@ from fleet.dispatch.optimizer import (
     OptimalDispatcher,
 )
 from fleet.dispatch.schedule import ScheduleDispatcher
-from fleet.dispatch.travel import GridTravel, Travel
+from fleet.dispatch.travel import DrivePace, GridTravel, Travel
 from fleet.model import InvalidInputError
 
 
@@ -67,6 +67,7 @@ __all__ = [
     "CostTerms",
     "CostWeights",
     "Dispatcher",
+    "DrivePace",
     "GridTravel",
     "Inventory",
     "Job",

@@ -10,6 +10,10 @@ turns it into start and end times under the model of `bench.abstract.solve_cpsat
 - start (robot at the first station) = max(previous end + setup, offer) for work that may be
   driven to ahead (`ahead`: welds, transports out of holding cells), max(previous end,
   offer) + setup otherwise; end = start + work. Fixed welders have no setup.
+- a transport that may be staged (`stage`) is offered already once the take-outs that make
+  room in its cell are given out (their robots set off), not once the cell has room: its
+  robot brings the part and waits next to the cell; end = max(start + work, room +
+  HANDLING), the drop once the cell has room.
 
 Tasks are decoded in list order; one whose predecessors or cell are not decoded yet waits and
 is decoded as soon as they are (so every list is decodable unless the cells deadlock, which
@@ -55,21 +59,24 @@ def _cell_entry(c: int, cap: np.ndarray, members: np.ndarray, count: np.ndarray,
 
 
 @njit(cache=True)
-def _occupancy(occ_cell: np.ndarray, occ_fixed: np.ndarray, n: int, n_cells: int
-               ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def _occupancy(occ_cell: np.ndarray, occ_fixed: np.ndarray, occ_going: np.ndarray, n: int,
+               n_cells: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
     """The cells' occupants before any task is placed: the parts already in them (released
-    at `occ_fixed`), room for each of the `n` tasks' parts to come; (release time of each
-    occupant, members of each cell, how many)."""
+    at `occ_fixed`, their take-out's robot on its way from `occ_going`), room for each of
+    the `n` tasks' parts to come; (release time of each occupant, when its take-out is given
+    out, members of each cell, how many)."""
     n_init = occ_cell.shape[0]
     occ_release = np.full(n_init + n, INF)
+    occ_given = np.full(n_init + n, INF)
     members = np.empty((n_cells, n_init + n), dtype=np.int64)
     count = np.zeros(n_cells, dtype=np.int64)
     for k in range(n_init):
         occ_release[k] = occ_fixed[k]
+        occ_given[k] = occ_going[k]
         c = occ_cell[k]
         members[c, count[c]] = k
         count[c] += 1
-    return occ_release, members, count
+    return occ_release, occ_given, members, count
 
 
 @njit(cache=True)
@@ -105,13 +112,54 @@ def _start_on(t: int, r: int, offer: float, last: np.ndarray, end: np.ndarray,
 
 
 @njit(cache=True)
+def _setup_of(t: int, r: int, last: np.ndarray, first_setup: np.ndarray, gap: np.ndarray,
+              first_st: np.ndarray, last_st: np.ndarray) -> float:
+    """Seconds robot r drives to task t's first station from where its previous task ends."""
+    p = last[r]
+    if p < 0:
+        return float(first_setup[r, first_st[t]])
+    return float(gap[r, last_st[p], first_st[t]])
+
+
+@njit(cache=True)
+def _timing(t: int, r: int, ready: float, last: np.ndarray, end: np.ndarray,
+            avail: np.ndarray, first_setup: np.ndarray, gap: np.ndarray, first_st: np.ndarray,
+            last_st: np.ndarray, ahead: np.ndarray, work: np.ndarray, into_cell: np.ndarray,
+            stage: np.ndarray, cap: np.ndarray, members: np.ndarray, count: np.ndarray,
+            occ_release: np.ndarray, occ_given: np.ndarray, handling_s: float
+            ) -> tuple[float, float]:
+    """(start, end) of task t on robot r once it is `ready`. A transport into a holding cell
+    is given out once the cell has room; one that may be staged (`stage`) already once the
+    take-outs that make room are given out: its robot brings the part and waits next to the
+    cell, and drops it once the cell has room."""
+    offer = ready
+    c = into_cell[t]
+    entry = -INF
+    if c >= 0:
+        entry = _cell_entry(c, cap, members, count, occ_release)
+        given = entry
+        if stage[t]:
+            given = _cell_entry(c, cap, members, count, occ_given)
+            if given > entry:
+                given = entry  # (a take-out given out nowhere here: staged no sooner)
+        if given > offer:
+            offer = given
+    s = _start_on(t, r, offer, last, end, avail, first_setup, gap, first_st, last_st, ahead)
+    e = s + work[t, r]
+    if entry + handling_s > e:
+        e = entry + handling_s
+    return s, e
+
+
+@njit(cache=True)
 def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.ndarray,
                 pred_ptr: np.ndarray,
            pred_idx: np.ndarray, pred_delay: np.ndarray, first_st: np.ndarray,
            last_st: np.ndarray, ahead: np.ndarray, work: np.ndarray, avail: np.ndarray,
            first_setup: np.ndarray, gap: np.ndarray, into_cell: np.ndarray,
            out_occ: np.ndarray, cap: np.ndarray, occ_cell: np.ndarray,
-           occ_fixed: np.ndarray, handling_s: float, start: np.ndarray, end: np.ndarray,
+           occ_fixed: np.ndarray, handling_s: float, stage: np.ndarray,
+           occ_going: np.ndarray, start: np.ndarray, end: np.ndarray,
            seq: np.ndarray) -> tuple[float, float, int]:
     """Decode the first `length` tasks of `order` (the others are left out, and so is what
     waits for them): start and end times into `start`, `end`, the placed tasks in order
@@ -119,7 +167,8 @@ def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.
     n = robot_of.shape[0]
     m = avail.shape[0]
     n_init = occ_cell.shape[0]
-    occ_release, members, count = _occupancy(occ_cell, occ_fixed, n, cap.shape[0])
+    occ_release, occ_given, members, count = _occupancy(occ_cell, occ_fixed, occ_going, n,
+                                                        cap.shape[0])
     done = np.zeros(n, dtype=np.bool_)
     last = np.full(m, -1, dtype=np.int64)
     waiting = np.empty(n, dtype=np.int64)
@@ -163,16 +212,20 @@ def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.
             e = end[pred_idx[q]] + pred_delay[q]
             if e > ready:
                 ready = e
-        offer = ready
         c = into_cell[t]
-        if c >= 0:
-            entry = _cell_entry(c, cap, members, count, occ_release)
-            if entry > offer:
-                offer = entry
-        s = _start_on(t, r, offer, last, end, avail, first_setup, gap, first_st, last_st,
-                      ahead)
+        if c < 0:
+            s = _start_on(t, r, ready, last, end, avail, first_setup, gap, first_st, last_st,
+                          ahead)  # no cell to wait for: the common, fast case
+            e = s + work[t, r]
+        else:
+            s, e = _timing(t, r, ready, last, end, avail, first_setup, gap, first_st,
+                           last_st, ahead, work, into_cell, stage, cap, members, count,
+                           occ_release, occ_given, handling_s)
+        o = out_occ[t]
+        if o >= 0:
+            occ_given[o] = s - _setup_of(t, r, last, first_setup, gap, first_st, last_st)
         start[t] = s
-        end[t] = s + work[t, r]
+        end[t] = e
         if end[t] > makespan:
             makespan = end[t]
         total += end[t]
@@ -184,7 +237,6 @@ def decode_part(order: np.ndarray, length: int, robot_of: np.ndarray, lower: np.
             occ = n_init + t
             members[c, count[c]] = occ
             count[c] += 1
-        o = out_occ[t]
         if o >= 0:
             occ_release[o] = s + handling_s
     return makespan, total, placed
@@ -196,7 +248,8 @@ def decode(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr:
            last_st: np.ndarray, ahead: np.ndarray, work: np.ndarray, avail: np.ndarray,
            first_setup: np.ndarray, gap: np.ndarray, into_cell: np.ndarray,
            out_occ: np.ndarray, cap: np.ndarray, occ_cell: np.ndarray,
-           occ_fixed: np.ndarray, handling_s: float, start: np.ndarray, end: np.ndarray,
+           occ_fixed: np.ndarray, handling_s: float, stage: np.ndarray,
+           occ_going: np.ndarray, start: np.ndarray, end: np.ndarray,
            seq: np.ndarray) -> tuple[float, float]:
     """Start and end times of every task (into `start`, `end`), the decode order into `seq`;
     returns (makespan, sum of ends). inf makespan if some task cannot be placed."""
@@ -204,7 +257,7 @@ def decode(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr:
     makespan, total, placed = decode_part(
         order, n, robot_of, lower, pred_ptr, pred_idx, pred_delay, first_st, last_st, ahead,
         work, avail, first_setup, gap, into_cell, out_occ, cap, occ_cell, occ_fixed,
-        handling_s, start, end, seq)
+        handling_s, stage, occ_going, start, end, seq)
     if placed < n:
         return INF, INF
     return makespan, total
@@ -223,8 +276,9 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
            ahead: np.ndarray, work: np.ndarray, able: np.ndarray, avail: np.ndarray,
            first_setup: np.ndarray, gap: np.ndarray, into_cell: np.ndarray,
            out_occ: np.ndarray, cap: np.ndarray, occ_cell: np.ndarray,
-           occ_fixed: np.ndarray, handling_s: float, order: np.ndarray,
-           robot_of: np.ndarray, noise: float, seed: int) -> None:
+           occ_fixed: np.ndarray, handling_s: float, stage: np.ndarray,
+           occ_going: np.ndarray, order: np.ndarray, robot_of: np.ndarray, noise: float,
+           seed: int) -> None:
     """List scheduling: again and again the (task, robot) that finishes first among the tasks
     whose predecessors and cell allow them; fills `order` and `robot_of`. With `noise` > 0
     each choice compares ends stretched by up to that fraction of their time from the
@@ -234,7 +288,8 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
     n = lower.shape[0]
     m = avail.shape[0]
     n_init = occ_cell.shape[0]
-    occ_release, members, count = _occupancy(occ_cell, occ_fixed, n, cap.shape[0])
+    occ_release, occ_given, members, count = _occupancy(occ_cell, occ_fixed, occ_going, n,
+                                                        cap.shape[0])
     done = np.zeros(n, dtype=np.bool_)
     end = np.zeros(n)
     last = np.full(m, -1, dtype=np.int64)
@@ -243,6 +298,7 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
         best_r = -1
         best_end = INF
         best_start = INF
+        best_true_end = INF
         for t in range(n):
             if done[t]:
                 continue
@@ -257,25 +313,29 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
                     ready = e
             if not ok:
                 continue
-            offer = ready
             c = into_cell[t]
-            if c >= 0:
-                entry = _cell_entry(c, cap, members, count, occ_release)
-                if entry == INF:
-                    continue
-                if entry > offer:
-                    offer = entry
+            if c >= 0 and _cell_entry(c, cap, members, count, occ_release) == INF:
+                continue
             for r in range(m):
                 if not able[t, r]:
                     continue
-                s = _start_on(t, r, offer, last, end, avail, first_setup, gap, first_st,
-                              last_st, ahead)
-                e = s + work[t, r]
+                if c < 0:
+                    # No cell to wait for (the common case: kept out of `_timing`'s call,
+                    # which costs this innermost loop a third of its speed).
+                    s = _start_on(t, r, ready, last, end, avail, first_setup, gap, first_st,
+                                  last_st, ahead)
+                    e = s + work[t, r]
+                else:
+                    s, e = _timing(t, r, ready, last, end, avail, first_setup, gap,
+                                   first_st, last_st, ahead, work, into_cell, stage, cap,
+                                   members, count, occ_release, occ_given, handling_s)
+                true_end = e
                 if noise > 0:
                     e += noise * np.random.random() * (e - avail[r] if e > avail[r] else 0.0)
                 if e < best_end - 1e-9 or (e < best_end + 1e-9 and s < best_start):
                     best_end = e
                     best_start = s
+                    best_true_end = true_end
                     best_t = t
                     best_r = r
         if best_t < 0:
@@ -294,7 +354,8 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
         order[step] = t
         robot_of[t] = best_r
         done[t] = True
-        end[t] = best_start + work[t, best_r]
+        end[t] = best_true_end
+        setup = _setup_of(t, best_r, last, first_setup, gap, first_st, last_st)
         last[best_r] = t
         c = into_cell[t]
         if c >= 0:
@@ -303,6 +364,7 @@ def greedy(lower: np.ndarray, pred_ptr: np.ndarray, pred_idx: np.ndarray,
         o = out_occ[t]
         if o >= 0:
             occ_release[o] = best_start + handling_s
+            occ_given[o] = best_start - setup
 
 
 @njit(cache=True)
@@ -312,8 +374,9 @@ def lns(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr: np
         ahead: np.ndarray, work: np.ndarray, able: np.ndarray, avail: np.ndarray,
         first_setup: np.ndarray, gap: np.ndarray, into_cell: np.ndarray,
         out_occ: np.ndarray, cap: np.ndarray, occ_cell: np.ndarray, occ_fixed: np.ndarray,
-        handling_s: float, iterations: int, destroy: int, seed: int, mean_weight: float,
-        now: float, first: int) -> tuple[float, int]:
+        handling_s: float, stage: np.ndarray, occ_going: np.ndarray, iterations: int,
+        destroy: int, seed: int, mean_weight: float, now: float,
+        first: int) -> tuple[float, int]:
     """Large-neighbourhood search from (`order`, `robot_of`), improved in place to the best
     solution found: destroy up to `destroy` tasks (at random, close in time to a random task,
     or a run of one robot's sequence), repair each by the best insertion (every capable robot,
@@ -327,7 +390,8 @@ def lns(order: np.ndarray, robot_of: np.ndarray, lower: np.ndarray, pred_ptr: np
     end = np.zeros(n)
     seq = np.zeros(n, dtype=np.int64)
     args = (lower, pred_ptr, pred_idx, pred_delay, first_st, last_st, ahead, work, avail,
-            first_setup, gap, into_cell, out_occ, cap, occ_cell, occ_fixed, handling_s)
+            first_setup, gap, into_cell, out_occ, cap, occ_cell, occ_fixed, handling_s, stage,
+            occ_going)
     mk, tot = decode(order, robot_of, *args, start, end, seq)
     best = _cost(mk, tot, n, mean_weight, now)
     if n <= 1 or iterations <= 0:
@@ -484,12 +548,13 @@ def _partial_cost(trial: np.ndarray, size: int, robot_of: np.ndarray, removed: n
     """Cost of the partial list `trial[:size]`: the tasks still removed are left out, and so
     is what waits for them; every task the list holds but cannot place costs a penalty."""
     (lower, pred_ptr, pred_idx, pred_delay, first_st, last_st, ahead, work, avail,
-     first_setup, gap, into_cell, out_occ, cap, occ_cell, occ_fixed, handling_s) = args
+     first_setup, gap, into_cell, out_occ, cap, occ_cell, occ_fixed, handling_s, stage,
+     occ_going) = args
     n = robot_of.shape[0]
     mk, tot, placed = decode_part(trial, size, robot_of, lower, pred_ptr, pred_idx,
                                   pred_delay, first_st, last_st, ahead, work, avail,
                                   first_setup, gap, into_cell, out_occ, cap, occ_cell,
-                                  occ_fixed, handling_s, start, end, seq)
+                                  occ_fixed, handling_s, stage, occ_going, start, end, seq)
     return _cost(mk, tot, n, mean_weight, now) + _UNPLACED * (size - placed)
 
 

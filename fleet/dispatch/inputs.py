@@ -7,7 +7,9 @@ stations; this module turns that into the dispatcher's `Job`s by the line's rule
   is over, a weld's part is in its cell and a transport's destination has room;
 - looking ahead (`Dispatcher.lookahead_s` > 0), the weld cells' work about to become ready is
   offered too: a weld whose part is on its way, a transport out of a cell whose weld is under
-  way, and the next part for a full cell once the part in it is being taken out;
+  way, and the next part for a full cell once the part in it is being taken out; and for a
+  dispatcher with `delay_lookahead`, a transport whose dependencies are done and whose start
+  delay (paint, curing) runs;
 - never more transports into a weld cell or buffer than it has room for.
 
 Pure: plain records in, jobs out; the coordinator's estimates come in as numbers.
@@ -16,12 +18,20 @@ Pure: plain records in, jobs out; the coordinator's estimates come in as numbers
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from fleet.dispatch.costs import cell_backlogs, holding_station, waiting_part
 from fleet.dispatch.nearest import Job
 from fleet.floor import Station, StationKind
-from fleet.model import MissionRecord, Task, TaskKey, TaskKind, TaskRecord, TaskState
+from fleet.model import (
+    MissionRecord,
+    RobotKind,
+    Task,
+    TaskKey,
+    TaskKind,
+    TaskRecord,
+    TaskState,
+)
 
 __all__ = ["HOLDING_KINDS", "PINNED_KINDS", "Inventory", "Outlook", "Round", "may_begin",
            "ready_at", "work_to_come"]
@@ -76,12 +86,15 @@ class Outlook:
 
     `missions` are the open missions (released or not) in submission order, `under_way` the
     tasks that are some robot's current work with their estimated seconds left, `inventory`
-    the loads at the stations and the room of the holding ones.
+    the loads at the stations and the room of the holding ones, `speed_factors` the pace each
+    kind of robot has been seen to drive at (a fraction of top speed; `DrivePace`), where it
+    is known.
     """
 
     missions: Sequence[MissionRecord]
     under_way: Mapping[TaskKey, float]
     inventory: Inventory
+    speed_factors: Mapping[RobotKind, float] = field(default_factory=dict)
 
 
 def ready_at(record: MissionRecord, task: Task, now_s: float,
@@ -149,7 +162,8 @@ class Round:
     def __init__(self, missions: Sequence[MissionRecord], inventory: Inventory,
                  under_way: Mapping[TaskKey, float], tail: Callable[[MissionRecord, str], float],
                  now_s: float, lookahead_s: float = 0.0,
-                 held: Mapping[TaskKey, str] | None = None, claim_room: bool = True) -> None:
+                 held: Mapping[TaskKey, str] | None = None, claim_room: bool = True,
+                 delay_lookahead: bool = False) -> None:
         self.missions = missions
         self.inventory = inventory
         self.under_way = under_way
@@ -161,6 +175,10 @@ class Round:
         """True: each transport offered into a holding cell takes one of its places, so no
         more are offered than fit; False: every transport into a cell with room is offered
         (a dispatcher that `schedules_ahead` chooses which one goes)."""
+        self.delay_lookahead = delay_lookahead
+        """True: looking ahead also offers a transport whose dependencies are done and whose
+        start delay is running (its ready time is known to the second): its robot can set off
+        to be at the pickup when the delay ends, rather than cross the floor after it."""
         inv = inventory
         # Loads at each holding station plus the transports on their way to drop one there;
         # it grows as this round offers more transports into a station.
@@ -193,10 +211,12 @@ class Round:
             if start is None:
                 continue
             ready_in_s = max(0.0, start - now)
-            if any(record.tasks[d].state is not TaskState.DONE for d in t.depends_on):
+            deps_done = all(record.tasks[d].state is TaskState.DONE for d in t.depends_on)
+            if not deps_done:
                 ready_in_s = max(ready_in_s, 1.0)
+            delayed = self.delay_lookahead and deps_done and t.kind is TaskKind.TRANSPORT
             if not holder and ready_in_s > 0 and (ready_in_s > self.lookahead_s
-                                                  or not _cell_work(t, inv)):
+                                                  or not (_cell_work(t, inv) or delayed)):
                 continue
             if ready_in_s <= 0 and not inv.part_in(t):
                 continue
@@ -220,9 +240,10 @@ class Round:
                             ready_in_s, holder))
         return jobs
 
-    def outlook(self) -> Outlook:
-        """The work this round's view knows about, for a dispatcher that schedules ahead."""
-        return Outlook(self.missions, self.under_way, self.inventory)
+    def outlook(self, speed_factors: Mapping[RobotKind, float] | None = None) -> Outlook:
+        """The work this round's view knows about, for a dispatcher that schedules ahead, with
+        the robots' observed pace if known."""
+        return Outlook(self.missions, self.under_way, self.inventory, dict(speed_factors or {}))
 
     def leaving(self, station_id: str) -> bool:
         """True if the station is full, every load in it is being taken out as some robot's

@@ -61,13 +61,16 @@ class Dispatcher(Protocol):
     A dispatcher that `schedules_ahead` is passed `outlook`, all the known work beyond the
     round's jobs (missions not ready yet, loads in the cells), and keeps the holding cells'
     room itself: the round offers every transport into a cell with room, not only as many
-    as the cell has places, and the dispatcher gives out no more than fit.
+    as the cell has places, and the dispatcher gives out no more than fit. One that has
+    `delay_lookahead` is also offered, within `lookahead_s`, the transports whose
+    dependencies are done and whose start delay (paint, curing) is still running.
     """
 
     name: str
     weights: CostWeights
     lookahead_s: float
     schedules_ahead: bool
+    delay_lookahead: bool
 
     def assign(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
                travel: Travel, outlook: Outlook | None = None) -> list[Assignment]:
@@ -116,6 +119,7 @@ class OptimalDispatcher:
     weights: CostWeights = field(default_factory=CostWeights)
     name: str = "optimal"
     schedules_ahead: bool = False
+    delay_lookahead: bool = False
     insertion: bool = True
     """Also consider busy robots (their job is queued); False: free robots only."""
     lookahead_s: float = 120.0
@@ -273,6 +277,7 @@ class NearestDispatcher:
     weights: CostWeights = field(default_factory=CostWeights)
     name: str = "nearest"
     schedules_ahead: bool = False
+    delay_lookahead: bool = False
     lookahead_s: float = 0.0
     """The greedy baseline offers ready work only."""
 

@@ -17,10 +17,16 @@ ahead and waited for). Everything else stays open and is scheduled again next ro
 Cells: a transport into a holding cell is only ever scheduled once the part that fills the
 cell has been scheduled out (the decoder waits for it), and the coordinator offers such a
 transport only when the cell has room or is being emptied; so reservations never form a
-cycle.
+cycle. With `ScheduleDispatcher.stage_parts` the next part is fetched once the take-out of
+the part in the cell is given out (some robot's current work) and dropped once that part
+is picked: it waits on a take-out under way, never on one merely planned.
 
-The cost is the makespan plus `mean_weight` times the mean end of the tasks (from now): the
-makespan alone leaves the work off the critical path free to drift later round by round.
+In the coordinator the schedule plans drives at the pace observed (`Outlook.speed_factors`,
+`DrivePace`), and robots set off during a start delay (`delay_lookahead`).
+
+The cost is the makespan plus `mean_weight` times the mean end of the tasks (from now), and
+with `ties_early` at least `TIE_WEIGHT` times it, a tie-break: the makespan alone leaves the
+work off the critical path free to drift later round by round.
 """
 
 from __future__ import annotations
@@ -51,6 +57,10 @@ FloatArray = npt.NDArray[np.float64]
 BoolArray = npt.NDArray[np.bool_]
 
 log = logging.getLogger(__name__)
+
+TIE_WEIGHT = 1e-6
+"""Weight of the mean end that only breaks ties of makespan: times are in seconds over a
+horizon of hours, so it is worth less than a hundredth of a second of makespan."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +109,12 @@ class Instance:
     """Parts in (or on their way to) the holding cells now: their cell, and when they leave
     if that is not scheduled here (inf while their take-out is scheduled)."""
     handling_s: float
+    stage: BoolArray = field(default_factory=lambda: np.zeros(0, dtype=bool))
+    """Transports into a holding cell that may be staged: given out once the take-outs that
+    make room are given out, their robot waiting next to the cell with the part."""
+    occ_going: FloatArray = field(default_factory=lambda: np.zeros(0))
+    """When each initial occupant's take-out was given out (-inf: it has been, inf: not
+    yet or scheduled here)."""
 
     @property
     def size(self) -> int:
@@ -110,7 +126,15 @@ class Instance:
         return (self.lower, self.pred_ptr, self.pred_idx, self.pred_delay, self.first_st,
                 self.last_st, self.ahead, self.work, self.avail, self.first_setup, self.gap,
                 self.into_cell, self.out_occ, self.capacity, self.occ_cell, self.occ_fixed,
-                self.handling_s)
+                self.handling_s, self._stage(), self._occ_going())
+
+    def _stage(self) -> BoolArray:
+        return self.stage if self.stage.shape == (self.size,) else np.zeros(self.size, bool)
+
+    def _occ_going(self) -> FloatArray:
+        if self.occ_going.shape == self.occ_cell.shape:
+            return self.occ_going
+        return np.full(self.occ_cell.shape, math.inf)
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,8 +184,8 @@ def greedy_schedule(instance: Instance, mean_weight: float = 0.0, noise: float =
     a = instance
     kernels.greedy(a.lower, a.pred_ptr, a.pred_idx, a.pred_delay, a.first_st, a.last_st,
                    a.ahead, a.work, a.able, a.avail, a.first_setup, a.gap, a.into_cell,
-                   a.out_occ, a.capacity, a.occ_cell, a.occ_fixed, a.handling_s, order,
-                   robot_of, noise, seed)
+                   a.out_occ, a.capacity, a.occ_cell, a.occ_fixed, a.handling_s,
+                   a._stage(), a._occ_going(), order, robot_of, noise, seed)
     return decode(instance, order, robot_of, mean_weight)
 
 
@@ -186,7 +210,8 @@ def improve(instance: Instance, schedule: Schedule, *, iterations: int, destroy:
         kernels.lns(order, robot_of, a.lower, a.pred_ptr, a.pred_idx, a.pred_delay,
                     a.succ_ptr, a.succ_idx, a.first_st, a.last_st, a.ahead, a.work, a.able,
                     a.avail, a.first_setup, a.gap, a.into_cell, a.out_occ, a.capacity,
-                    a.occ_cell, a.occ_fixed, a.handling_s, step, destroy,
+                    a.occ_cell, a.occ_fixed, a.handling_s, a._stage(), a._occ_going(),
+                    step, destroy,
                     seed % (2**31 - 1), mean_weight, a.now_s, done)
         done += step
         spent = time.perf_counter() - began
@@ -257,16 +282,23 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
                    travel: Travel, outlook: Outlook | None = None, *,
                    horizon_s: float = math.inf, speed_factor: float = 1.0,
                    handling_s: float = 20.0, absent_s: float = 60.0,
-                   stations: _Stations | None = None
-                   ) -> tuple[Instance, dict[TaskKey, Job]]:
+                   stations: _Stations | None = None, delay_ahead: bool = False,
+                   speed_factors: Mapping[RobotKind, float] | None = None,
+                   stage: bool = False) -> tuple[Instance, dict[TaskKey, Job]]:
     """The round's scheduling problem: the jobs, and with an outlook every other pending task
     of the missions released within `horizon_s`; returns it with the jobs by task key.
 
     Robots are `robots` in order; if some task none of them can do, one more, a stand-in
-    (id "") free in `absent_s`, does those."""
+    (id "") free in `absent_s`, does those. With `delay_ahead` (the coordinator offers them
+    ahead: `Round.delay_lookahead`), a transport whose dependencies are done may be driven to
+    while its start delay runs, like a weld. A robot drives at its top speed times its kind's
+    `speed_factors` (the pace observed) where given, `speed_factor` otherwise. With `stage`,
+    a transport into a holding cell may set off once the take-outs that make room in it are
+    given out (see `_schedule_kernels`; the coordinator offers it then: `Round.leaving`)."""
     offered = {TaskKey(j.mission_id, j.task.id): j for j in jobs}
     entries: dict[TaskKey, _Entry] = {}
     fixed_end: dict[TaskKey, float] = {}
+    done: set[TaskKey] = set()
     nominal = CostWeights(handling_s=handling_s, speed_factor=speed_factor)
 
     def nominal_s(task: Task) -> float:
@@ -293,6 +325,7 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
                     continue
                 if tr.state is TaskState.DONE:
                     fixed_end[key] = tr.done_s if tr.done_s is not None else now_s
+                    done.add(key)
                 elif key in outlook.under_way:
                     fixed_end[key] = now_s + outlook.under_way[key]
                 elif not tr.state.finished:
@@ -313,7 +346,9 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
                 e.lower = max(e.lower, fixed_end[dkey] + e.task.delay_s)
     # Robots.
     m = len(robots)
-    speeds = np.array([r.spec.max_speed_mps * speed_factor for r in robots], dtype=np.float64)
+    pace = speed_factors or {}
+    speeds = np.array([r.spec.max_speed_mps * pace.get(r.spec.kind, speed_factor)
+                       for r in robots], dtype=np.float64)
     fixed = np.array([r.spec.kind is RobotKind.FIXED_WELDER for r in robots], dtype=bool)
     # Capability once per robot class and kind of task.
     keys = list(entries)
@@ -391,6 +426,7 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
     capacity: list[int] = []
     occ_cell: list[int] = []
     occ_fixed: list[float] = []
+    occ_going: list[float] = []
     inventory = outlook.inventory if outlook is not None else None
 
     def holds(station: str) -> bool:
@@ -407,6 +443,15 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
 
     for i, t in enumerate(tasks):
         ahead[i] = t.kind is TaskKind.WELD or (t.kind is TaskKind.TRANSPORT and holds(t.pickup))
+        if (delay_ahead and t.kind is TaskKind.TRANSPORT and not ahead[i] and t.depends_on
+                and t.delay_s > 0):
+            e = entries[keys[i]]
+            # Only its start delay left: the coordinator offers it ahead, so its robot may
+            # set off to be at the pickup when the delay ends. (Not a transport waiting for
+            # its release or for room in a cell: it is offered only then.)
+            ahead[i] = not e.preds and (
+                all(TaskKey(e.key.mission_id, d) in done for d in t.depends_on)
+                if outlook is not None else e.job is not None)
         if t.kind is TaskKind.TRANSPORT and holds(t.dropoff):
             into_cell[i] = cell_of(t.dropoff)
     if inventory is not None and outlook is not None:
@@ -444,11 +489,15 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
             out = take_out.get((station, load))
             if out is not None and out in index:
                 occ_fixed.append(math.inf)
+                occ_going.append(math.inf)
                 out_occ[index[out]] = occupant
             elif out is not None:
                 occ_fixed.append(now_s + handling_s)  # being taken out
+                # Staging counts only on a take-out that is some robot's current work.
+                occ_going.append(-math.inf if out in outlook.under_way else math.inf)
             else:
                 occ_fixed.append(math.inf)  # stays: the cell is full for good
+                occ_going.append(math.inf)
         n_init = len(occ_cell)
         for i, task in enumerate(tasks):
             if out_occ[i] == -2:
@@ -459,7 +508,8 @@ def build_instance(jobs: Sequence[Job], robots: Sequence[Candidate], now_s: floa
         pred_delay, succ_ptr, succ_idx, first_st, last_st, ahead, work, able, avail,
         first_setup, gap, into_cell, out_occ, np.array(capacity, dtype=np.int64),
         np.array(occ_cell, dtype=np.int64), np.array(occ_fixed, dtype=np.float64),
-        float(handling_s))
+        float(handling_s), stage=(into_cell >= 0) & stage,
+        occ_going=np.array(occ_going, dtype=np.float64))
     return instance, {k: job for k in keys if (job := entries[k].job) is not None}
 
 
@@ -494,6 +544,11 @@ class ScheduleDispatcher:
     mean_weight: float = 0.0
     """Weight of the tasks' mean end beside the makespan (0: the makespan alone, ties to the
     schedule found first)."""
+    ties_early: bool = True
+    """Among schedules of equal makespan, prefer the one whose tasks end earlier (the mean
+    end as a tie-break, `TIE_WEIGHT`, too small to ever trade a second of makespan): with
+    the makespan alone, work off the critical path drifts later round by round (a welded
+    part left in its cell), until the real line, slower than any plan, finds it critical."""
     time_budget_s: float = 0.06
     """Wall seconds of search per round at most (the iterations stop early)."""
     release_s: float = 1.0
@@ -504,6 +559,17 @@ class ScheduleDispatcher:
     sight of it until it is free."""
     speed_factor: float | None = None
     """Average speed as a fraction of top speed; None: `weights.speed_factor`."""
+    learn_pace: bool = True
+    """Plan drives at the pace the coordinator has observed (`Outlook.speed_factors`) once it
+    knows it, rather than at `speed_factor`."""
+    stage_parts: bool = True
+    """A part for a full cell may be fetched as soon as the part in it is being taken out
+    (its take-out given out), and waits next to the cell (False where the world gives out
+    transports into a full cell only once it has room, as the model of `bench.abstract`)."""
+    delay_lookahead: bool = True
+    """The coordinator offers a transport whose start delay (paint, curing) runs, so its robot
+    sets off to be at the pickup when the delay ends (False where the world offers ready
+    work only, as the traffic-free model of `bench.abstract`)."""
     seed: int = 0
     rounds: int = 0
     _previous: list[tuple[TaskKey, str]] = field(default_factory=list)
@@ -525,7 +591,11 @@ class ScheduleDispatcher:
         instance, by_key = build_instance(jobs, robots, now_s, travel, outlook,
                                           horizon_s=self.horizon_s, speed_factor=speed_factor,
                                           handling_s=self.weights.handling_s,
-                                          stations=self._stations)
+                                          stations=self._stations,
+                                          delay_ahead=self.delay_lookahead,
+                                          speed_factors=(outlook.speed_factors if self.learn_pace
+                                                         and outlook is not None else None),
+                                          stage=self.stage_parts)
         if instance.size == 0:
             return []
         signature = (instance.keys, instance.robot_ids,
@@ -545,7 +615,12 @@ class ScheduleDispatcher:
         self._previous = [(instance.keys[t], instance.robot_ids[schedule.robot_of[t]])
                           for t in schedule.sequence.tolist()]
         return self._starts(instance, schedule, by_key, robots, now_s, travel,
-                            _room(outlook, by_key) if outlook is not None else {})
+                            _room(outlook, by_key, self.stage_parts)
+                            if outlook is not None else {})
+
+    @property
+    def _mean_weight(self) -> float:
+        return max(self.mean_weight, TIE_WEIGHT) if self.ties_early else self.mean_weight
 
     def reset(self) -> None:
         """Forget the previous schedule: the next round starts from greedy alone."""
@@ -559,20 +634,20 @@ class ScheduleDispatcher:
         self.rounds += 1
         began = time.perf_counter()
         seed = self.seed * 7919 + self.rounds
-        start = greedy_schedule(instance, self.mean_weight)
+        start = greedy_schedule(instance, self._mean_weight)
         warm = self._warm(instance)
         if warm is not None and warm.cost <= start.cost:
             start = warm
         for k in range(self.restarts if restarts is None else restarts):
             if time.perf_counter() - began > self.time_budget_s / 2:
                 break
-            other = greedy_schedule(instance, self.mean_weight, self.noise, seed * 131 + k)
+            other = greedy_schedule(instance, self._mean_weight, self.noise, seed * 131 + k)
             if other.cost < start.cost:
                 start = other
         left = self.time_budget_s - (time.perf_counter() - began)
         return improve(instance, start,
                        iterations=self.iterations if iterations is None else iterations,
-                       destroy=self.destroy, seed=seed, mean_weight=self.mean_weight,
+                       destroy=self.destroy, seed=seed, mean_weight=self._mean_weight,
                        time_budget_s=max(0.0, left))
 
     def _warm(self, instance: Instance) -> Schedule | None:
@@ -595,7 +670,7 @@ class ScheduleDispatcher:
             return None
         seen = set(order)
         missing = [t for t in range(instance.size) if t not in seen]
-        greedy = greedy_schedule(instance, self.mean_weight) if missing else None
+        greedy = greedy_schedule(instance, self._mean_weight) if missing else None
         for t in missing:
             assert greedy is not None
             robot_of[t] = greedy.robot_of[t]
@@ -605,14 +680,14 @@ class ScheduleDispatcher:
             rank = {t: float(greedy.start[t]) for t in missing}
             merged: list[int] = []
             pending = sorted(missing, key=lambda t: rank[t])
-            prev = decode(instance, np.array(order + pending), robot_of, self.mean_weight)
+            prev = decode(instance, np.array(order + pending), robot_of, self._mean_weight)
             for t in order:
                 while pending and rank[pending[0]] <= prev.start[t]:
                     merged.append(pending.pop(0))
                 merged.append(t)
             merged += pending
             order = merged
-        return decode(instance, np.array(order, dtype=np.int64), robot_of, self.mean_weight)
+        return decode(instance, np.array(order, dtype=np.int64), robot_of, self._mean_weight)
 
     def _starts(self, instance: Instance, schedule: Schedule, by_key: Mapping[TaskKey, Job],
                 robots: Sequence[Candidate], now_s: float, travel: Travel,
@@ -659,18 +734,29 @@ class ScheduleDispatcher:
         return out
 
 
-def _room(outlook: Outlook, offered: Mapping[TaskKey, Job]) -> dict[str, int]:
+def _room(outlook: Outlook, offered: Mapping[TaskKey, Job], staged: bool = False
+          ) -> dict[str, int]:
     """Places free in each holding cell: its capacity less the loads in it and the parts
-    on their way in (given out before, not offered again)."""
+    on their way in (given out before, not offered again); if `staged`, a load whose
+    take-out is some robot's current work (into a place with room) counts as gone, so one
+    part may be brought for its place and wait next to the cell.
+
+    Never deadlocks: a staged part waits only on a take-out a robot has begun, whose
+    destination has room and which waits on nothing but the weld of a part in the cell."""
     inventory = outlook.inventory
     room = {s: inventory.capacity(s) - len(inventory.loads(s)) for s in inventory.holding}
     for record in outlook.missions:
         for tr in record.tasks.values():
             t = tr.task
-            if (t.kind is TaskKind.TRANSPORT and t.dropoff in room and not tr.delivered
-                    and tr.state in (TaskState.ASSIGNED, TaskState.ACTIVE)
-                    and TaskKey(record.mission.id, t.id) not in offered):
+            if t.kind is not TaskKind.TRANSPORT or tr.state not in (TaskState.ASSIGNED,
+                                                                     TaskState.ACTIVE):
+                continue
+            key = TaskKey(record.mission.id, t.id)
+            if t.dropoff in room and not tr.delivered and key not in offered:
                 room[t.dropoff] -= 1
+            if (staged and t.pickup in room and not tr.picked and key in outlook.under_way
+                    and t.load_id in inventory.loads(t.pickup) and inventory.room_for(t)):
+                room[t.pickup] += 1
     return room
 
 

@@ -96,6 +96,28 @@ def test_ready_at_waits_for_release_and_start_delays() -> None:
     assert not record.released(99.0) and record.released(100.0)
 
 
+def test_a_transport_whose_start_delay_runs_is_offered_ahead_only_when_asked() -> None:
+    part = "p"
+    mission = Mission("m", (
+        Task("in", TaskKind.TRANSPORT, pickup="in", dropoff="out", load_id=part),
+        Task("out", TaskKind.TRANSPORT, depends_on=("in",), pickup="in", dropoff="out",
+             load_id=part, delay_s=120)))
+    record = MissionRecord.new(mission, 0)
+
+    def offer(delay_lookahead: bool, lookahead_s: float = 600.0) -> list[tuple[str, float]]:
+        view = Round([record], Inventory(STATIONS, {}), {}, lambda r, t: 0.0, 50.0,
+                     lookahead_s, delay_lookahead=delay_lookahead)
+        return [(j.task.id, j.ready_in_s) for j in view.jobs_of(record)]
+
+    # The first transport under way: the second's ready time is not known yet.
+    record.tasks["in"].state = TaskState.ACTIVE
+    assert offer(True) == []
+    record.tasks["in"].state, record.tasks["in"].done_s = TaskState.DONE, 40.0
+    assert offer(False) == []
+    assert offer(True) == [("out", 110.0)]
+    assert offer(True, lookahead_s=100.0) == []  # beyond the look-ahead
+
+
 def test_work_to_come_is_the_released_missions_pending_tasks() -> None:
     a, b = line_job("a", 0), line_job("b", 1, release_s=500.0)
     a.tasks["bring"].state = TaskState.ASSIGNED

@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from fleet.dispatch import Candidate, Inventory, Outlook, ScheduleDispatcher
+from fleet.dispatch import Candidate, Inventory, Job, Outlook, ScheduleDispatcher
 from fleet.dispatch.schedule import (
     Instance,
     Schedule,
@@ -95,10 +95,12 @@ def part(mission_id: str, cell: str = "cell", weld_s: float = 30.0, delay_s: flo
 
 
 def instance_of(missions: list[Mission], robots: list[Candidate], now_s: float = 0.0,
-                contents: dict[str, list[str]] | None = None) -> Instance:
+                contents: dict[str, list[str]] | None = None, stage: bool = False
+                ) -> Instance:
     records = [MissionRecord.new(m, k) for k, m in enumerate(missions)]
     outlook = Outlook(records, {}, Inventory(STATIONS, contents or {}))
-    instance, _ = build_instance([], robots, now_s, TRAVEL, outlook, handling_s=HANDLING)
+    instance, _ = build_instance([], robots, now_s, TRAVEL, outlook, handling_s=HANDLING,
+                                 stage=stage)
     return instance
 
 
@@ -144,6 +146,35 @@ def test_a_mobile_welder_drives_ahead_and_a_start_delay_holds_the_next_task() ->
     assert t["a/out"] == ("agv", 105.0, 155.0)
 
 
+def test_a_transport_whose_start_delay_runs_may_be_driven_to_when_offered_ahead() -> None:
+    # Painted at "paint", 60 s after the drop there: then to the cutter (as a stand-in for
+    # assembly). The AGV stands at the cutter, 20 m from the paint booth.
+    load = "a-part"
+    mission = Mission("a", (
+        Task("to-paint", TaskKind.TRANSPORT, pickup="cut", dropoff="paint", load_id=load),
+        Task("on", TaskKind.TRANSPORT, ("to-paint",), pickup="paint", dropoff="cut",
+             load_id=load, delay_s=60)))
+    record = MissionRecord.new(mission, 0)
+    record.tasks["to-paint"].state, record.tasks["to-paint"].done_s = TaskState.DONE, 0.0
+    outlook = Outlook([record], {}, Inventory(STATIONS, {}))
+    job = Job("a", mission.tasks[1], 0, None, 0, "paint", ready_in_s=50.0)
+
+    def start_of(delay_ahead: bool) -> float:
+        instance, _ = build_instance([job], [agv("agv")], 10.0, TRAVEL, outlook,
+                                     handling_s=HANDLING, delay_ahead=delay_ahead)
+        return float(greedy_schedule(instance).start[0])
+
+    # Ready at 60: driven to ahead it begins then; otherwise the AGV sets off at 60.
+    assert start_of(True) == 60.0
+    assert start_of(False) == 80.0
+    # A transport that waits for its release, not a start delay, is not offered ahead.
+    later = MissionRecord.new(part("b", release_s=100.0), 1)
+    instance, _ = build_instance([], [agv("agv")], 10.0, TRAVEL,
+                                 Outlook([later], {}, Inventory(STATIONS, {})),
+                                 handling_s=HANDLING, delay_ahead=True)
+    assert not instance.ahead[instance.keys.index(TaskKey("b", "in"))]
+
+
 def test_a_transport_into_a_full_cell_waits_for_the_part_in_it_to_be_picked() -> None:
     instance = instance_of([part("a"), part("b")],
                            [agv("agv-1"), agv("agv-2"), fixed_welder("fixed")])
@@ -156,6 +187,20 @@ def test_a_transport_into_a_full_cell_waits_for_the_part_in_it_to_be_picked() ->
     # from the cutter where agv-2 waits: no setup, start 100.
     assert t["b/in"] == ("agv-2", 100.0, 150.0)
     assert t["b/weld"] == ("fixed", 150.0, 180.0)
+
+
+def test_a_staged_part_is_fetched_once_the_take_out_is_given_and_dropped_once_picked() -> None:
+    instance = instance_of([part("a"), part("b")],
+                           [agv("agv-1"), agv("agv-2"), fixed_welder("fixed")], stage=True)
+    s = put(instance, [("a/in", "agv-1"), ("b/in", "agv-2"), ("a/weld", "fixed"),
+                       ("a/out", "agv-1"), ("b/weld", "fixed"), ("b/out", "agv-1")])
+    t = times(instance, s)
+    # a's take-out is given out at 80 (agv-1 stands at the cell), and so is b's transport:
+    # agv-2 picks at the cutter (80-100), is at the cell at 110, after a's part was picked
+    # (100), and drops by 130; unstaged it would set off only at 100 (the weld at 150).
+    assert t["a/out"] == ("agv-1", 80.0, 130.0)
+    assert t["b/in"] == ("agv-2", 80.0, 130.0)
+    assert t["b/weld"] == ("fixed", 130.0, 160.0)
 
 
 def test_the_list_order_of_a_cell_decides_which_part_goes_in_first() -> None:
@@ -191,9 +236,12 @@ class Problem:
     robots: list[Candidate]
 
 
-def check(problem: Problem, instance: Instance, schedule: Schedule) -> list[str]:
+def check(problem: Problem, instance: Instance, schedule: Schedule,
+          staged: bool = False) -> list[str]:
     """Every violated constraint of the model (`bench.abstract.solve_cpsat`), worked out from
-    the missions, the robots and the corridor, not from the instance's arrays."""
+    the missions, the robots and the corridor, not from the instance's arrays; `staged`: a
+    part for a full cell may be fetched once the take-out of the part in it is given out,
+    and dropped once that part is picked."""
     errors: list[str] = []
     tasks = {TaskKey(m.id, t.id): (m, t) for m in problem.missions for t in m.tasks}
     robots = {r.spec.id: r for r in problem.robots}
@@ -229,7 +277,9 @@ def check(problem: Problem, instance: Instance, schedule: Schedule) -> list[str]
             if r.spec.kind is RobotKind.AGV or (r.spec.kind is RobotKind.FIXED_WELDER
                                                 and r.home_station != t.cell):
                 errors.append(f"{key}: {rid} cannot weld there")
-        if abs(end - start - work) > 1e-6:
+        into_cell = t.kind is TaskKind.TRANSPORT and t.dropoff in ("cell", "cell-b")
+        if abs(end - start - work) > 1e-6 and not (staged and into_cell
+                                                    and end - start > work):
             errors.append(f"{key}: lasts {end - start}, not {work}")
         ready[key] = max([m.release_s or 0.0] + [at[TaskKey(m.id, d)][2] + t.delay_s
                                                  for d in t.depends_on])
@@ -237,6 +287,7 @@ def check(problem: Problem, instance: Instance, schedule: Schedule) -> list[str]
             errors.append(f"{key}: starts {start} before ready {ready[key]}")
     # Robots: one task at a time, with the drive between (from where each robot stands).
     offer: dict[TaskKey, float] = {}
+    depart: dict[TaskKey, float] = {}
     for rid, r in robots.items():
         mine = sorted((k for k in at if at[k][0] == rid), key=lambda k: at[k][1])
         prev_end, here = 0.0, r.cell[1]
@@ -249,6 +300,7 @@ def check(problem: Problem, instance: Instance, schedule: Schedule) -> list[str]
             # The latest it can have been given out: a robot sets off for work it may not
             # drive to ahead only once it is given out.
             offer[k] = start if ahead(t) else start - setup
+            depart[k] = start - setup
             if offer[k] < ready[k] - 1e-6:
                 errors.append(f"{k}: {rid} set off before it was given out")
             prev_end, here = end, X[last(t)]
@@ -261,11 +313,19 @@ def check(problem: Problem, instance: Instance, schedule: Schedule) -> list[str]
             if into is None:
                 continue
             out = next(t for t in m.tasks if t.kind is TaskKind.TRANSPORT and t.pickup == cell)
-            spans.append((offer[TaskKey(m.id, into.id)], at[TaskKey(m.id, out.id)][1] + HANDLING,
-                          m.id))
-        spans.sort()
-        for (_, a1, ma), (b0, _, mb) in itertools.pairwise(spans):
-            if b0 < a1 - 1e-6:
+            kin, kout = TaskKey(m.id, into.id), TaskKey(m.id, out.id)
+            spans.append((offer[kin], at[kout][1] + HANDLING, m.id, at[kin][2] - HANDLING,
+                          depart[kout]))
+        spans.sort(key=lambda span: span[3])  # by drop
+        for (_, a1, ma, _, a_going), (b0, _, mb, b_drop, _) in itertools.pairwise(spans):
+            if staged:
+                if b0 < a_going - 1e-6:
+                    errors.append(f"{cell}: {mb} fetched at {b0} before {ma}'s take-out "
+                                  f"was given out ({a_going})")
+                if b_drop < a1 - 1e-6:
+                    errors.append(f"{cell}: {mb} dropped at {b_drop} while {ma} holds it "
+                                  f"to {a1}")
+            elif b0 < a1 - 1e-6:
                 errors.append(f"{cell}: {mb} given out at {b0} while {ma} holds it to {a1}")
     return errors
 
@@ -299,6 +359,23 @@ def test_every_decoded_schedule_keeps_the_model_constraints(seed: int) -> None:
                              seed=seed)):
         assert math.isfinite(schedule.makespan_s)
         assert check(problem, instance, schedule) == []
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_staged_parts_keep_a_full_cell_to_one_part_and_never_deadlock(seed: int) -> None:
+    rng = random.Random(1000 + seed)
+    problem = random_problem(rng)
+    instance = instance_of(problem.missions, problem.robots, stage=True)
+    n = instance.size
+    order = np.array(rng.sample(range(n), n), dtype=np.int64)
+    robot_of = np.array([rng.choice(np.flatnonzero(instance.able[t]).tolist())
+                         for t in range(n)], dtype=np.int64)
+    for schedule in (decode(instance, order, robot_of), greedy_schedule(instance),
+                     improve(instance, greedy_schedule(instance), iterations=50, destroy=3,
+                             seed=seed)):
+        # Every list decodes to a finite schedule: no staged part waits on a cell forever.
+        assert math.isfinite(schedule.makespan_s)
+        assert check(problem, instance, schedule, staged=True) == []
 
 
 def test_the_checker_finds_a_broken_schedule() -> None:
@@ -371,6 +448,25 @@ def test_the_dispatcher_gives_out_only_what_starts_now_and_never_overfills_a_cel
     # Both parts go to the one cell: only one transport into it now.
     assert len(out) == 1 and out[0].job.task.id == "in"
     assert "schedule of 6 tasks" in out[0].reason
+
+
+@pytest.mark.parametrize("under_way", [True, False])
+def test_a_part_is_staged_at_a_full_cell_only_on_a_take_out_under_way(under_way: bool) -> None:
+    a, b = MissionRecord.new(part("a"), 0), MissionRecord.new(part("b"), 1)
+    for task_id in ("in", "weld"):
+        a.tasks[task_id].state, a.tasks[task_id].done_s = TaskState.DONE, 0.0
+    a.tasks["in"].steps_done = 4
+    # a's take-out is agv-1's: its current work, or queued behind other work.
+    a.tasks["out"].state, a.tasks["out"].robot_id = TaskState.ASSIGNED, "agv-1"
+    going = {TaskKey("a", "out"): 30.0} if under_way else {}
+    outlook = Outlook([a, b], going, Inventory(STATIONS, {"cell": ["a-part"]}))
+    job = Job("b", b.mission.tasks[0], 0, None, 1, "cut", ready_in_s=1.0)
+    out = ScheduleDispatcher(speed_factor=1.0).assign([job], [agv("agv-2")], 0.0, TRAVEL,
+                                                       outlook)
+    # Staged, agv-2 fetches b's part now and waits next to the cell; never on a take-out
+    # that might wait behind anything else.
+    assert [(x.job.mission_id, x.robot_id) for x in out] == (
+        [("b", "agv-2")] if under_way else [])
 
 
 def test_the_dispatcher_is_deterministic() -> None:
