@@ -123,8 +123,11 @@ def test_ros_robots_through_a_separate_bridge_finish_transport_and_weld_missions
     server = start(env, "serve", "--sim-clock", "--map", str(SMALL_MAP), "--db",
                    str(tmp_path / "fleet.db"), "--address", f"127.0.0.1:{port}", ready="serving")
     processes.append(server)
+    # Lockstep robots speak once per simulated tick: a stall of the simulator or the
+    # coordinator (seen once in CI: 3 s while a restarted robot re-registered) is not robot
+    # silence, as `fleet sim --ros` in one process also holds (30 s).
     bridge = start(env, "--log-level", "INFO", "ros-bridge", "--server", f"127.0.0.1:{port}",
-                   ready="bridge relaying")
+                   "--silence-timeout", "30", ready="bridge relaying")
     processes.append(bridge)
     # agv-01 restarts on its way somewhere, welder-01 later in the run.
     out = sim(env, port, log, "--robots", "4", "--missions", "8", "--seed", "2",
