@@ -175,12 +175,17 @@ def test_a_transport_whose_start_delay_runs_may_be_driven_to_when_offered_ahead(
     assert not instance.ahead[instance.keys.index(TaskKey("b", "in"))]
 
 
-def test_a_transport_into_a_full_cell_waits_for_the_part_in_it_to_be_picked() -> None:
+def _two_parts_through_one_cell(stage: bool) -> dict[str, tuple[str, float, float]]:
+    """Parts a and b through one weld cell: agv-1 brings a and takes it out, agv-2 brings b."""
     instance = instance_of([part("a"), part("b")],
-                           [agv("agv-1"), agv("agv-2"), fixed_welder("fixed")])
+                           [agv("agv-1"), agv("agv-2"), fixed_welder("fixed")], stage=stage)
     s = put(instance, [("a/in", "agv-1"), ("b/in", "agv-2"), ("a/weld", "fixed"),
                        ("a/out", "agv-1"), ("b/weld", "fixed"), ("b/out", "agv-1")])
-    t = times(instance, s)
+    return times(instance, s)
+
+
+def test_a_transport_into_a_full_cell_waits_for_the_part_in_it_to_be_picked() -> None:
+    t = _two_parts_through_one_cell(stage=False)
     assert t["a/in"] == ("agv-1", 0.0, 50.0)
     assert t["a/out"] == ("agv-1", 80.0, 130.0)
     # b's transport is given out only once a's part is picked (80 + 20) and then drives
@@ -190,11 +195,7 @@ def test_a_transport_into_a_full_cell_waits_for_the_part_in_it_to_be_picked() ->
 
 
 def test_a_staged_part_is_fetched_once_the_take_out_is_given_and_dropped_once_picked() -> None:
-    instance = instance_of([part("a"), part("b")],
-                           [agv("agv-1"), agv("agv-2"), fixed_welder("fixed")], stage=True)
-    s = put(instance, [("a/in", "agv-1"), ("b/in", "agv-2"), ("a/weld", "fixed"),
-                       ("a/out", "agv-1"), ("b/weld", "fixed"), ("b/out", "agv-1")])
-    t = times(instance, s)
+    t = _two_parts_through_one_cell(stage=True)
     # a's take-out is given out at 80 (agv-1 stands at the cell), and so is b's transport:
     # agv-2 picks at the cutter (80-100), is at the cell at 110, after a's part was picked
     # (100), and drops by 130; unstaged it would set off only at 100 (the weld at 150).
@@ -268,7 +269,7 @@ def check(problem: Problem, instance: Instance, schedule: Schedule,
         rid, start, end = at[key]
         r = robots[rid]
         if t.kind is TaskKind.TRANSPORT:
-            work = math.ceil(abs(X[t.pickup] - X[t.dropoff]) / r.spec.max_speed_mps
+            work: float = math.ceil(abs(X[t.pickup] - X[t.dropoff]) / r.spec.max_speed_mps
                              + 2 * HANDLING - 1e-9)
             if r.spec.kind is RobotKind.FIXED_WELDER:
                 errors.append(f"{key}: a fixed welder carries")
@@ -290,7 +291,8 @@ def check(problem: Problem, instance: Instance, schedule: Schedule,
     depart: dict[TaskKey, float] = {}
     for rid, r in robots.items():
         mine = sorted((k for k in at if at[k][0] == rid), key=lambda k: at[k][1])
-        prev_end, here = 0.0, r.cell[1]
+        prev_end: float = 0.0
+        here: float = r.cell[1]
         for k in mine:
             _, t = tasks[k]
             _, start, end = at[k]
