@@ -49,6 +49,8 @@ class SimRobot:
 
     def __init__(self, spec: RobotSpec, pose: Pose) -> None:
         self.spec = spec
+        self.model = battery_model(spec.kind)
+        """The consumption model the dispatcher plans with, for this kind of robot."""
         self.pose = pose
         self.speed = 0.0
         self.battery = 1.0
@@ -93,25 +95,26 @@ class SimRobot:
             for index in [i for i in self.waypoints if i > self.reached + 1]:
                 del self.waypoints[index]
             self.speed = 0.0
-            self.battery -= battery_model(self.spec.kind).idle(dt_s)
+            self.battery -= self.model.idle(dt_s)
         elif t_s <= self.hold_until_s:
             self.speed = 0.0
-            self.battery -= battery_model(self.spec.kind).idle(dt_s)
+            self.battery -= self.model.idle(dt_s)
         elif not self.paused and self.moving and self.battery > 0:
             busy = True
             travelled = self._drive(start, dt_s)
         else:
             self.speed = 0.0
-            self.battery -= battery_model(self.spec.kind).idle(dt_s)
+            self.battery -= self.model.idle(dt_s)
         if busy:
             self.busy_s += dt_s
         # The same consumption model the dispatcher plans with.
-        self.battery -= battery_model(self.spec.kind).drive(travelled)
+        if travelled:
+            self.battery -= self.model.drive(travelled)
         self.battery = min(1.0, max(0.0, self.battery))
 
     def _use_battery_acting(self, dt_s: float) -> None:
         assert self.action is not None
-        model = battery_model(self.spec.kind)
+        model = self.model
         if self.action.kind == robot_link_pb2.ACTION_KIND_CHARGE:
             self.battery += model.charge_per_s * dt_s
         elif self.action.kind == robot_link_pb2.ACTION_KIND_WELD:

@@ -65,8 +65,9 @@ class TrajectoryLog:
             if len(robot) == 3:
                 entry["max_speed"] = float(robot[2])
             entries.append(entry)
-        self._robot_ids = frozenset(entry["id"] for entry in entries)
-        if len(self._robot_ids) != len(entries):
+        self._keys = {entry["id"]: json.dumps(entry["id"]) for entry in entries}
+        """Each robot id as a JSON string, written once."""
+        if len(self._keys) != len(entries):
             raise InvalidInputError(
                 "robot ids repeat", field="robots", value=[r[0] for r in robots]
             )
@@ -99,25 +100,26 @@ class TrajectoryLog:
                 field="t",
                 value=t,
             )
-        rounded: dict[str, list[float]] = {}
+        keys = self._keys
+        parts = []
         for robot_id, (x, y, theta) in poses.items():
-            if robot_id not in self._robot_ids:
+            key = keys.get(robot_id)
+            if key is None:
                 raise InvalidInputError(
                     f"robot {robot_id!r} is not in the log's header", field="poses", value=robot_id
                 )
-            if not (math.isfinite(x) and math.isfinite(y) and math.isfinite(theta)):
+            # A sum is finite only if every term is (inf - inf is nan); a finite pose whose
+            # sum overflows is looked at term by term.
+            if not math.isfinite(x + y + theta) and not (
+                    math.isfinite(x) and math.isfinite(y) and math.isfinite(theta)):
                 raise InvalidInputError(
                     f"pose of {robot_id!r} at t={t} s is not finite: {(x, y, theta)}",
                     field=f"poses[{robot_id}]",
                     value=(x, y, theta),
                 )
-            rounded[robot_id] = [
-                round(float(x), _DECIMALS),
-                round(float(y), _DECIMALS),
-                round(float(theta), _DECIMALS),
-            ]
-        self._file.write(json.dumps({"t": t_rounded, "poses": rounded}, separators=(",", ":")))
-        self._file.write("\n")
+            # Fixed-point text is the rounded value (correctly rounded, like `round`).
+            parts.append(f"{key}:[{x:.3f},{y:.3f},{theta:.3f}]")  # _DECIMALS
+        self._file.write(f'{{"t":{t_rounded!r},"poses":{{{",".join(parts)}}}}}\n')
         self._last_t = t_rounded
         self._ticks += 1
 
