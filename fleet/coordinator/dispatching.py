@@ -98,6 +98,7 @@ class Dispatching:
         self._charges = 0
         self._able: AbleMemo = {}
         """`capable`'s answers per capability class and kind of task, across rounds."""
+        self._stubs: dict[str, Candidate] = {}
 
     def dispatch(self, now: float) -> None:
         """Charge robots that need it, then let the dispatcher match ready tasks and robots."""
@@ -262,10 +263,18 @@ class Dispatching:
     def _reserved(self, now: float) -> dict[str, float]:
         """`Candidate.reserved_s` of every working robot: the released missions' tasks not
         given out yet, split among the robots able to do them."""
-        fleet = [Candidate(r.spec, r.home_station) for r in self.robots.values()
+        fleet = [self._stub(r) for r in self.robots.values()
                  if r.connected and r.state is not None and r.state.mode is not RobotMode.FAULT]
         work = work_to_come(list(self.state.open_missions()), now, self.estimates.task_seconds)
         return reserved_shares(work, fleet, capable, memo=self._able)
+
+    def _stub(self, robot: RobotRecord) -> Candidate:
+        """The robot as `reserved_shares` reads it (its spec and home), made again only
+        when it registers anew."""
+        stub = self._stubs.get(robot.spec.id)
+        if stub is None or stub.spec is not robot.spec or stub.home_station != robot.home_station:
+            stub = self._stubs[robot.spec.id] = Candidate(robot.spec, robot.home_station)
+        return stub
 
     def available(self, robot: RobotRecord) -> bool:
         """Free for a new task: connected, no work, no fault, nothing on board, standing."""

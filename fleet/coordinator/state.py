@@ -56,6 +56,9 @@ class FleetState:
 
     def __init__(self, stations: Mapping[str, Station], holding: frozenset[str]) -> None:
         self.missions: dict[str, MissionRecord] = {}
+        self._open: dict[str, MissionRecord] = {}
+        """The unfinished missions, in submission order (kept by `accept` and `_end`, so a
+        round over the open missions does not pass every mission ever accepted)."""
         self.queues: dict[str, list[TaskKey]] = {}
         self.contents: dict[str, list[str]] = {s: [] for s in stations}
         """Loads standing at each station (dropped and not yet picked), oldest first."""
@@ -91,7 +94,7 @@ class FleetState:
 
     def open_missions(self) -> Iterator[MissionRecord]:
         """Unfinished missions in submission order."""
-        return (m for m in self.missions.values() if not m.state.finished)
+        return iter(list(self._open.values()))
 
     # -- changes ----------------------------------------------------------------------------
     def register(self, spec: RobotSpec) -> None:
@@ -102,6 +105,7 @@ class FleetState:
         """A mission was accepted (its ACCEPTED event)."""
         record = MissionRecord.new(mission, len(self.missions))
         self.missions[mission.id] = record
+        self._open[mission.id] = record
         return record
 
     def apply(self, e: MissionEvent) -> set[str]:
@@ -146,6 +150,7 @@ class FleetState:
     def _end(self, record: MissionRecord, e: MissionEvent) -> set[str]:
         """A mission completed, failed or was cancelled: its unfinished tasks end with it."""
         record.state, record.finished_s = _ENDS[e.kind], e.time_s
+        self._open.pop(record.mission.id, None)
         record.reason = e.detail
         changed: set[str] = set()
         if e.kind is not EventKind.COMPLETED:

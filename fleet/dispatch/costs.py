@@ -184,9 +184,10 @@ def part_seconds(tasks: Sequence[Task], into: Task) -> float:
     return welds + 60.0
 
 
-AbleMemo = dict[tuple[Hashable, tuple[TaskKind, float, str, str]], bool]
-"""What `able` answered for a capability class and a kind of task, kept by the caller across
-rounds (capabilities do not change; see `reserved_shares`)."""
+AbleMemo = dict[tuple[frozenset[Hashable], tuple[TaskKind, float, str, str]],
+                tuple[Hashable, ...]]
+"""The capability classes `able` said can do a kind of task, per fleet of classes, kept by the
+caller across rounds (capabilities do not change; see `reserved_shares`)."""
 
 _MEMO_ENTRIES = 1 << 16
 """A memo grown past this is started afresh (loads of ever new masses)."""
@@ -224,14 +225,18 @@ def reserved_shares(work: Sequence[tuple[Task, float]], robots: Sequence[Candida
         memo = {}
     elif len(memo) > _MEMO_ENTRIES:
         memo.clear()
+    # The classes able to do each kind of task, asked once per fleet of classes (a change
+    # of fleet is a new question); the kinds that the same classes can do are split
+    # together, so the split follows distinct sets of able classes, a handful.
+    fleet = frozenset(classes)
+    by_able: dict[tuple[Hashable, ...], float] = {}
     for kind, total in seconds_of.items():
-        keys = []
-        for k, alike in classes.items():
-            answer = memo.get((k, kind))
-            if answer is None:
-                answer = memo[(k, kind)] = able(alike[0], example[kind])
-            if answer:
-                keys.append(k)
+        keys = memo.get((fleet, kind))
+        if keys is None:
+            keys = memo[(fleet, kind)] = tuple(k for k, alike in classes.items()
+                                               if able(alike[0], example[kind]))
+        by_able[keys] = by_able.get(keys, 0.0) + total
+    for keys, total in by_able.items():
         count = sum(len(classes[k]) for k in keys)
         for k in keys:
             per_class[k] += total / count
