@@ -113,8 +113,12 @@ def _finite(field: str, value: float) -> float:
 
 
 def _pose(field: str, msg: common_pb2.Pose) -> Pose:
-    return Pose(_finite(f"{field}.x", msg.x), _finite(f"{field}.y", msg.y),
-                _finite(f"{field}.theta", msg.theta))
+    x, y, theta = msg.x, msg.y, msg.theta
+    if not math.isfinite(x + y + theta):  # finite only if all three are (inf - inf is nan)
+        _finite(f"{field}.x", x)
+        _finite(f"{field}.y", y)
+        _finite(f"{field}.theta", theta)
+    return Pose(x, y, theta)
 
 
 def spec_from_wire(req: robot_link_pb2.RegisterRequest) -> tuple[RobotSpec, Pose]:

@@ -76,6 +76,10 @@ class Execution:
         self._loaded_since: dict[str, tuple[TaskKey, float]] = {}
         """Robots driving a load from its pickup: the task and when the pick was done, to
         learn the pace of the drive (`Estimates.pace`)."""
+        self._waypoints: dict[str, tuple[float, dict[tuple[Cell, int], TimedWaypoint]]] = {}
+        """Per robot, the waypoints of its last release by (cell, planned step), with the
+        clock's epoch: the next release repeats most of them (the cells planned ahead), so
+        they are built once."""
 
     # -- the robot's current work follows its queue ---------------------------------------------
     def sync(self, robot_ids: set[str]) -> None:
@@ -249,28 +253,32 @@ class Execution:
         for rid, release in self.traffic.release(now_step).items():
             robot = self.robots[rid]
             if robot.connected:
-                self.outbox.send(rid, robot.stream, self.follow_path(release, epoch_s))
+                self.outbox.send(rid, robot.stream, self.follow_path(release, epoch_s, rid))
 
-    def follow_path(self, release: Release, epoch_s: float) -> FollowPath:
+    def follow_path(self, release: Release, epoch_s: float, robot_id: str = "") -> FollowPath:
         """The command for newly released cells: cell centres, planned times, speed limits."""
         grid, step_s = self.site.grid, self.site.step_s
-
-        def waypoints(cells: tuple[Cell, ...], steps: tuple[int, ...]
-                      ) -> tuple[TimedWaypoint, ...]:
-            if not cells:
-                return ()
-            if len(steps) != len(cells):
-                raise ValueError(f"{len(cells)} cells but {len(steps)} steps")
+        epoch, known = self._waypoints.get(robot_id, (epoch_s, {}))
+        if epoch != epoch_s:
+            known = {}
+        visits = list(zip(release.cells, release.steps, strict=True)) + list(
+            zip(release.planned, release.planned_steps, strict=True))
+        new = [visit for visit in visits if visit not in known]
+        if new:
+            cells = [cell for cell, _ in new]
             xs, ys = grid.centers_of(cells)
             rc = np.asarray(cells, dtype=np.int64)
             limits = grid.speed_limit_mps[rc[:, 0], rc[:, 1]]
             limits = np.where(np.isfinite(limits), limits, 0.0)
-            return tuple(TimedWaypoint(x, y, 0.0, epoch_s + step * step_s, limit)
-                         for x, y, step, limit in zip(xs.tolist(), ys.tolist(), steps,
-                                                      limits.tolist(), strict=True))
-        return FollowPath(release.path_id, release.first_index,
-                          waypoints(release.cells, release.steps), release.complete,
-                          waypoints(release.planned, release.planned_steps))
+            for visit, x, y, limit in zip(new, xs.tolist(), ys.tolist(), limits.tolist(),
+                                          strict=True):
+                known[visit] = TimedWaypoint(x, y, 0.0, epoch_s + visit[1] * step_s, limit)
+        out = [known[visit] for visit in visits]
+        if robot_id:
+            self._waypoints[robot_id] = (epoch_s, dict(zip(visits, out, strict=True)))
+        released = len(release.cells)
+        return FollowPath(release.path_id, release.first_index, tuple(out[:released]),
+                          release.complete, tuple(out[released:]))
 
     # -- inside ----------------------------------------------------------------------------
     def _planning_order(self) -> list[str]:
