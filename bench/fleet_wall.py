@@ -14,7 +14,10 @@ stream of missions (as many as the fleet can do) and asking for the server's hea
 - release waits, measured at the robots (`sim.wall_robots.ReleaseWaits`): from the state that
   finishes a released segment to the next release arriving, p50 / p99;
 - the server's command latency (`fleet_command_latency_seconds`: a command sent to the
-  robot's first report naming it), control step wall time p50 / p99 and steps per second
+  robot's first report naming it, so up to one report period of the robot's) and its
+  reaction (`fleet_reaction_seconds`: from the arrival of the earliest report a control step
+  took in to that step's commands handed to the streams: the wait for the step and the
+  step, without the robot's report period), control step wall time p50 / p99 and steps per second
   (from the /metrics histograms, interpolated within buckets as Prometheus does);
 - the server process's CPU (user + system, as a share of one core) and peak memory
   (VmHWM), and the robots' processes' CPU beside it;
@@ -119,6 +122,7 @@ class Row:
     states_accepted_per_s: float
     release_wait_ms: tuple[float, float, int]
     command_latency_ms: tuple[float, float]
+    reaction_ms: tuple[float, float]
     step_ms: tuple[float, float]
     steps_per_s: float
     server_cpu: float
@@ -271,6 +275,7 @@ async def _run(robots: int, seconds: float, warm_up_s: float, processes: int,
         / span,
         (1000 * _quantile(waits, 0.5), 1000 * _quantile(waits, 0.99), len(waits)),
         (hq("fleet_command_latency_seconds", 0.5), hq("fleet_command_latency_seconds", 0.99)),
+        (hq("fleet_reaction_seconds", 0.5), hq("fleet_reaction_seconds", 0.99)),
         (hq("fleet_control_step_seconds", 0.5), hq("fleet_control_step_seconds", 0.99)),
         (_counter(after, "fleet_control_step_seconds_count")
          - _counter(before, "fleet_control_step_seconds_count")) / span,
@@ -300,14 +305,16 @@ def main() -> None:
     print(f"\nwarehouse floor, wall clock, robots at 10 Hz through {args.processes} gateway "
           f"processes, {args.seconds:g} s measured after {args.warm_up:g} s, seed {args.seed}")
     print("| robots | states sent / accepted per s | release wait p50 / p99 ms (n) "
-          "| command latency p50 / p99 ms | step p50 / p99 ms | steps/s | server CPU "
+          "| command latency p50 / p99 ms | reaction p50 / p99 ms | step p50 / p99 ms "
+          "| steps/s | server CPU "
           "| robots' CPU | server peak RSS | health p50 / p99 / max ms | tasks done "
           "| late ticks | collisions, obstacle hits, speed violations |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for r in rows:
         print(f"| {r.robots} | {r.states_sent_per_s:.0f} / {r.states_accepted_per_s:.0f} | "
               f"{r.release_wait_ms[0]:.0f} / {r.release_wait_ms[1]:.0f} ({r.release_wait_ms[2]}) | "
               f"{r.command_latency_ms[0]:.0f} / {r.command_latency_ms[1]:.0f} | "
+              f"{r.reaction_ms[0]:.0f} / {r.reaction_ms[1]:.0f} | "
               f"{r.step_ms[0]:.0f} / {r.step_ms[1]:.0f} | {r.steps_per_s:.1f} | "
               f"{100 * r.server_cpu:.0f} % | {100 * r.robots_cpu:.0f} % | "
               f"{r.server_peak_mb:.0f} MB | {r.health_ms[0]:.0f} / {r.health_ms[1]:.0f} / "

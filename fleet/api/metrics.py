@@ -63,6 +63,11 @@ class FleetMetrics:
             "fleet_command_latency_seconds",
             "From a path or action sent to a robot to its first report naming it",
             registry=r, buckets=_LATENCY_BUCKETS)
+        self.reaction_seconds = Histogram(
+            "fleet_reaction_seconds",
+            "From the arrival of the earliest report a control step took in to that step's "
+            "commands handed to the robots' streams",
+            registry=r, buckets=_LATENCY_BUCKETS)
         self.tasks = Counter("fleet_tasks", "Task events", ["outcome"], registry=r)
         for outcome in ("assigned", "finished", "failed"):
             self.tasks.labels(outcome)
@@ -88,6 +93,13 @@ class FleetMetrics:
         self._expired_seen = 0
         self.last_step_at: float | None = None
         """time.monotonic() when the last control step ended (None before the first)."""
+
+    def observe_delivery(self, c: Coordinator) -> None:
+        """Record how long the step's longest-waiting report waited for its commands (on
+        the loop, from `delivery_observers`)."""
+        arrived = c.inbox.first_arrival
+        if arrived is not None:
+            self.reaction_seconds.observe(time.monotonic() - arrived)
 
     def observe_step(self, c: Coordinator) -> None:
         """Record the step that just ended (on the worker, from `step_observers`)."""

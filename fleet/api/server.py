@@ -188,6 +188,7 @@ def create_server(coordinator: Coordinator, address: str = "127.0.0.1:0",
                              interceptors=interceptors)
     runner = CoordinatorRunner(coordinator)
     runner.step_observers.append(metrics.observe_step)
+    runner.delivery_observers.append(metrics.observe_delivery)
     state_arrived = asyncio.Event()
     identify = None if auth is None else auth.identify
     robot_link_pb2_grpc.add_RobotLinkServicer_to_server(

@@ -106,6 +106,8 @@ class CoordinatorRunner:
         self._ended: set[tuple[str, str]] = set()
         self.step_observers: list[Callable[[Coordinator], None]] = []
         """Called on the worker after each control step (metrics read `step_times` there)."""
+        self.delivery_observers: list[Callable[[Coordinator], None]] = []
+        """Called on the loop once a control step's commands are on the robots' streams."""
 
     # -- calls -------------------------------------------------------------------------------
     async def call(self, fn: Callable[[Coordinator], T]) -> T:
@@ -149,6 +151,8 @@ class CoordinatorRunner:
             return True
         try:
             ran = await self.call(run)
+            for observe in self.delivery_observers:
+                observe(self.coordinator)
         except Exception as err:
             self._failed_steps += 1
             if self._failed_steps >= UNHEALTHY_AFTER and self.serving:

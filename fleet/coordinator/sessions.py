@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import math
 import threading
+import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, MutableMapping
@@ -90,6 +91,12 @@ class Inbox:
         self._given: dict[str, set[str]] = {}
         self._findings: list[tuple[str, int, Finding]] = []
         self._counts: Counter[Implausible] = Counter()
+        self._first_since: float | None = None
+        """time.monotonic() of the first report accepted since the last `snapshot`."""
+        self.first_arrival: float | None = None
+        """time.monotonic() at which the earliest of the reports the last `snapshot` took in
+        arrived (None if none had arrived since the one before): the report that waited
+        longest for the control step that acts on it."""
 
     def open(self, robot_id: str, stream: int, registered: RobotState,
              max_speed_mps: float = math.inf) -> None:
@@ -148,6 +155,8 @@ class Inbox:
                 if lag < watch.lag:
                     watch.lag, watch.lag_at = lag, now
             self._latest[robot_id] = (stream, state)
+            if self._first_since is None:
+                self._first_since = time.monotonic()
 
     def take_findings(self) -> list[tuple[str, int, Finding]]:
         """Implausible reports since the last call: (robot id, stream, finding)."""
@@ -181,9 +190,12 @@ class Inbox:
         return True
 
     def snapshot(self) -> dict[str, tuple[int, RobotState]]:
-        """Every robot's latest report with the stream it came on."""
+        """Every robot's latest report with the stream it came on; reports after this one
+        count as new for `first_arrival`."""
         with self._lock:
+            self.first_arrival, self._first_since = self._first_since, None
             return dict(self._latest)
+
 
 
 class Sessions:

@@ -72,6 +72,10 @@ def test_metrics_count_what_the_simulation_did(tmp_path: Path, per_robot_streams
         # Every robot acknowledged paths and actions it was sent.
         assert value("fleet_command_latency_seconds_count") >= kinds.count(EventKind.TASK_DONE)
         assert value("fleet_control_step_cpu_seconds_total") > 0
+        # The simulator's robots report before every step: each step reacted to reports,
+        # and none can have waited less than the step itself took.
+        assert value("fleet_reaction_seconds_count") == advances
+        assert value("fleet_reaction_seconds_sum") >= value("fleet_control_step_seconds_sum")
         assert sum(value("fleet_robots", state=s) for s in
                    ("idle", "moving", "acting", "charging", "paused", "fault", "silent")) == \
             len(scenario.robots)

@@ -190,3 +190,26 @@ def test_the_floor_check_answers_as_the_polygons_do(name: str) -> None:
     assert not disagree
     assert any(reference(x, y) for x, y in points) and not all(reference(x, y) for x, y in points)
     assert check.blocked(math.nan, 1.0) and check.blocked(1.0, math.inf)
+
+
+def test_the_inbox_notes_when_the_earliest_report_a_step_takes_in_arrived() -> None:
+    """`first_arrival` (the reaction metric's start): the first accepted report since the last
+    snapshot; reports on a closed stream and refused ones do not count."""
+    import time
+
+    inbox = Inbox(FLOOR, Tolerance(), lambda: 0.0)
+    start = RobotState("agv-1", 0.0, Pose(7.5, 3.5), seq=0)
+    inbox.open("agv-1", 1, start, max_speed_mps=1.0)
+    inbox.snapshot()
+    assert inbox.first_arrival is None
+    before = time.monotonic()
+    inbox.put("agv-1", 1, replace(start, stamp_s=0.1, seq=1))
+    between = time.monotonic()
+    inbox.put("agv-1", 1, replace(start, stamp_s=0.2, seq=2))
+    inbox.snapshot()
+    assert inbox.first_arrival is not None and before <= inbox.first_arrival <= between
+    inbox.put("agv-1", 2, replace(start, stamp_s=0.3, seq=3))  # not its open stream
+    with pytest.raises(ImplausibleReportError):
+        inbox.put("agv-1", 1, replace(start, stamp_s=0.3, seq=3, pose=Pose(70.5, 3.5)))
+    inbox.snapshot()
+    assert inbox.first_arrival is None
