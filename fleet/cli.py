@@ -181,8 +181,12 @@ def _parser() -> argparse.ArgumentParser:
                    "line's name: plant)")
     s.add_argument("--agvs", type=int, help="with --line: AGVs (default: the line's)")
     s.add_argument("--welders", type=int, help="with --line: welders (default: the line's)")
-    s.add_argument("--units", type=int, help="with --line: units to release (default: the "
+    s.add_argument("--units", type=int, help="with --line: units to measure (default: the "
                    "line's)")
+    s.add_argument("--warm-up", type=int, default=0, metavar="UNITS",
+                   help="with --line: units released before the measured ones (default 0)")
+    s.add_argument("--cool-down", type=int, default=0, metavar="UNITS",
+                   help="with --line: units released after the measured ones (default 0)")
     s.add_argument("--gantt", metavar="PNG", help="with --line: draw a Gantt chart of "
                    "stations and robots here")
     s.add_argument("--robot-timeout", type=float, default=10.0, metavar="SECONDS",
@@ -235,7 +239,13 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--welders", type=_int_range, default=[2, 3], metavar="A..B",
                    help="welder counts (default 2..3)")
     s.add_argument("--seeds", type=int, default=3, help="seeds per fleet (default 3: 1..3)")
-    s.add_argument("--units", type=int, help="units per run (default: the line's)")
+    s.add_argument("--units", type=int, help="units measured per run (default: the line's)")
+    s.add_argument("--warm-up", type=int, default=5, metavar="UNITS",
+                   help="units released before the measured ones, to fill the line "
+                   "(default 5)")
+    s.add_argument("--cool-down", type=int, default=5, metavar="UNITS",
+                   help="units released after the measured ones, so the last of them meet "
+                   "a line still fed (default 5)")
     s.add_argument("--margin", type=float, default=0.1,
                    help="hold the takt shortened by this share (default 0.1)")
     s.add_argument("--workers", type=int, help="processes (default: every core)")
@@ -987,7 +997,8 @@ def _sim_line(args: argparse.Namespace) -> int:
                            args.welders or line.fleet.welders, args.seed, args.units,
                            log_path=args.log, time_limit_s=args.time_limit
                            if args.time_limit != 6 * 3600.0 else None,
-                           dispatcher=args.dispatcher or "schedule"))
+                           dispatcher=args.dispatcher or "schedule", warm_up=args.warm_up,
+                           cool_down=args.cool_down))
     figures = run.figures
     print(f"line {line.name}: {run.spec.agvs} AGVs, {run.spec.welders} welders, seed "
           f"{args.seed}")
@@ -1025,12 +1036,14 @@ def _size(args: argparse.Namespace) -> int:
     def progress(run: LineRun) -> None:
         f = run.figures
         print(f"  {run.spec.agvs:>2} AGVs {run.spec.welders:>2} welders seed "
-              f"{run.spec.seed}: takt achieved {f.takt_achieved_s:.1f} s, "
+              f"{run.spec.seed}: takt achieved {f.takt_achieved_s:.1f} "
+              f"+- {f.takt_error_s:.1f} s, "
               f"{f.completed}/{f.released} done, collisions {run.collisions}",
               file=sys.stderr, flush=True)
     sizing = sweep(path, map_path(line.floor), args.agvs, args.welders,
                    list(range(1, args.seeds + 1)), takt_s=takt, margin=args.margin,
                    units=args.units, workers=args.workers, cluster=args.cluster,
+                   warm_up=args.warm_up, cool_down=args.cool_down,
                    progress=progress)
     print(sizing.table())
     if sizing.smallest is None:

@@ -26,8 +26,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from fleet.floor import load_floor
+from fleet.model import InvalidInputError
 from fleet.production import Line, load_line
+from fleet.production.expand import unit_ids
 from fleet.production.figures import LineFigures, line_figures
+from fleet.v1 import missions_pb2
 
 __all__ = ["LineRun", "RunSpec", "Sizing", "recommend", "run_line", "sweep"]
 
@@ -48,6 +51,11 @@ class RunSpec:
     log_path: str | None = None
     time_limit_s: float | None = None
     """Simulated seconds at most (default: the release span plus twice the lead time)."""
+    warm_up: int = 0
+    """Units released before the measured ones, not measured (the line fills up)."""
+    cool_down: int = 0
+    """Units released after the measured ones, not measured (the line is still fed while
+    the last measured units cross it)."""
     keep_activities: bool = True
     """Keep the Gantt chart's bars in the result (a sweep drops them)."""
     dispatcher: str = "schedule"
@@ -94,11 +102,20 @@ async def _run(spec: RunSpec) -> LineRun:
     warm_up_schedule()
     line = load_line(spec.line_path)
     floor = load_floor(spec.floor_path)
-    scenario = line_scenario(floor, line, spec.agvs, spec.welders, spec.seed, spec.units,
-                             spec.takt_s)
     takt = spec.takt_s or line.takt_s
     units = spec.units or line.units
-    limit = spec.time_limit_s or (units * takt + 2 * (line.lead_time_s or 7200.0))
+    if spec.warm_up < 0 or spec.cool_down < 0:
+        raise InvalidInputError(f"warm-up {spec.warm_up} and cool-down {spec.cool_down} are "
+                                "counts of units", field="warm_up",
+                                value=min(spec.warm_up, spec.cool_down))
+    total = spec.warm_up + units + spec.cool_down
+    scenario = line_scenario(floor, line, spec.agvs, spec.welders, spec.seed, total,
+                             spec.takt_s)
+    orders = [o for _, o in scenario.missions
+              if isinstance(o, missions_pb2.SubmitOrderRequest)]
+    measured = {mid for o in orders[spec.warm_up:spec.warm_up + units]
+                for mid in unit_ids(o.order_id, o.count or 1)}
+    limit = spec.time_limit_s or (total * takt + 2 * (line.lead_time_s or 7200.0))
     with tempfile.TemporaryDirectory(prefix="fleet-line-") as tmp:
         log_path = spec.log_path or str(Path(tmp) / "run.jsonl")
         coordinator = Coordinator(floor, open_store(str(Path(tmp) / "fleet.db")),
@@ -116,7 +133,7 @@ async def _run(spec: RunSpec) -> LineRun:
         events = coordinator.store.events(0, None)
         coordinator.store.close()
     figures = line_figures(missions, events, [s.id for s, _ in scenario.robots], takt,
-                           end_s=result.sim_time_s)
+                           end_s=result.sim_time_s, measured=measured)
     if not spec.keep_activities:
         figures = replace(figures, activities=())
     check = result.check
@@ -137,9 +154,10 @@ class Sizing:
     """(AGVs, welders), or None if no fleet of the sweep held the takt."""
 
     def table(self) -> str:
-        """Takt achieved per fleet: mean, min and max over seeds, and whether it held."""
+        """Takt achieved per fleet: mean, min and max over seeds, the mean standard error of
+        one run's estimate, and whether it held."""
         head = (f"{'AGVs':>4} {'welders':>7} {'takt mean s':>11} {'min':>7} {'max':>7} "
-                f"{'WIP':>5} {'AGV %':>5} {'weld %':>6} {'held':>5} {'coll':>4}")
+                f"{'+-':>5} {'WIP':>5} {'AGV %':>5} {'weld %':>6} {'held':>5} {'coll':>4}")
         lines = [head, "-" * len(head)]
         for (agvs, welders), runs in _by_fleet(self.runs).items():
             takts = [r.figures.takt_achieved_s for r in runs]
@@ -148,6 +166,7 @@ class Sizing:
             held = sum(r.ok for r in runs)
             lines.append(
                 f"{agvs:>4} {welders:>7} {mean:>11.1f} {min(takts):>7.1f} {max(takts):>7.1f} "
+                f"{_mean(r.figures.takt_error_s for r in runs):>5.1f} "
                 f"{_mean(r.figures.wip_mean for r in runs):>5.1f} "
                 f"{100 * _mean(r.figures.utilization_of('agv-') for r in runs):>5.0f} "
                 f"{100 * _mean(r.figures.utilization_of('welder-') for r in runs):>6.0f} "
@@ -200,14 +219,16 @@ def _executor(workers: int | None, cluster: str | None
 def sweep(line_path: str, floor_path: str, agvs: Sequence[int], welders: Sequence[int],
           seeds: Sequence[int], *, takt_s: float | None = None, margin: float = 0.1,
           units: int | None = None, workers: int | None = None, cluster: str | None = None,
-          progress: Callable[[LineRun], None] | None = None) -> Sizing:
+          progress: Callable[[LineRun], None] | None = None, warm_up: int = 0,
+          cool_down: int = 0) -> Sizing:
     """Simulate every fleet of `agvs` x `welders` on every seed, orders released at the takt
     shortened by `margin` (a fleet that holds takt x (1 - margin) holds the takt with that
     margin), in parallel; the answer names the smallest fleet that held on every seed."""
     line: Line = load_line(line_path)
     takt = takt_s or line.takt_s
     stressed = round(takt * (1.0 - margin), 3)
-    specs = [RunSpec(line_path, floor_path, a, w, s, units, stressed, keep_activities=False)
+    specs = [RunSpec(line_path, floor_path, a, w, s, units, stressed, warm_up=warm_up,
+                     cool_down=cool_down, keep_activities=False)
              for w in welders for a in agvs for s in seeds]
     runs = []
     with _executor(workers, cluster) as executor:

@@ -14,15 +14,26 @@ Definitions (all times on the coordinator's clock, seconds):
   the line falling behind (the span of completions, (last - first) / (n - 1), would count the
   spread of the models' lead times as lost takt: by that spread, an estimated +-90 s on ten
   units of the plant line);
+- its standard error: T times the slope's standard error (the residual spread of the
+  delays over the spread of the releases). Delays on a mixed line scatter by several minutes
+  from unit to unit, so ten units give an estimate good to about +-15 %, twenty to about
+  +-6 %, forty to about +-2 %;
+- the measured window: a run may release units before and after the ones measured (warm-up
+  and cool-down), so the measured units meet a line already full and one still being fed;
+  without, the first units cross an empty line and the last ones a line nobody feeds any
+  more, and both bend the slope (the last ones most: their delays shrink, and the line
+  looks faster than its takt). Takt achieved, lead time and units done are the measured
+  units'; WIP, parts waiting and utilization are every unit's, over the window from the
+  first measured release to the last measured completion;
 - throughput: units an hour at that pace, 3600 / takt achieved;
-- work in progress (WIP): units released and not yet completed, averaged over time from the
-  first release to the last completion, and its maximum;
+- work in progress (WIP): units released and not yet completed, averaged over the window,
+  and its maximum;
 - parts waiting (the buffer the transport replaced): parts done with one step and not yet
   taken on by the next: a part at a machine's outfeed or in a weld cell from the moment the
   task that moves or welds it may start until a robot picks it (a transport) or begins the
-  weld (arrives at the cell); averaged over time, and its maximum;
-- robot utilization: the share of the span [0, end] each robot spends on tasks that may
-  start: from STARTED (or, for a task given out ahead, from the moment it may start) to
+  weld (arrives at the cell); averaged over the window, and its maximum;
+- robot utilization: the share of the window each robot spends on tasks that may start:
+  from STARTED (or, for a task given out ahead, from the moment it may start) to
   TASK_DONE; work begun and taken back (UNASSIGNED) counts too.
 """
 
@@ -31,7 +42,7 @@ from __future__ import annotations
 import enum
 import math
 import statistics
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from fleet.model import (
@@ -43,7 +54,8 @@ from fleet.model import (
     TransportStep,
 )
 
-__all__ = ["Activity", "ActivityKind", "LineFigures", "line_figures", "slope", "time_average"]
+__all__ = ["Activity", "ActivityKind", "LineFigures", "line_figures", "slope", "slope_error",
+           "time_average"]
 
 
 class ActivityKind(enum.Enum):
@@ -79,6 +91,8 @@ class LineFigures:
     released: int
     completed: int
     takt_achieved_s: float
+    takt_error_s: float
+    """Standard error of `takt_achieved_s` (see the module)."""
     throughput_per_h: float
     lead_time_mean_s: float
     lead_time_max_s: float
@@ -94,10 +108,12 @@ class LineFigures:
     """Per robot."""
     end_s: float
     activities: tuple[Activity, ...]
+    window_s: tuple[float, float] = (0.0, 0.0)
+    """The measured window: the first measured release, the last measured completion."""
 
     def holds_takt(self, tolerance: float = 0.05) -> bool:
-        """Every unit done and takt achieved within `tolerance` (a share) of the release
-        takt: the slope's noise over a run of ten or twenty units is a few per cent."""
+        """Every measured unit done and takt achieved within `tolerance` (a share) of the
+        release takt (the estimate's own noise is `takt_error_s`)."""
         return (self.completed == self.released and self.completed >= 2
                 and self.takt_achieved_s <= self.takt_s * (1.0 + tolerance))
 
@@ -112,7 +128,7 @@ class LineFigures:
         return "\n".join([
             f"units done        {self.completed} of {self.released} released at takt "
             f"{self.takt_s:.0f} s",
-            f"takt achieved     {self.takt_achieved_s:.1f} s "
+            f"takt achieved     {self.takt_achieved_s:.1f} s +- {self.takt_error_s:.1f} s "
             f"({'holds' if self.holds_takt() else 'does NOT hold'} the takt)",
             f"throughput        {self.throughput_per_h:.2f} units/h",
             f"lead time         mean {self.lead_time_mean_s:.0f} s, max "
@@ -160,6 +176,19 @@ def slope(points: Sequence[tuple[float, float]]) -> float:
     return sum((x - mean_x) * (y - mean_y) for x, y in points) / den
 
 
+def slope_error(points: Sequence[tuple[float, float]]) -> float:
+    """Standard error of `slope` over the points (infinite with fewer than three)."""
+    n = len(points)
+    b = slope(points)
+    if n < 3 or not math.isfinite(b):
+        return math.inf
+    mean_x = sum(x for x, _ in points) / n
+    mean_y = sum(y for _, y in points) / n
+    den = sum((x - mean_x) ** 2 for x, _ in points)
+    residual = sum((y - mean_y - b * (x - mean_x)) ** 2 for x, y in points)
+    return math.sqrt(residual / (n - 2) / den)
+
+
 @dataclass(slots=True)
 class _TaskLog:
     started_s: float | None = None
@@ -169,10 +198,11 @@ class _TaskLog:
 
 
 def line_figures(missions: Sequence[MissionRecord], events: Iterable[MissionEvent],
-                 robots: Iterable[str], takt_s: float, end_s: float | None = None
-                 ) -> LineFigures:
+                 robots: Iterable[str], takt_s: float, end_s: float | None = None,
+                 measured: Collection[str] | None = None) -> LineFigures:
     """The figures of a run: its units' missions (labelled by `expand_order`), the event log,
-    the robots' ids, the release takt; `end_s` defaults to the last event's time."""
+    the robots' ids, the release takt; `end_s` defaults to the last event's time; `measured`:
+    the ids of the units measured (default: all; see the module's measured window)."""
     logs: dict[tuple[str, str], _TaskLog] = {}
     busy: dict[str, list[tuple[float, float]]] = {r: [] for r in robots}
     activities: list[Activity] = []
@@ -199,18 +229,21 @@ def line_figures(missions: Sequence[MissionRecord], events: Iterable[MissionEven
     waiting_weld: list[tuple[float, float]] = []
     releases = []
     done_by_release: list[tuple[float, float]] = []
+    counted = 0
     for record in missions:
         m = record.mission
         released = float(m.labels.get("order_release_s", m.release_s or m.submitted_s))
-        releases.append(released)
         finished = record.finished_s if record.state is MissionState.COMPLETED else end
         wip.append((released, finished))
-        if record.state is MissionState.COMPLETED:
-            completions.append(record.finished_s)
-            lead.append(record.finished_s - released)
-            process_s = (sum(t.duration_s + t.delay_s for t in m.tasks)
-                         + (m.release_s or released) - released)
-            done_by_release.append((released, record.finished_s - process_s))
+        if measured is None or m.id in measured:
+            counted += 1
+            releases.append(released)
+            if record.state is MissionState.COMPLETED:
+                completions.append(record.finished_s)
+                lead.append(record.finished_s - released)
+                process_s = (sum(t.duration_s + t.delay_s for t in m.tasks)
+                             + (m.release_s or released) - released)
+                done_by_release.append((released, record.finished_s - process_s))
         for t in m.tasks:
             found = logs.get((m.id, t.id))
             if found is None:
@@ -258,12 +291,13 @@ def line_figures(missions: Sequence[MissionRecord], events: Iterable[MissionEven
     wip_mean, wip_max = time_average(wip, first, last)
     wait_mean, wait_max = time_average(waiting, first, last)
     weld_mean, _ = time_average(waiting_weld, first, last)
-    util = {r: min(1.0, sum(b - a for a, b in spans) / end) if end > 0 else 0.0
-            for r, spans in busy.items()}
+    span = last - first
+    util = {r: min(1.0, sum(max(0.0, min(b, last) - max(a, first)) for a, b in spans) / span)
+            if span > 0 else 0.0 for r, spans in busy.items()}
     return LineFigures(
-        takt_s, len(missions), n, takt_achieved,
+        takt_s, counted, n, takt_achieved, takt_s * slope_error(done_by_release),
         3600.0 / takt_achieved if math.isfinite(takt_achieved) and takt_achieved > 0 else 0.0,
         statistics.mean(lead) if lead else math.nan, max(lead, default=math.nan),
         wip_mean, wip_max, wait_mean, wait_max, wait_mean - weld_mean, weld_mean,
         dict(sorted(util.items())), end,
-        tuple(activities))
+        tuple(activities), (first, last))

@@ -11,6 +11,7 @@ import pytest
 
 from fleet.floor import load_floor
 from fleet.linesim import LineRun, RunSpec, recommend, run_line, sweep
+from fleet.model import InvalidInputError
 from fleet.production import Process, load_line
 from fleet.production.figures import ActivityKind, slope, time_average
 from sim.gantt import plot_gantt, plot_sizing
@@ -143,7 +144,20 @@ def test_sweep_runs_on_a_local_dask_cluster(tmp_path: Path) -> None:
 
 def test_sweep_runs_on_a_process_pool_by_default() -> None:
     sizing = sweep(str(TINY), str(PLANT_MAP), agvs=[2], welders=[1], seeds=[2], units=2,
-                   margin=0.0, workers=1)
+                   margin=0.0, workers=1, warm_up=1, cool_down=1)
     (r,) = sizing.runs
     assert (r.spec.agvs, r.spec.welders, r.spec.seed, r.spec.takt_s) == (2, 1, 2, 150)
-    assert r.collisions == 0 and r.figures.completed == 2
+    assert (r.spec.warm_up, r.spec.cool_down) == (1, 1)
+    # Four units released, the middle two measured: their window runs from the second
+    # release (one takt in) to the later of their deliveries.
+    assert r.collisions == 0 and r.figures.completed == r.figures.released == 2
+    assert r.sim_completed == 4
+    first, last = r.figures.window_s
+    assert first == pytest.approx(150.0) and last > first
+
+
+def test_a_negative_warm_up_is_refused_naming_the_field() -> None:
+    with pytest.raises(InvalidInputError) as err:
+        run_line(RunSpec(str(TINY), str(PLANT_MAP), agvs=2, welders=1, seed=1, units=2,
+                         warm_up=-1))
+    assert err.value.field == "warm_up"

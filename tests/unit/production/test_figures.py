@@ -53,3 +53,51 @@ def test_figures_of_one_unit() -> None:
     assert ("weld-1", ActivityKind.WELD, 45, 85) in bars
     assert ("weld-1", ActivityKind.WAITING, 85, 95) in bars
     assert not f.holds_takt()  # one unit gives no pace
+
+
+def _unit(k: int, release_s: float, finished_s: float) -> MissionRecord:
+    """Unit k of the tiny line, released at release_s (its cut ends 20 s later), delivered at
+    finished_s; no task events (the window's figures need none)."""
+    (mission,) = expand_order(load_line(TINY).catalog, Order(f"u{k}", "BKT-1"))
+    labels = {**mission.labels, "order_release_s": str(release_s)}
+    mission = replace(mission, labels=labels, release_s=release_s + 20)
+    return replace(MissionRecord.new(mission, k), state=MissionState.COMPLETED,
+                   finished_s=finished_s)
+
+
+def test_only_the_measured_units_give_the_pace_and_every_unit_counts_in_the_window() -> None:
+    """Five units released every 100 s. The first two cross an empty line (fast), the last
+    one a line nobody feeds (fast again); the measured middle ones fall behind by 30 s a
+    unit. Measured alone they say takt + 30 s; all five say something else."""
+    finished = [150.0, 250.0, 380.0, 510.0, 560.0]
+    units = [_unit(k, 100.0 * k, f) for k, f in enumerate(finished)]
+    robots = ["agv-01"]
+    every = line_figures(units, [], robots, 100.0)
+    middle = {units[k].mission.id for k in (1, 2, 3)}
+    window = line_figures(units, [], robots, 100.0, measured=middle)
+    process = 20 + sum(t.duration_s + t.delay_s for t in units[0].mission.tasks)
+    assert process > 0
+    assert (window.released, window.completed) == (3, 3)
+    assert window.takt_achieved_s == pytest.approx(130.0)
+    assert window.takt_error_s == pytest.approx(0.0, abs=1e-9)  # on a straight line
+    assert every.takt_achieved_s != pytest.approx(130.0)
+    assert window.window_s == (100.0, 510.0)
+    assert window.lead_time_mean_s == pytest.approx((150 + 180 + 210) / 3)
+    # WIP over [100, 510] counts every unit open then: u0 until 150, u4 from 400.
+    open_s = (150 - 100) + (250 - 100) + (380 - 200) + (510 - 300) + (510 - 400)
+    assert window.wip_mean == pytest.approx(open_s / 410)
+
+
+def test_the_slopes_standard_error_is_the_textbook_one() -> None:
+    from fleet.production.figures import slope, slope_error
+
+    points = [(0.0, 1.0), (1.0, 2.5), (2.0, 2.9), (3.0, 4.4), (4.0, 5.1)]
+    n = len(points)
+    mx = sum(x for x, _ in points) / n
+    my = sum(y for _, y in points) / n
+    sxx = sum((x - mx) ** 2 for x, _ in points)
+    b = sum((x - mx) * (y - my) for x, y in points) / sxx
+    s2 = sum((y - my - b * (x - mx)) ** 2 for x, y in points) / (n - 2)
+    assert slope(points) == pytest.approx(b)
+    assert slope_error(points) == pytest.approx((s2 / sxx) ** 0.5)
+    assert slope_error(points[:2]) == float("inf")

@@ -10,8 +10,8 @@ from fleet.production.figures import LineFigures
 
 def run(agvs: int, welders: int, seed: int, takt_achieved: float, done: int = 10,
         collisions: int = 0) -> LineRun:
-    figures = LineFigures(300.0, 10, done, takt_achieved, 3600 / takt_achieved, 1.0, 1.0, 1.0,
-                          1, 0.0, 0, 0.0, 0.0, {}, 1.0, ())
+    figures = LineFigures(300.0, 10, done, takt_achieved, 5.0, 3600 / takt_achieved, 1.0,
+                          1.0, 1.0, 1, 0.0, 0, 0.0, 0.0, {}, 1.0, ())
     return LineRun(RunSpec("l", "f", agvs, welders, seed), figures, collisions, done, 0.5, "")
 
 
