@@ -235,8 +235,9 @@ def _check_task(task: Task, where: str, site: Site, robots: Mapping[str, RobotRe
                                     "positive", field=f"{where}.weld.duration_s",
                                     value=task.duration_s, reason=Reason.OUT_OF_RANGE)
         needs = f"runs weld program {task.program!r} at {task.cell}"
-    candidates = [*(Candidate(r.spec, r.home_station) for r in robots.values()), *declared]
-    if any(capable(c, task) for c in candidates):
+    # Lazily: the first robot able to do it ends the search (most tasks, most fleets).
+    if any(capable(Candidate(r.spec, r.home_station), task) for r in robots.values()) or \
+            any(capable(c, task) for c in declared):
         return
     if task.kind is TaskKind.WELD:
         unplaced = sorted(r.spec.id for r in robots.values()
@@ -248,6 +249,7 @@ def _check_task(task: Task, where: str, site: Site, robots: Mapping[str, RobotRe
                 f"{task.program!r} but has not registered since the coordinator restarted, "
                 f"so its weld cell is not known yet; retry after {RETRY_AFTER_S:.0f} s",
                 field=where, value=task.id, retry_after_s=RETRY_AFTER_S)
+    candidates = [*(Candidate(r.spec, r.home_station) for r in robots.values()), *declared]
     raise InfeasibleError(f"{where}: no robot of the fleet {needs}; "
                           f"{_what_there_is(task, candidates, bool(declared))}",
                           field=f"{where}", value=task.id)
