@@ -579,6 +579,8 @@ class ScheduleDispatcher:
     last: Schedule | None = None
     """The last round's schedule (for the events' explanation and tests)."""
     last_instance: Instance | None = None
+    _infeasible: bool = False
+    """The last round found no feasible schedule (and fell back to assigning by cost)."""
 
     def assign(self, jobs: Sequence[Job], robots: Sequence[Candidate], now_s: float,
                travel: Travel, outlook: Outlook | None = None) -> list[Assignment]:
@@ -608,10 +610,16 @@ class ScheduleDispatcher:
         if not math.isfinite(schedule.makespan_s):
             # The cells as reported admit no schedule (a load nobody takes out fills a cell
             # others must pass through): decide this round one assignment at a time.
-            log.warning("no feasible schedule of %d tasks; assigning this round by cost",
-                        instance.size)
+            # Said once when it begins (every round would flood the log), then quietly.
+            log.log(logging.DEBUG if self._infeasible else logging.WARNING,
+                    "no feasible schedule of %d tasks; assigning by cost until there is one",
+                    instance.size)
+            self._infeasible = True
             self._previous = []
             return self._fallback.assign(jobs, robots, now_s, travel)
+        if self._infeasible:
+            log.info("a feasible schedule again (%d tasks)", instance.size)
+            self._infeasible = False
         self._previous = [(instance.keys[t], instance.robot_ids[schedule.robot_of[t]])
                           for t in schedule.sequence.tolist()]
         return self._starts(instance, schedule, by_key, robots, now_s, travel,

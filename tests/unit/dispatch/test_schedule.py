@@ -485,3 +485,29 @@ def test_the_dispatcher_is_deterministic() -> None:
         return [(a.job.mission_id, a.robot_id) for a in out]
 
     assert once() == once()
+
+
+def test_no_feasible_schedule_falls_back_to_cost_and_says_so_once(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """A part nobody takes out fills the cell b's part must go to: no schedule exists. The
+    round assigns by cost; the log says so when it begins and when it ends, not each round."""
+    import logging
+
+    from fleet.dispatch import Job
+
+    b = MissionRecord.new(part("b"), 0)
+    job = Job("b", b.mission.tasks[0], 0, None, 0, "cut")
+    robots = [agv("agv-1"), fixed_welder("fixed")]
+    dispatcher = ScheduleDispatcher(speed_factor=1.0)
+    stuck = Outlook([b], {}, Inventory(STATIONS, {"cell": ["stray-part"]}))
+    with caplog.at_level(logging.DEBUG, logger="fleet.dispatch.schedule"):
+        for now in (0.0, 1.0, 2.0):
+            dispatcher.assign([job], robots, now, TRAVEL, stuck)
+            assert dispatcher.last is not None
+            assert not math.isfinite(dispatcher.last.makespan_s)
+        dispatcher.assign([job], robots, 3.0, TRAVEL,
+                          Outlook([b], {}, Inventory(STATIONS, {})))
+    said = [(r.levelno, r.getMessage()) for r in caplog.records]
+    assert [level for level, _ in said] == [logging.WARNING, logging.DEBUG, logging.DEBUG,
+                                            logging.INFO]
+    assert "no feasible schedule of" in said[0][1] and "feasible schedule again" in said[3][1]
