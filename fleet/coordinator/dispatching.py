@@ -99,6 +99,7 @@ class Dispatching:
         self._able: AbleMemo = {}
         """`capable`'s answers per capability class and kind of task, across rounds."""
         self._stubs: dict[str, Candidate] = {}
+        """Each robot as `reserved_shares` reads it (see `_stub`)."""
 
     def dispatch(self, now: float) -> None:
         """Charge robots that need it, then let the dispatcher match ready tasks and robots."""

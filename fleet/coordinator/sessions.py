@@ -197,7 +197,6 @@ class Inbox:
             return dict(self._latest)
 
 
-
 class Sessions:
     """Register, connect, disconnect, take reports; pause and resume."""
 
