@@ -162,31 +162,34 @@ def time_average(intervals: Iterable[tuple[float, float]], start_s: float, end_s
     return (area / span if span > 0 else 0.0), peak
 
 
-def slope(points: Sequence[tuple[float, float]]) -> float:
-    """Least-squares slope of y against x over (x, y) points; infinite with fewer than two
-    distinct x."""
+def _fit(points: Sequence[tuple[float, float]]) -> tuple[float, float]:
+    """Least-squares slope of y against x and the residual sum of squares; infinite slope
+    with fewer than two distinct x."""
     n = len(points)
     if n < 2:
-        return math.inf
+        return math.inf, math.inf
     mean_x = sum(x for x, _ in points) / n
     mean_y = sum(y for _, y in points) / n
     den = sum((x - mean_x) ** 2 for x, _ in points)
     if den <= 0:
-        return math.inf
-    return sum((x - mean_x) * (y - mean_y) for x, y in points) / den
+        return math.inf, math.inf
+    b = sum((x - mean_x) * (y - mean_y) for x, y in points) / den
+    residual = sum((y - mean_y - b * (x - mean_x)) ** 2 for x, y in points)
+    return b, residual / den
+
+
+def slope(points: Sequence[tuple[float, float]]) -> float:
+    """Least-squares slope of y against x over (x, y) points; infinite with fewer than two
+    distinct x."""
+    return _fit(points)[0]
 
 
 def slope_error(points: Sequence[tuple[float, float]]) -> float:
     """Standard error of `slope` over the points (infinite with fewer than three)."""
-    n = len(points)
-    b = slope(points)
-    if n < 3 or not math.isfinite(b):
+    b, scaled_residual = _fit(points)
+    if len(points) < 3 or not math.isfinite(b):
         return math.inf
-    mean_x = sum(x for x, _ in points) / n
-    mean_y = sum(y for _, y in points) / n
-    den = sum((x - mean_x) ** 2 for x, _ in points)
-    residual = sum((y - mean_y - b * (x - mean_x)) ** 2 for x, y in points)
-    return math.sqrt(residual / (n - 2) / den)
+    return math.sqrt(scaled_residual / (len(points) - 2))
 
 
 @dataclass(slots=True)
