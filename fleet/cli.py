@@ -149,6 +149,10 @@ def _parser() -> argparse.ArgumentParser:
                         "fast as it goes)")
     s.add_argument("--plot", help="draw floor and trajectories to this PNG")
     s.add_argument("--server", help="drive a running coordinator (started with --sim-clock)")
+    s.add_argument("--pipelined", action="store_true",
+                   help="robots drive the next control period while the coordinator steps "
+                        "and get its commands one period late: with --server, the robots "
+                        "and the coordinator run on two cores (gRPC robots only)")
     s.add_argument("--db", help="store for the coordinator sim starts (default: temporary)")
     s.add_argument("--time-limit", type=float, default=6 * 3600.0,
                    help="stop after this many simulated seconds")
@@ -684,6 +688,7 @@ async def _sim(args: argparse.Namespace) -> int:
                          restarts=tuple(restarts), external_robots=args.external_robots,
                          robot_timeout_s=args.robot_timeout, pace=args.pace,
                          per_robot_streams=args.per_robot_streams, vda5050=args.vda5050,
+                         pipelined=args.pipelined,
                          vda_visualization_hz=args.vda5050_visualization)
     bridge = None
     try:

@@ -3,9 +3,16 @@
 Every control tick (`period_s` of simulated time) the robots move in `dt_s` sub-steps (each
 logged), report their state, and the simulator advances the coordinator's clock with
 SimClock.Advance, then waits for every command of that step to reach its robot before moving
-on. Nothing depends on real time, so a run is repeatable with the same seed. If the
-coordinator goes away, the robots finish their released paths and stop, and the simulator
-keeps trying until it is back; robots register again once they stand still.
+on. Nothing depends on real time, so a run is repeatable with the same seed.
+
+`pipelined` runs the robots beside the coordinator's step instead of after it: the robots
+report at t, and while the coordinator steps at t they drive from t to t + `period_s` on the
+commands they already have; the step's commands apply from t + `period_s` (a command
+latency of one control period, as a robot on a slow network would see). With the
+coordinator in another process, the simulation then uses a second core. Still repeatable.
+
+If the coordinator goes away, the robots finish their released paths and stop, and the
+simulator keeps trying until it is back; robots register again once they stand still.
 
 Robots connect over gRPC RobotLink (`sim.grpc_link`) or, with `ros=True`, as ROS 2 robots
 (`sim.ros_link`) that a `fleet ros-bridge` relays to the coordinator, or, with `vda5050`, as
@@ -96,6 +103,9 @@ class SimOptions:
     """Fault injection with vda5050: (robot id, simulated seconds, duration s, what) : at the
     first moment at or after the time that the robot drives, its safety stops it for the
     duration; what: an `eStop` kind (AUTOACK, MANUAL, REMOTE) or `fieldViolation`."""
+    pipelined: bool = False
+    """Robots drive the next control period while the coordinator steps, and apply the
+    step's commands one period late (see the module); gRPC robots only."""
     check: bool = True
     """Run the independent checker (`sim.check`) on the trajectory log at the end; without
     it `SimResult.check` stays None and the caller checks the log itself (a benchmark that
@@ -231,6 +241,10 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
     if unknown_ids:
         raise InvalidInputError(f"safety stops name robots not in the fleet: {unknown_ids}",
                                 field="safety_stops", value=unknown_ids)
+    if options.pipelined and (options.ros or options.vda5050):
+        raise InvalidInputError("pipelined robots are gRPC robots (ROS 2 and VDA 5050 robots "
+                                "are driven by a bridge or master at their own pace)",
+                                field="pipelined", value=True)
     ros_robots = None
     vda = None
     hub: GatewayHub | None = None
@@ -283,7 +297,9 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                            seed=options.seed, floor=floor.name) as trajlog:
             trajlog.write(t, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta) for r in mobile})
             paced_from: float | None = None
-            while t < options.time_limit_s:
+
+            def drive(t: float) -> None:
+                """The robots drive from t for one control period, logged every substep."""
                 for k in range(substeps):
                     ts = t + (k + 1) * dt
                     for robot in robots:
@@ -293,7 +309,9 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                             vehicle.send_position(ts)
                     trajlog.write(ts, {r.spec.id: (r.pose.x, r.pose.y, r.pose.theta)
                                        for r in mobile})
-                t = round(t + options.period_s, 6)
+
+            async def after_drive(t: float) -> None:
+                """What happens to the robots at t, once they have driven there."""
                 # A restart is due at its time, but happens while the robot is driving, so
                 # that it always interrupts a path.
                 for due in [r for r in restarts if r[1] <= t]:
@@ -306,6 +324,15 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                 _inject_faults(robots, t, options, faults, stops, floor)
                 if vda is not None and (safety or safety_ends):
                     _safety_stops(vda.links, t, safety, safety_ends)
+
+            driven = False
+            """Pipelined: the robots have already driven this period, beside the last step."""
+            while t < options.time_limit_s:
+                if not driven:
+                    drive(t)
+                    t = round(t + options.period_s, 6)
+                    await after_drive(t)
+                driven = False
                 try:
                     while pending and pending[0][0] <= t:
                         _, spec = pending[0]
@@ -319,8 +346,18 @@ async def run_simulation(floor: FloorMap, scenario: Scenario, options: SimOption
                                    together=hub is not None)
                     for robot_link in links:
                         robot_link.send_state(t)
-                    reply = await clock.Advance(simulation_pb2.AdvanceRequest(time_s=t),
-                                                timeout=30.0)
+                    advance = asyncio.ensure_future(clock.Advance(
+                        simulation_pb2.AdvanceRequest(time_s=t), timeout=30.0))
+                    if options.pipelined:
+                        # On a thread, so that this loop sends the reports and the Advance
+                        # and takes in the commands meanwhile.
+                        try:
+                            await asyncio.to_thread(drive, t)
+                        finally:
+                            t = round(t + options.period_s, 6)
+                            driven = True
+                        await after_drive(t)
+                    reply = await advance
                     if not up:
                         log.warning("coordinator is back at t=%.1f s", t)
                         up = True

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import grpc
+import pytest
 
 from fleet.v1 import missions_pb2, missions_pb2_grpc
 from sim.check import check_log
@@ -74,12 +75,12 @@ def start_server(db: Path | str, port: int,
 
 
 def start_sim(port: int, log: Path, robots: int, missions: int,
-              seed: int, map_path: Path = SMALL_MAP) -> subprocess.Popen[str]:
+              seed: int, map_path: Path = SMALL_MAP, *extra: str) -> subprocess.Popen[str]:
     """`fleet sim --server` against the coordinator on `port`, logging to `log`."""
     return subprocess.Popen(
         [sys.executable, "-m", "fleet.cli", "sim", "--server", f"127.0.0.1:{port}", "--map",
          str(map_path), "--robots", str(robots), "--missions", str(missions), "--seed",
-         str(seed), "--log", str(log), "--no-progress"],
+         str(seed), "--log", str(log), "--no-progress", *extra],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=ENV, cwd=ROOT)
 
 
@@ -111,11 +112,12 @@ def states(port: int) -> dict[str, int]:
     return {m.mission_id: m.state for m in reply.missions}
 
 
+@pytest.mark.parametrize("pipelined", [False, True], ids=["lockstep", "pipelined"])
 def test_coordinator_killed_mid_run_restarts_and_every_mission_completes(
-        tmp_path: Path) -> None:
+        tmp_path: Path, pipelined: bool) -> None:
     db, log, port = tmp_path / "fleet.db", tmp_path / "run.jsonl", free_port()
     server = start_server(db, port)
-    sim = start_sim(port, log, robots=4, missions=10, seed=3)
+    sim = start_sim(port, log, 4, 10, 3, SMALL_MAP, *(["--pipelined"] if pipelined else []))
     try:
         # Wait until the run is well under way: some missions done, others open.
         def under_way(s: dict[str, int]) -> bool:
@@ -139,6 +141,34 @@ def test_coordinator_killed_mid_run_restarts_and_every_mission_completes(
         assert_clean_log(log)
     finally:
         kill(sim, server)
+
+
+def test_pipelined_robots_beside_a_coordinator_process_repeat_their_run(
+        tmp_path: Path) -> None:
+    """Robots driving while the coordinator (another process) steps, its commands one
+    period late: every mission done, a clean log, and the same log again from a fresh
+    coordinator with the same seed (the pipeline keeps the run repeatable)."""
+    digests = []
+    for i in range(2):
+        log, port = tmp_path / f"run{i}.jsonl", free_port()
+        server = start_server(tmp_path / f"fleet{i}.db", port)
+        sim = start_sim(port, log, 4, 8, 5, SMALL_MAP, "--pipelined")
+        try:
+            out, _ = sim.communicate(timeout=600)
+            assert sim.returncode == 0, out
+            assert "missions done     8 of 8" in out, out
+            assert_clean_log(log)
+            digests.append(hashlib.sha256(log.read_bytes()).hexdigest())
+        finally:
+            kill(sim, server)
+    assert digests[0] == digests[1]
+
+
+def test_pipelined_refuses_ros_robots() -> None:
+    out = fleet("sim", "--map", str(SMALL_MAP), "--robots", "2", "--missions", "1",
+                "--ros", "--pipelined", "--no-progress", timeout=120)
+    assert out.returncode != 0
+    assert "pipelined" in out.stderr and "gRPC robots" in out.stderr, out.stderr
 
 
 def test_the_main_job_ten_robots_thirty_missions_on_the_plant(tmp_path: Path) -> None:
