@@ -250,5 +250,6 @@ def main() -> None:
               f"| {r.missions[0]} of {r.missions[1]} | {r.collisions}, {r.obstacle_hits}, "
               f"{r.speed_violations}, {r.one_way_violations} |")
 
+
 if __name__ == "__main__":
     main()
